@@ -1,0 +1,70 @@
+# Developer entry points. Everything runs from the project's own virtualenv.
+#
+#   make run [PORT=9000]          migrate, seed demo data (once), start the dev server
+#   make test [PYTEST_ARGS=-q]    run the test suite (SQLite)
+#   make test-postgres            run the test suite against a throwaway PostgreSQL
+#   make lint                     Django system checks, incl. deployment checks
+#   make clean                    remove the virtualenv, the dev database and collected static files
+
+PYTHON ?= python3
+VENV ?= .venv
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+VENV_PYTHON := $(VENV)/bin/python
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+DEV_STAMP := $(VENV)/.installed-dev
+
+.DEFAULT_GOAL := help
+# A failed recipe must not leave a half-made target (e.g. a stamp) behind.
+.DELETE_ON_ERROR:
+
+.PHONY: help setup setup-dev run test test-postgres lint clean
+
+help:
+	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
+
+# --- environment -------------------------------------------------------------
+
+setup: $(RUNTIME_STAMP)
+
+setup-dev: $(DEV_STAMP)
+
+$(VENV_PYTHON):
+	$(PYTHON) -m venv $(VENV)
+
+# The stamps make re-running setup instant unless a requirements file changed.
+# The interpreter is an order-only prerequisite: its timestamp is irrelevant.
+$(RUNTIME_STAMP): requirements.txt | $(VENV_PYTHON)
+	$(VENV_PYTHON) -m pip install --quiet --upgrade pip
+	$(VENV_PYTHON) -m pip install -r requirements.txt
+	touch $@
+
+$(DEV_STAMP): requirements.txt requirements-dev.txt $(RUNTIME_STAMP)
+	$(VENV_PYTHON) -m pip install -r requirements-dev.txt
+	touch $@
+
+# --- everyday tasks ----------------------------------------------------------
+
+run: setup
+	$(VENV_PYTHON) manage.py migrate --noinput
+	$(VENV_PYTHON) manage.py seed_demo --if-empty
+	$(VENV_PYTHON) manage.py runserver 127.0.0.1:$(PORT)
+
+test: setup-dev
+	$(VENV_PYTHON) -m pytest $(PYTEST_ARGS)
+
+test-postgres: setup-dev
+	VENV=$(VENV) bash scripts/test_postgres.sh $(PYTEST_ARGS)
+
+# The deploy check runs the production settings with a throwaway secret key
+# generated on the spot, so no real secret is ever needed (or leaked) here.
+lint: setup
+	$(VENV_PYTHON) manage.py check
+	DJANGO_SETTINGS_MODULE=config.settings.production \
+	DJANGO_SECRET_KEY="$$($(VENV_PYTHON) -c 'import secrets; print(secrets.token_urlsafe(64))')" \
+	DJANGO_ALLOWED_HOSTS=localhost \
+	$(VENV_PYTHON) manage.py check --deploy --fail-level WARNING
+
+clean:
+	rm -rf $(VENV) db.sqlite3 staticfiles

@@ -1,0 +1,308 @@
+"""The JSON:API face of users, sessions, roles and contacts. Views call services."""
+
+import hashlib
+
+from django.apps import apps
+from django.contrib.auth.models import AnonymousUser
+from django.http import Http404, HttpResponse
+from guardian.shortcuts import get_perms
+from rest_framework import mixins, renderers, status
+from rest_framework.decorators import action
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import selectors, services
+from accounts.api.serializers import (
+    ContactSerializer,
+    PermissionSetSerializer,
+    RoleSerializer,
+    SessionSerializer,
+    UserSerializer,
+)
+from accounts.filtersets import RoleFilterSet, UserFilterSet
+from accounts.models import Contact, Role, Session, User
+from accounts.permissions import RolePermission, UserPermission, can_delete_user
+from config.api import MEDIA_TYPE, ApiError, JSONAPIRenderer
+from config.viewsets import RosterViewSet
+from config.errors import Forbidden
+
+
+class UserViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    RosterViewSet,
+):
+    queryset = User.objects.all()
+    serializer_class = UserSerializer
+    filterset_class = UserFilterSet
+    permission_classes = [IsAuthenticated, UserPermission]
+    ordering_fields = ["email", "username", "first_name", "last_name", "date_joined", "last_login"]
+    prefetch_for_includes = {"__all__": ["roles"]}
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        serializer.instance = services.user_create(
+            actor=self.request.user,
+            email=data["email"],
+            password=data.get("password"),
+            username=data.get("username"),
+            first_name=data.get("first_name", ""),
+            last_name=data.get("last_name", ""),
+            strategy=data.get("strategy", User.Strategy.LOCAL),
+            is_active=data.get("is_active", True),
+            roles=data.get("roles"),
+        )
+
+    def perform_update(self, serializer):
+        data = dict(serializer.validated_data)
+        current_password = data.pop("current_password", None)
+        serializer.instance = services.user_update(
+            actor=self.request.user,
+            user=serializer.instance,
+            data=data,
+            current_password=current_password,
+            keep_session=self.request.auth if isinstance(self.request.auth, Session) else None,
+        )
+
+    def perform_destroy(self, instance):
+        services.user_delete(actor=self.request.user, user=instance)
+
+    def _me(self):
+        return self.get_queryset().get(pk=self.request.user.pk)
+
+    @action(detail=False, methods=["get", "patch", "delete"], url_path="me")
+    def me(self, request):
+        """The caller: read, change, or delete oneself."""
+        self.kwargs[self.lookup_field] = str(request.user.pk)
+        if request.method == "GET":
+            return self.retrieve(request)
+        if request.method == "PATCH":
+            return self.partial_update(request)
+        services.user_delete(actor=request.user, user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def get_object(self):
+        if self.action == "me":
+            obj = self._me()
+            if self.request.method == "PATCH":
+                self.check_object_permissions(self.request, obj)
+            return obj
+        return super().get_object()
+
+    def check_object_permissions(self, request, obj):
+        if self.action == "destroy" and not can_delete_user(request.user, obj):
+            raise Forbidden("Only site admins delete other users; delete yourself through /users/me/.")
+        super().check_object_permissions(request, obj)
+
+
+class ImageRenderer(renderers.BaseRenderer):
+    media_type = "image/*"
+    format = "image"
+    charset = None
+    render_style = "binary"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data
+
+
+class AvatarView(APIView):
+    """GET a user's avatar (generated when none was uploaded); PUT or DELETE one's own."""
+
+    renderer_classes = [ImageRenderer, JSONAPIRenderer]
+    resource_name = "Avatar"
+
+    def handle_exception(self, exc):
+        # Errors are JSON:API documents even when the client asked for an image.
+        self.request.accepted_renderer = JSONAPIRenderer()
+        self.request.accepted_media_type = MEDIA_TYPE
+        return super().handle_exception(exc)
+
+    def _user(self, request, pk):
+        if pk is None:
+            return request.user
+        user = User.objects.for_user(request.user).filter(pk=pk).first()
+        if user is None:
+            raise Http404
+        return user
+
+    def get(self, request, pk=None):
+        user = self._user(request, pk)
+        data, content_type = selectors.avatar_image(user)
+        response = HttpResponse(data, content_type=content_type)
+        response["Cache-Control"] = "private, no-cache"
+        response["ETag"] = '"%s"' % hashlib.sha256(data).hexdigest()[:32]
+        return response
+
+    def put(self, request, pk=None):
+        if pk is not None and int(pk) != request.user.pk:
+            self._user(request, pk)
+            raise Forbidden("You can only change your own avatar, through /users/me/avatar/.")
+        services.avatar_set(user=request.user, data=request.body, content_type=request.content_type)
+        return self.get(request)
+
+    def delete(self, request, pk=None):
+        if pk is not None and int(pk) != request.user.pk:
+            self._user(request, pk)
+            raise Forbidden("You can only reset your own avatar, through /users/me/avatar/.")
+        services.avatar_delete(user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# Resource types whose objects /users/me/permissions/ can report on.
+def _permission_object(request, object_type, object_id):
+    model = next(
+        (m for m in apps.get_models() if m.__name__ == object_type and hasattr(m.objects, "for_user")),
+        None,
+    )
+    if model is None:
+        raise ApiError(f"`{object_type}` is not a resource type.", parameter="objectType")
+    if not object_id.isdigit() or len(object_id) > 18:
+        raise Http404
+    obj = model.objects.for_user(request.user).filter(pk=int(object_id)).first()
+    if obj is None:
+        raise Http404
+    return obj
+
+
+class PermissionSetView(APIView):
+    """The caller's global permissions, plus those held on one object when asked."""
+
+    resource_name = "PermissionSet"
+
+    def get(self, request):
+        unknown = set(request.query_params) - {"objectType", "objectId"}
+        if unknown:
+            raise ApiError(f"Unknown query parameter `{sorted(unknown)[0]}`.", parameter=sorted(unknown)[0])
+        object_type = request.query_params.get("objectType")
+        object_id = request.query_params.get("objectId")
+        if bool(object_type) != bool(object_id):
+            missing = "objectId" if object_type else "objectType"
+            raise ApiError("`objectType` and `objectId` go together.", parameter=missing, code="required")
+        names = set(selectors.global_permission_names(request.user))
+        if object_type:
+            obj = _permission_object(request, object_type, object_id)
+            label = obj._meta.app_label
+            names |= {f"{label}.{codename}" for codename in get_perms(request.user, obj)}
+            object_names = getattr(obj, "permission_names_for", None)
+            if callable(object_names):
+                names |= set(object_names(request.user))
+        payload = {
+            "id": str(request.user.pk),
+            "permissions": sorted(names),
+            "object_type": object_type,
+            "object_id": object_id,
+        }
+        return Response(PermissionSetSerializer(payload).data)
+
+
+class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, RosterViewSet):
+    queryset = Session.objects.all()
+    serializer_class = SessionSerializer
+    ordering_fields = ["created", "expires_at", "last_seen_at"]
+    ordering = ("-created", "-id")
+    select_for_includes = {"user": ["user"]}
+    prefetch_for_includes = {"user": ["user__roles"]}
+
+    def get_permissions(self):
+        if self.action == "create":
+            return [AllowAny()]
+        return super().get_permissions()
+
+    def perform_authentication(self, request):
+        if self.action == "create":
+            # Signing in must work even with a stale token or cookie in the request.
+            request.user, request.auth = AnonymousUser(), None
+            return
+        super().perform_authentication(request)
+
+    def create(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        session, token = services.session_create(
+            request=request,
+            password=data["password"],
+            email=data.get("email"),
+            username=data.get("username"),
+        )
+        session.plain_token = token
+        return Response(self.get_serializer(session).data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance):
+        services.session_delete(session=instance)
+
+    def _current(self, request):
+        if not isinstance(request.auth, Session):
+            raise ApiError("This request is not signed with a bearer token, so there is no current session.",
+                           status_code=404)
+        return request.auth
+
+    @action(detail=False, methods=["get", "patch", "delete"], url_path="current")
+    def current(self, request):
+        """The session of the token in use: read, keep alive, or log out."""
+        session = self._current(request)
+        if request.method == "DELETE":
+            services.session_delete(session=session)
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        if request.method == "PATCH":
+            session = services.session_keep_alive(session=session)
+        return Response(self.get_serializer(session).data)
+
+
+class RoleViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    RosterViewSet,
+):
+    queryset = Role.objects.prefetch_related("permissions__content_type")
+    serializer_class = RoleSerializer
+    filterset_class = RoleFilterSet
+    permission_classes = [IsAuthenticated, RolePermission]
+    ordering_fields = ["name", "created", "updated"]
+    ordering = ("name", "id")
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        serializer.instance = services.role_create(
+            actor=self.request.user,
+            name=data["name"],
+            description=data.get("description", ""),
+            permissions=data.get("permissions", []),
+        )
+
+    def perform_update(self, serializer):
+        serializer.instance = services.role_update(
+            actor=self.request.user, role=serializer.instance, data=dict(serializer.validated_data)
+        )
+
+    def perform_destroy(self, instance):
+        services.role_delete(actor=self.request.user, role=instance)
+
+
+class ContactViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    RosterViewSet,
+):
+    queryset = Contact.objects.select_related("contact")
+    serializer_class = ContactSerializer
+    ordering_fields = ["created"]
+    prefetch_for_includes = {"contact": ["contact__roles"]}
+
+    def perform_create(self, serializer):
+        serializer.instance = services.contact_create(
+            owner=self.request.user, contact=serializer.validated_data["contact"]
+        )
+
+    def perform_destroy(self, instance):
+        services.contact_delete(owner=self.request.user, contact=instance)
+

@@ -1,0 +1,48 @@
+"""DRF authentication: bearer tokens from POST /api/v1/sessions/, and the portal's cookie."""
+
+from django.conf import settings
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+
+from accounts.models import Session, hash_token
+from config.errors import WWW_AUTHENTICATE
+from config.audit import set_audit_actor
+
+
+class BearerTokenAuthentication(authentication.BaseAuthentication):
+    keyword = "bearer"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower() != self.keyword.encode():
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed("The Authorization header must be `Bearer <token>`.")
+        try:
+            token = header[1].decode("ascii")
+        except UnicodeDecodeError:
+            raise exceptions.AuthenticationFailed("The token is not valid.") from None
+        session = Session.objects.select_related("user").filter(key_hash=hash_token(token)).first()
+        now = timezone.now()
+        if session is None or not session.is_live or not session.user.is_active:
+            raise exceptions.AuthenticationFailed("The token is unknown, expired or revoked.")
+        if now - session.last_seen_at >= settings.ROSTER_SESSION_TOUCH_INTERVAL:
+            # A plain UPDATE: being seen is not a change worth an audit entry.
+            expires_at = min(now + settings.ROSTER_SESSION_IDLE_TTL, session.absolute_expires_at)
+            Session.objects.filter(pk=session.pk).update(last_seen_at=now, expires_at=expires_at)
+            session.last_seen_at, session.expires_at = now, expires_at
+        set_audit_actor(session.user)
+        return session.user, session
+
+    def authenticate_header(self, request):
+        return WWW_AUTHENTICATE
+
+
+class SessionAuthentication(authentication.SessionAuthentication):
+    """The portal's cookie, with CSRF enforced on unsafe methods (DRF's own check)."""
+
+    def authenticate(self, request):
+        result = super().authenticate(request)
+        if result is not None:
+            set_audit_actor(result[0])
+        return result

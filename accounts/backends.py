@@ -1,0 +1,72 @@
+"""Authentication backend: email or username, local passwords or an LDAP bind; role permissions."""
+
+import logging
+
+from django.conf import settings
+from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.models import Permission
+from django.db.models import Q
+
+from accounts.models import User
+
+log = logging.getLogger(__name__)
+
+
+def axes_username(request, credentials):
+    """The login identifier django-axes counts failures for (email or username, case-folded)."""
+    credentials = credentials or {}
+    identifier = credentials.get("username") or credentials.get("email") or ""
+    return str(identifier).strip().lower()
+
+
+def ldap_configured() -> bool:
+    return bool(settings.ROSTER_LDAP_SERVER_URI)
+
+
+def find_login_user(identifier: str):
+    """The user an email or username names, or None."""
+    identifier = (identifier or "").strip()
+    if not identifier:
+        return None
+    lookup = {"email__iexact": identifier} if "@" in identifier else {"username__iexact": identifier}
+    return User.objects.filter(**lookup).first()
+
+
+def ldap_bind(user, password) -> bool:
+    """Check a password by binding to the configured directory as the user."""
+    import ldap3
+    from ldap3.core.exceptions import LDAPException
+
+    dn = settings.ROSTER_LDAP_USER_DN_TEMPLATE % {"username": ldap3.utils.dn.escape_rdn(user.username),
+                                                  "email": ldap3.utils.dn.escape_rdn(user.email)}
+    try:
+        server = ldap3.Server(settings.ROSTER_LDAP_SERVER_URI, connect_timeout=settings.ROSTER_LDAP_TIMEOUT)
+        connection = ldap3.Connection(server, user=dn, password=password, receive_timeout=settings.ROSTER_LDAP_TIMEOUT)
+        ok = connection.bind()
+        connection.unbind()
+        return bool(ok)
+    except LDAPException:
+        log.warning("LDAP bind for %s failed", user.pk, exc_info=True)
+        return False
+
+
+class RosterBackend(ModelBackend):
+    """Log in by email or username; LDAP users bind to the directory; Roles grant permissions."""
+
+    def authenticate(self, request, username=None, password=None, email=None, **kwargs):
+        if password is None or not (username or email):
+            return None
+        user = find_login_user(email or username)
+        if user is None:
+            User().set_password(password)  # same cost as a real check: no timing oracle
+            return None
+        if not self.user_can_authenticate(user):
+            return None
+        if user.strategy == User.Strategy.LDAP:
+            return user if ldap_configured() and password and ldap_bind(user, password) else None
+        return user if user.check_password(password) else None
+
+    def _get_group_permissions(self, user_obj):
+        return Permission.objects.filter(
+            Q(group__user=user_obj) | Q(roster_roles__users=user_obj)
+        ).distinct()

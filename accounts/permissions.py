@@ -1,0 +1,44 @@
+"""Who may do what with users, roles, contacts and sessions: predicates and DRF classes."""
+
+from config.api import RulePermission
+
+
+def is_site_admin(user) -> bool:
+    return bool(user and user.is_authenticated and user.is_active and user.is_superuser)
+
+
+def has_global_perm(user, perm: str) -> bool:
+    return bool(user and user.is_authenticated and (is_site_admin(user) or user.has_perm(perm)))
+
+
+def can_create_user(user) -> bool:
+    return has_global_perm(user, "accounts.add_user")
+
+
+def can_change_user(actor, target) -> bool:
+    return actor.pk == target.pk or has_global_perm(actor, "accounts.change_user")
+
+
+def can_delete_user(actor, target) -> bool:
+    """Others only by site admins (or holders of delete_user); oneself through /users/me/."""
+    return has_global_perm(actor, "accounts.delete_user")
+
+
+def can_write_role(user, action: str) -> bool:
+    return has_global_perm(user, f"accounts.{action}_role")
+
+
+class UserPermission(RulePermission):
+    create_rule = staticmethod(lambda request, view: can_create_user(request.user))
+    object_rules = {
+        "partial_update": can_change_user,
+        "destroy": can_delete_user,
+    }
+
+
+class RolePermission(RulePermission):
+    create_rule = staticmethod(lambda request, view: can_write_role(request.user, "add"))
+    object_rules = {
+        "partial_update": lambda user, role: can_write_role(user, "change"),
+        "destroy": lambda user, role: can_write_role(user, "delete"),
+    }

@@ -1,0 +1,372 @@
+"""Every write to users, sessions, roles, contacts and avatars goes through here."""
+
+import io
+import secrets
+from datetime import datetime
+
+from django.conf import settings
+from django.contrib.auth import authenticate, user_logged_in
+from django.contrib.auth.models import Permission
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from PIL import Image, UnidentifiedImageError
+
+from accounts.backends import find_login_user, ldap_bind, ldap_configured
+from accounts.models import (
+    Avatar,
+    Contact,
+    Role,
+    Session,
+    User,
+    hash_token,
+    normalize_email,
+    unique_username_from_email,
+)
+from accounts.permissions import is_site_admin
+from config.errors import Conflict, Forbidden, ServiceError, TooManyAttempts, Unauthorized
+from config.net import client_ip
+
+# --------------------------------------------------------------------------- sessions
+
+
+def session_create(*, request, password: str, email: str | None = None, username: str | None = None):
+    """Check the credentials and open a bearer session; returns (session, token).
+
+    The token is returned only here; the database keeps its SHA-256.
+    """
+    if bool(email) == bool(username):
+        raise ServiceError("Send exactly one of `email` and `username`.", field="email" if email else "username",
+                           code="invalid" if email else "required")
+    if not password:
+        raise ServiceError("A password is required.", code="required", field="password")
+    credentials = {"email": email} if email else {"username": username}
+    django_request = getattr(request, "_request", request)
+    user = authenticate(django_request, password=password, **credentials)
+    if user is None:
+        if getattr(django_request, "axes_locked_out", False):
+            minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+            raise TooManyAttempts(f"Too many failed sign-ins; try again in {minutes} minutes.")
+        candidate = find_login_user(email or username)
+        if candidate is not None and candidate.strategy == User.Strategy.LDAP and not ldap_configured():
+            raise Unauthorized("This user signs in through LDAP, and no LDAP directory is configured here.")
+        raise Unauthorized("The email/username or password is wrong.")
+
+    token = secrets.token_urlsafe(32)
+    now = timezone.now()
+    absolute = now + settings.ROSTER_SESSION_ABSOLUTE_TTL
+    session = Session.objects.create(
+        user=user,
+        key_hash=hash_token(token),
+        created=now,
+        last_seen_at=now,
+        expires_at=min(now + settings.ROSTER_SESSION_IDLE_TTL, absolute),
+        absolute_expires_at=absolute,
+        user_agent=(request.META.get("HTTP_USER_AGENT") or "")[:512],
+        ip_address=client_ip(request),
+    )
+    # Updates last_login and lets django-axes clear the failure count.
+    user_logged_in.send(sender=User, request=django_request, user=user)
+    return session, token
+
+
+def session_keep_alive(*, session: Session, now: datetime | None = None) -> Session:
+    """Push the idle expiry to now + idle TTL, never past the absolute expiry."""
+    now = now or timezone.now()
+    session.expires_at = min(now + settings.ROSTER_SESSION_IDLE_TTL, session.absolute_expires_at)
+    session.last_seen_at = now
+    session.save(update_fields=["expires_at", "last_seen_at"])
+    return session
+
+
+def session_delete(*, session: Session) -> None:
+    """Log out: the token stops working at once."""
+    session.delete()
+
+
+# --------------------------------------------------------------------------- users
+
+
+def _check_unique_user(*, email=None, username=None, exclude_pk=None):
+    others = User.objects.exclude(pk=exclude_pk) if exclude_pk else User.objects.all()
+    if email is not None and others.filter(email__iexact=email).exists():
+        raise ServiceError("A user with this email already exists.", code="unique", field="email")
+    if username is not None and others.filter(username__iexact=username).exists():
+        raise ServiceError("A user with this username already exists.", code="unique", field="username")
+
+
+def _save_user(user: User) -> None:
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError:
+        # Lost a race with another request taking the same email or username.
+        _check_unique_user(email=user.email, username=user.username, exclude_pk=user.pk)
+        raise
+
+
+def _set_password(user: User, password: str) -> None:
+    if user.strategy == User.Strategy.LDAP:
+        raise ServiceError("LDAP users have no local password.", field="password")
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ValidationError({"password": exc.error_list}) from None
+    user.set_password(password)
+
+
+@transaction.atomic
+def user_create(
+    *,
+    actor: User | None,
+    email: str,
+    password: str | None = None,
+    username: str | None = None,
+    first_name: str = "",
+    last_name: str = "",
+    strategy: str = User.Strategy.LOCAL,
+    is_active: bool = True,
+    roles=None,
+) -> User:
+    email = normalize_email(email)
+    if not email:
+        raise ServiceError("An email is required.", code="required", field="email")
+    _check_unique_user(email=email, username=username or None)
+    user = User(
+        email=email,
+        username=username or unique_username_from_email(email),
+        first_name=first_name,
+        last_name=last_name,
+        strategy=strategy,
+        is_active=is_active,
+    )
+    if strategy == User.Strategy.LOCAL:
+        if not password:
+            raise ServiceError("A local user needs a password.", code="required", field="password")
+        _set_password(user, password)
+    else:
+        if password:
+            raise ServiceError("LDAP users have no local password.", field="password")
+        user.set_unusable_password()
+    user.full_clean(exclude=["password"], validate_constraints=False)
+    _save_user(user)
+    if roles:
+        if not is_site_admin(actor):
+            raise Forbidden("Only site admins assign roles.", field="roles")
+        user.roles.set(roles)
+    return user
+
+
+ADMIN_ONLY_USER_FIELDS = ("is_active", "strategy", "roles")
+
+
+@transaction.atomic
+def user_update(*, actor: User, user: User, data: dict, current_password: str | None = None,
+                keep_session: Session | None = None) -> User:
+    """Change a user. Site admins may change anything; people change their own profile.
+
+    Changing one's own email or password needs the current password. A new password or
+    a deactivation ends the user's other sessions.
+    """
+    for field in ADMIN_ONLY_USER_FIELDS:
+        if field in data and not is_site_admin(actor):
+            current = set(user.roles.all()) if field == "roles" else getattr(user, field)
+            wanted = set(data[field]) if field == "roles" else data[field]
+            if current != wanted:
+                raise Forbidden(f"Only site admins change `{field}`.", field=field)
+            data = {k: v for k, v in data.items() if k != field}
+
+    user = User.objects.select_for_update().get(pk=user.pk)
+    email = normalize_email(data["email"]) if "email" in data else None
+    changes_secret = "password" in data or (email is not None and email != user.email)
+    if changes_secret and actor.pk == user.pk:
+        _check_current_password(user, current_password)
+
+    if email is not None and email != user.email:
+        _check_unique_user(email=email, exclude_pk=user.pk)
+        user.email = email
+    if "username" in data and data["username"] != user.username:
+        _check_unique_user(username=data["username"], exclude_pk=user.pk)
+        user.username = data["username"]
+    for field in ("first_name", "last_name", "is_active"):
+        if field in data:
+            setattr(user, field, data[field])
+    if "strategy" in data and data["strategy"] != user.strategy:
+        user.strategy = data["strategy"]
+        if user.strategy == User.Strategy.LDAP:
+            user.set_unusable_password()
+        elif "password" not in data:
+            raise ServiceError("Switching to local sign-in needs a password.", code="required", field="password")
+    if "password" in data:
+        _set_password(user, data["password"])
+    user.full_clean(exclude=["password"], validate_constraints=False)
+    _save_user(user)
+    if "roles" in data:
+        user.roles.set(data["roles"])
+    if "password" in data or user.is_active is False:
+        ended = Session.objects.filter(user=user)
+        if keep_session is not None and user.is_active:
+            ended = ended.exclude(pk=keep_session.pk)
+        for session in ended:
+            session.delete()
+    return user
+
+
+def _check_current_password(user: User, current_password: str | None) -> None:
+    if not current_password:
+        raise ServiceError("Changing your email or password needs `currentPassword`.", code="required",
+                           field="current_password")
+    if user.strategy == User.Strategy.LDAP:
+        ok = ldap_configured() and ldap_bind(user, current_password)
+    else:
+        ok = user.check_password(current_password)
+    if not ok:
+        raise ServiceError("`currentPassword` is wrong.", field="current_password")
+
+
+@transaction.atomic
+def user_delete(*, actor: User, user: User) -> None:
+    user.delete()
+
+
+# --------------------------------------------------------------------------- roles
+
+
+def permissions_from_names(names) -> list[Permission]:
+    """Permission objects for `app_label.codename` strings; raises on the first unknown one."""
+    wanted = []
+    for position, name in enumerate(names):
+        app_label, _, codename = str(name).partition(".")
+        wanted.append((position, name, app_label, codename))
+    found = {
+        (p.content_type.app_label, p.codename): p
+        for p in Permission.objects.select_related("content_type").filter(
+            codename__in=[codename for *_, codename in wanted]
+        )
+    }
+    result = []
+    for position, name, app_label, codename in wanted:
+        permission = found.get((app_label, codename))
+        if permission is None:
+            raise ValidationError({"permissions": ValidationError({position: [ValidationError(
+                f"`{name}` is not a permission (expected `app_label.codename`).", code="invalid")]})})
+        result.append(permission)
+    return result
+
+
+def _check_unique_role(name, exclude_pk=None):
+    clash = Role.objects.filter(name__iexact=name)
+    if exclude_pk:
+        clash = clash.exclude(pk=exclude_pk)
+    if clash.exists():
+        raise ServiceError("A role with this name already exists.", code="unique", field="name")
+
+
+@transaction.atomic
+def role_create(*, actor: User, name: str, description: str = "", permissions=()) -> Role:
+    _check_unique_role(name)
+    role = Role(name=name, description=description)
+    role.full_clean(validate_constraints=False)
+    role.save()
+    role.permissions.set(permissions)
+    return role
+
+
+@transaction.atomic
+def role_update(*, actor: User, role: Role, data: dict) -> Role:
+    if "name" in data:
+        _check_unique_role(data["name"], exclude_pk=role.pk)
+        role.name = data["name"]
+    if "description" in data:
+        role.description = data["description"]
+    role.full_clean(validate_constraints=False)
+    role.save()
+    if "permissions" in data:
+        role.permissions.set(data["permissions"])
+    return role
+
+
+@transaction.atomic
+def role_delete(*, actor: User, role: Role) -> None:
+    role.delete()
+
+
+# --------------------------------------------------------------------------- contacts
+
+
+@transaction.atomic
+def contact_create(*, owner: User, contact: User) -> Contact:
+    if contact.pk == owner.pk:
+        raise ServiceError("You cannot add yourself as a contact.", field="contact")
+    if Contact.objects.filter(owner=owner, contact=contact).exists():
+        raise Conflict("This user is already in your contacts.", code="duplicate")
+    try:
+        with transaction.atomic():
+            return Contact.objects.create(owner=owner, contact=contact)
+    except IntegrityError:
+        raise Conflict("This user is already in your contacts.", code="duplicate") from None
+
+
+@transaction.atomic
+def contact_delete(*, owner: User, contact: Contact) -> None:
+    contact.delete()
+
+
+# --------------------------------------------------------------------------- avatars
+
+AVATAR_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG"}
+# Refuse images whose pixel count could exhaust memory when decoded (decompression bombs).
+AVATAR_MAX_PIXELS = 40_000_000
+
+
+@transaction.atomic
+def avatar_set(*, user: User, data: bytes, content_type: str) -> Avatar:
+    """Validate an uploaded PNG or JPEG and store it re-encoded, without metadata."""
+    content_type = (content_type or "").split(";")[0].strip().lower()
+    if content_type not in AVATAR_FORMATS:
+        raise ServiceError("An avatar must be image/png or image/jpeg.", status=415, code="unsupported_media_type")
+    if not data:
+        raise ServiceError("The request body is empty; send the image bytes.", code="required")
+    if len(data) > settings.ROSTER_AVATAR_MAX_BYTES:
+        raise ServiceError(f"An avatar may be at most {settings.ROSTER_AVATAR_MAX_BYTES} bytes.", status=413,
+                           code="request_too_large")
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            if probe.format != AVATAR_FORMATS[content_type]:
+                raise ServiceError(f"The body is not a {AVATAR_FORMATS[content_type]} image.")
+            width, height = probe.size
+            if width * height > AVATAR_MAX_PIXELS:
+                raise ServiceError("The image has too many pixels.")
+            probe.verify()
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            clean = _reencode(image, AVATAR_FORMATS[content_type])
+    except ServiceError:
+        raise
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        raise ServiceError("The body is not a readable image.") from None
+    avatar, _ = Avatar.objects.update_or_create(user=user, defaults={"image": clean, "content_type": content_type})
+    return avatar
+
+
+def _reencode(image: Image.Image, fmt: str) -> bytes:
+    size = settings.ROSTER_AVATAR_SIZE * 2
+    image.thumbnail((size, size))
+    if fmt == "JPEG":
+        image = image.convert("RGB")
+    elif image.mode not in ("RGB", "RGBA", "L", "LA"):
+        image = image.convert("RGBA")
+    # A fresh image carries pixels only: no EXIF, ICC or text chunks.
+    fresh = Image.new(image.mode, image.size)
+    fresh.paste(image)
+    out = io.BytesIO()
+    fresh.save(out, format=fmt, **({"quality": 90} if fmt == "JPEG" else {"optimize": True}))
+    return out.getvalue()
+
+
+@transaction.atomic
+def avatar_delete(*, user: User) -> None:
+    avatar = Avatar.objects.filter(user=user).first()
+    if avatar is not None:
+        avatar.delete()

@@ -1,0 +1,548 @@
+"""Shared JSON:API plumbing: parsing, negotiation, pagination, query validation, errors,
+and the serializer and permission bases every resource builds on (SPEC §2).
+
+DRF imports the classes named in REST_FRAMEWORK while `rest_framework.views` is still
+loading, so this module must not import DRF's views; the viewset base lives in
+`config.viewsets`.
+"""
+
+import json
+import re
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.paginator import InvalidPage
+from django.utils.encoding import force_str
+from django_filters import rest_framework as django_filters
+from rest_framework import exceptions
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.permissions import BasePermission
+from rest_framework.settings import api_settings
+from rest_framework.utils.encoders import JSONEncoder
+from rest_framework.utils.mediatypes import _MediaType
+from rest_framework.utils.urls import replace_query_param
+from rest_framework_json_api import parsers as dja_parsers
+from rest_framework_json_api import relations as dja_relations
+from rest_framework_json_api import renderers as dja_renderers
+from rest_framework_json_api import serializers as dja_serializers
+from rest_framework_json_api.django_filters import DjangoFilterBackend as DJAFilterBackend
+from rest_framework_json_api.exceptions import exception_handler as dja_exception_handler
+from rest_framework_json_api.filters import OrderingFilter as DJAOrderingFilter
+from rest_framework_json_api.pagination import JsonApiPageNumberPagination
+from rest_framework_json_api.utils import format_field_name, format_value, is_relationship_field
+
+from config.errors import WWW_AUTHENTICATE, ServiceError
+
+MEDIA_TYPE = "application/vnd.api+json"
+# Largest id we look up: ids beyond a signed 64-bit integer would overflow the database driver.
+MAX_ID_DIGITS = 18
+ID_PATTERN = rf"[0-9]{{1,{MAX_ID_DIGITS}}}"
+
+# Codes SPEC §2 names; anything else DRF or Django produce is folded into these.
+STABLE_CODES = {
+    "invalid",
+    "required",
+    "unique",
+    "conflict",
+    "duplicate",
+    "last_admin",
+    "seat_limit_reached",
+    "coin_limit_exceeded",
+    "has_charges",
+    "invalid_credentials",
+    "too_many_attempts",
+    "invalid_activation_code",
+    "not_authenticated",
+    "authentication_failed",
+    "permission_denied",
+    "not_found",
+    "method_not_allowed",
+    "not_acceptable",
+    "unsupported_media_type",
+    "request_too_large",
+    "throttled",
+    "service_unavailable",
+}
+DEFAULT_CODE_BY_STATUS = {
+    400: "invalid",
+    401: "not_authenticated",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "request_too_large",
+    415: "unsupported_media_type",
+    429: "throttled",
+    503: "service_unavailable",
+}
+# Statuses whose errors are about the request as a whole, not a member of the body.
+NO_POINTER_STATUSES = {401, 403, 404, 405, 406, 413, 415, 429, 503}
+
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class ApiError(exceptions.APIException):
+    """One or more fully described JSON:API error objects."""
+
+    def __init__(self, detail="Invalid request.", *, status_code=400, code=None, pointer=None, parameter=None):
+        self.status_code = status_code
+        error = {"status": str(status_code), "code": code or DEFAULT_CODE_BY_STATUS.get(status_code, "invalid"),
+                 "detail": str(detail)}
+        if pointer is not None:
+            error["source"] = {"pointer": pointer}
+        elif parameter is not None:
+            error["source"] = {"parameter": parameter}
+        self.errors = [error]
+        super().__init__(detail=str(detail), code=error["code"])
+
+    @classmethod
+    def many(cls, errors, status_code=400):
+        exc = cls(errors[0]["detail"], status_code=status_code)
+        exc.errors = errors
+        return exc
+
+
+def error_object(detail, *, status_code=400, code=None, pointer=None, parameter=None):
+    return ApiError(detail, status_code=status_code, code=code, pointer=pointer, parameter=parameter).errors[0]
+
+
+def pointer_for(view, field):
+    """JSON:API pointer for a serializer/model field name of the view's resource."""
+    if not field:
+        return "/data"
+    name = format_field_name(field)
+    try:
+        serializer_fields = view.get_serializer_class()().fields
+        is_relationship = field in serializer_fields and is_relationship_field(serializer_fields[field])
+    except Exception:  # the view may have no serializer at all
+        is_relationship = False
+    return f"/data/{'relationships' if is_relationship else 'attributes'}/{name}"
+
+
+def _normalise(errors, status_code):
+    for error in errors:
+        error["status"] = str(status_code)
+        code = error.get("code")
+        if code not in STABLE_CODES:
+            code = DEFAULT_CODE_BY_STATUS.get(status_code, "invalid")
+        error["code"] = code
+        if status_code in NO_POINTER_STATUSES:
+            source = error.get("source") or {}
+            if "pointer" in source:
+                source.pop("pointer")
+            if not source:
+                error.pop("source", None)
+        elif error.get("source", {}).get("pointer") is None and "parameter" not in error.get("source", {}):
+            error.setdefault("source", {})["pointer"] = "/data"
+    return errors
+
+
+def exception_handler(exc, context):
+    """DJA's handler, plus SPEC codes, pointers for service errors and Bearer challenges."""
+    view = context.get("view")
+    if isinstance(exc, ServiceError):
+        exc = ApiError(exc.detail, status_code=exc.status, code=exc.code,
+                       pointer=pointer_for(view, exc.field) if exc.status in (400, 409) and exc.field else None)
+    elif isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(_django_errors(exc))
+
+    if isinstance(exc, ApiError):
+        response = dja_exception_handler(exceptions.APIException(exc.detail), context)
+        response.status_code = exc.status_code
+        response.data = exc.errors
+    else:
+        response = dja_exception_handler(exc, context)
+        if response is None:
+            return None
+    if view is not None:
+        view.resource_name = "errors"
+    response.data = _normalise(response.data, response.status_code)
+    if response.status_code == 401:
+        response["WWW-Authenticate"] = WWW_AUTHENTICATE
+    return response
+
+
+def _django_errors(exc):
+    if hasattr(exc, "error_dict"):
+        return {
+            (api_settings.NON_FIELD_ERRORS_KEY if field == "__all__" else field): [
+                exceptions.ErrorDetail(force_str(message), code=error.code or "invalid")
+                for error in errors
+                for message in error.messages
+            ]
+            for field, errors in exc.error_dict.items()
+        }
+    return [exceptions.ErrorDetail(force_str(message), code="invalid") for message in exc.messages]
+
+
+# --------------------------------------------------------------------------- media types
+
+
+def _params(media_type):
+    return {k: v for k, v in _MediaType(media_type).params.items() if k != "q"}
+
+
+class ContentNegotiation(DefaultContentNegotiation):
+    """Only application/vnd.api+json in and out (415 / 406), as JSON:API 1.0 requires."""
+
+    def select_parser(self, request, parsers):
+        content_type = request.content_type or ""
+        if content_type.split(";")[0].strip().lower() == MEDIA_TYPE:
+            unexpected = set(_params(content_type)) - {"charset"}
+            if unexpected:
+                return None
+        return super().select_parser(request, parsers)
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        header = request.META.get("HTTP_ACCEPT", "")
+        jsonapi = [part for part in header.split(",") if part.split(";")[0].strip().lower() == MEDIA_TYPE]
+        if jsonapi and all(_params(part) for part in jsonapi) and not any(
+            part.split(";")[0].strip() in ("*/*", "application/*") for part in header.split(",")
+        ):
+            raise exceptions.NotAcceptable("Every application/vnd.api+json in Accept carries media type parameters.")
+        return super().select_renderer(request, renderers, format_suffix)
+
+
+class JSONAPIRenderer(dja_renderers.JSONRenderer):
+    pass
+
+
+class JSONAPIParser(dja_parsers.JSONParser):
+    """DJA's parser made total: every malformed document is a 400, never a crash.
+
+    It also records which members the client sent under `attributes` and `relationships`,
+    so serializers can refuse unknown or misplaced ones (see StrictSerializerMixin).
+    """
+
+    renderer_class = JSONAPIRenderer
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            raw = stream.read() if stream is not None else b""
+            result = json.loads(raw.decode("utf-8")) if raw else None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ApiError(f"The body is not valid JSON: {exc}", pointer="") from None
+        return self.parse_data(result, parser_context)
+
+    def parse_data(self, result, parser_context):
+        if not isinstance(result, dict) or "data" not in result:
+            raise ApiError("The document must be an object with a top-level `data` member.", pointer="",
+                           code="required")
+        data = result["data"]
+        from rest_framework_json_api.views import RelationshipView
+
+        view = (parser_context or {}).get("view")
+        if isinstance(view, RelationshipView):
+            return self._identifiers(data, "/data")
+        if not isinstance(data, dict):
+            raise ApiError("`data` must be a single resource object.", pointer="/data")
+        if not isinstance(data.get("type"), str) or not data.get("type"):
+            raise ApiError("The resource object needs a `type`.", pointer="/data/type", code="required")
+        if "id" in data and not isinstance(data["id"], (str, int)) or isinstance(data.get("id"), bool):
+            raise ApiError("`id` must be a string.", pointer="/data/id")
+        for member in ("attributes", "relationships", "meta"):
+            if member in data and not isinstance(data[member], dict):
+                raise ApiError(f"`{member}` must be an object.", pointer=f"/data/{member}")
+        for name, value in (data.get("relationships") or {}).items():
+            if not isinstance(value, dict) or "data" not in value:
+                raise ApiError("A relationship must be an object with a `data` member.",
+                               pointer=f"/data/relationships/{name}")
+            self._identifiers(value["data"], f"/data/relationships/{name}/data")
+        request = (parser_context or {}).get("request")
+        if request is not None and request.method == "POST" and data.get("id") not in (None, ""):
+            raise ApiError("Client-generated ids are not supported.", status_code=403, pointer="/data/id")
+        parsed = super().parse_data(result, parser_context)
+        parsed["_members"] = {
+            "attributes": list((data.get("attributes") or {}).keys()),
+            "relationships": list((data.get("relationships") or {}).keys()),
+        }
+        return parsed
+
+    @staticmethod
+    def _identifiers(data, pointer):
+        items = data if isinstance(data, list) else [data]
+        for position, item in enumerate(items):
+            if item is None and not isinstance(data, list):
+                continue
+            here = f"{pointer}/{position}" if isinstance(data, list) else pointer
+            if not isinstance(item, dict) or not isinstance(item.get("type"), str) or "id" not in item:
+                raise ApiError("A resource identifier needs `type` and `id`.", pointer=here)
+            if not isinstance(item["id"], (str, int)) or isinstance(item["id"], bool):
+                raise ApiError("A resource identifier's `id` must be a string or a number.", pointer=f"{here}/id")
+        return data
+
+
+# --------------------------------------------------------------------------- pagination
+
+
+class Pagination(JsonApiPageNumberPagination):
+    """`page`/`page_size` (the association's names) and `page[number]`/`page[size]`."""
+
+    page_query_param = "page"
+    page_size_query_param = "page_size"
+    bracket_page_query_param = "page[number]"
+    bracket_page_size_query_param = "page[size]"
+    page_size = 50
+    max_page_size = 500
+
+    def _positive_int(self, request, names):
+        for name in names:
+            if name in request.query_params:
+                raw = request.query_params[name]
+                if not raw.isdigit() or int(raw) < 1 or len(raw) > MAX_ID_DIGITS:
+                    raise ApiError(f"`{name}` must be a whole number of at least 1.", parameter=name)
+                return name, int(raw)
+        return None, None
+
+    def get_page_size(self, request):
+        _, size = self._positive_int(request, (self.bracket_page_size_query_param, self.page_size_query_param))
+        return self.page_size if size is None else min(size, self.max_page_size)
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.request = request
+        page_size = self.get_page_size(request)
+        name, number = self._positive_int(request, (self.bracket_page_query_param, self.page_query_param))
+        self._link_param = name or self.page_query_param
+        paginator = self.django_paginator_class(queryset, page_size)
+        try:
+            self.page = paginator.page(number or 1)
+        except InvalidPage:
+            raise ApiError(f"Page {number} does not exist; there are {paginator.num_pages}.", status_code=404,
+                           parameter=name) from None
+        return list(self.page)
+
+    def build_link(self, index):
+        if not index:
+            return None
+        url = self.request.build_absolute_uri() if self.request else ""
+        return replace_query_param(url, self._link_param, index)
+
+
+# --------------------------------------------------------------------------- query parameters
+
+
+class QueryParameterValidationFilter:
+    """400 for any query parameter JSON:API or the view does not define."""
+
+    query_regex = re.compile(r"^(sort|include|page|page_size)$|^(filter|fields|page)\[[\w.\-]+\]$")
+
+    def filter_queryset(self, request, queryset, view):
+        allowed = set(getattr(view, "extra_query_params", ()))
+        for name in request.query_params.keys():
+            if name in allowed:
+                continue
+            if not self.query_regex.match(name):
+                raise ApiError(f"Unknown query parameter `{name}`.", parameter=name)
+            if not name.startswith("filter") and len(request.query_params.getlist(name)) > 1:
+                raise ApiError(f"Query parameter `{name}` may be given only once.", parameter=name)
+        return queryset
+
+    def get_schema_operation_parameters(self, view):
+        return []
+
+
+class OrderingFilter(DJAOrderingFilter):
+    """`sort=name,-created` over the view's `ordering_fields`; unknown fields are a 400."""
+
+    def remove_invalid_fields(self, queryset, fields, view, request):
+        try:
+            return super().remove_invalid_fields(queryset, fields, view, request)
+        except exceptions.ValidationError:
+            valid = ", ".join(format_field_name(name) for name in (getattr(view, "ordering_fields", None) or ()))
+            raise ApiError(f"Cannot sort by `{request.query_params.get('sort')}`; sortable: {valid or 'nothing'}.",
+                           parameter="sort") from None
+
+    def get_ordering(self, request, queryset, view):
+        params = request.query_params.get(self.ordering_param)
+        if params is not None and not params.strip():
+            raise ApiError("`sort` needs at least one field.", parameter="sort")
+        ordering = list(super().get_ordering(request, queryset, view) or [])
+        if ordering and not any(term.lstrip("-") in ("id", "pk") for term in ordering):
+            ordering.append("id")  # a total order, so pages never overlap
+        return ordering
+
+
+class FilterBackend(DJAFilterBackend):
+    """`filter[field]=...` through each view's FilterSet; unknown or bad values are a 400."""
+
+    def _validate_filter(self, keys, filterset_class):
+        for key in keys:
+            if not filterset_class or key not in filterset_class.base_filters:
+                name = f"filter[{format_value(key, 'camelize')}]"
+                raise ApiError(f"Unknown filter `{name}`.", parameter=name)
+
+    def get_filterset_kwargs(self, request, queryset, view):
+        try:
+            return super().get_filterset_kwargs(request, queryset, view)
+        except exceptions.ValidationError as exc:
+            detail = exc.detail[0] if isinstance(exc.detail, list) else exc.detail
+            raise ApiError(str(detail)) from None
+
+    def filter_queryset(self, request, queryset, view):
+        filterset = self.get_filterset(request, queryset, view)
+        if filterset is None:
+            return queryset
+        if not filterset.is_valid():
+            errors = [
+                error_object(message, parameter=f"filter[{format_value(field, 'camelize')}]")
+                for field, messages in filterset.errors.items()
+                for message in messages
+            ]
+            raise ApiError.many(errors)
+        return filterset.qs
+
+
+def parse_id_list(raw):
+    ids = []
+    for part in str(raw).split(","):
+        part = part.strip()
+        if not part.isdigit() or len(part) > MAX_ID_DIGITS:
+            raise DjangoValidationError(f"`{part}` is not an id.", code="invalid")
+        ids.append(int(part))
+    return ids
+
+
+class IdsFilter(django_filters.CharFilter):
+    """Comma-separated ids, as the association's clients send them (`filter[utility]=177,178`)."""
+
+    def filter(self, qs, value):
+        if value in (None, ""):
+            return qs
+        try:
+            ids = parse_id_list(value)
+        except DjangoValidationError as exc:
+            raise ApiError(exc.messages[0], parameter=f"filter[{format_value(self.field_name, 'camelize')}]") from None
+        queryset = qs.filter(**{f"{self.field_name}__in": ids})
+        return queryset.distinct() if self.distinct else queryset
+
+
+# --------------------------------------------------------------------------- serializers
+
+
+class ResourceRelatedField(dja_relations.ResourceRelatedField):
+    """Relationship ids as strings or numbers; anything that is not an id is a 400, never a 500."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict) and "id" in data:
+            raw = data["id"]
+            if isinstance(raw, bool) or not str(raw).isdigit() or len(str(raw)) > MAX_ID_DIGITS:
+                self.fail("does_not_exist", pk_value=raw)
+            data = {**data, "id": str(raw)}
+        return super().to_internal_value(data)
+
+
+def _jsonable(value):
+    return json.loads(json.dumps(value, cls=JSONEncoder))
+
+
+def _same_relationship(current, sent):
+    def key(item):
+        return None if item is None else (item.get("type"), str(item.get("id")))
+
+    if isinstance(current, list) or isinstance(sent, list):
+        if not isinstance(current, list) or not isinstance(sent, list):
+            return False
+        return sorted(map(key, current), key=str) == sorted(map(key, sent), key=str)
+    return key(current) == key(sent)
+
+
+class StrictSerializerMixin:
+    """Refuse what a lenient DRF serializer would silently drop (SPEC §2).
+
+    - a member the resource does not have, or sent under the wrong object: 400;
+    - a read-only member on create, or on update with a value other than the current one: 400;
+    - a member listed in `Meta.fixed_fields`: writable on create, then read-only.
+    Members sent back unchanged on update are ignored.
+    """
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict) and "_members" in data:
+            data = dict(data)
+            members = data.pop("_members")
+            data.pop("_meta", None)
+            self._check_members(members, data)
+        return super().to_internal_value(data)
+
+    def _check_members(self, members, data):
+        fields = self.fields
+        by_wire_name = {format_field_name(name): (name, field) for name, field in fields.items() if name != "id"}
+        fixed = set(getattr(getattr(self, "Meta", None), "fixed_fields", ()))
+        errors = []
+        for kind in ("attributes", "relationships"):
+            for wire in members[kind]:
+                pointer = f"/data/{kind}/{wire}"
+                if wire not in by_wire_name:
+                    errors.append(error_object(f"`{wire}` is not a member of this resource.", pointer=pointer))
+                    continue
+                name, field = by_wire_name[wire]
+                is_rel = is_relationship_field(field)
+                if is_rel != (kind == "relationships"):
+                    where = "relationships" if is_rel else "attributes"
+                    errors.append(error_object(f"`{wire}` belongs under `{where}`.", pointer=pointer))
+                    continue
+                locked = field.read_only or (self.instance is not None and name in fixed)
+                if not locked:
+                    continue
+                if self.instance is None:
+                    errors.append(error_object(f"`{wire}` is read-only.", pointer=pointer))
+                elif self._differs(name, field, data.get(name), is_rel):
+                    errors.append(error_object(f"`{wire}` cannot be changed.", pointer=pointer))
+                else:
+                    data.pop(name, None)
+        if errors:
+            raise ApiError.many(errors)
+
+    def _differs(self, name, field, sent, is_rel):
+        try:
+            attribute = field.get_attribute(self.instance)
+            current = field.to_representation(attribute) if attribute is not None else None
+        except Exception:
+            return True
+        if is_rel:
+            return not _same_relationship(_jsonable(current), sent)
+        return _jsonable(current) != sent
+
+
+class ModelSerializer(StrictSerializerMixin, dja_serializers.ModelSerializer):
+    serializer_related_field = ResourceRelatedField
+
+
+class Serializer(dja_serializers.Serializer):
+    pass
+
+
+# --------------------------------------------------------------------------- permissions
+
+
+class RulePermission(BasePermission):
+    """Permission class built on predicates.
+
+    Subclasses set `create_rule(request, view) -> bool` and `object_rules`: action →
+    `(user, obj) -> bool`. Reads are governed by `for_user()` (404), writes by these (403).
+    """
+
+    create_rule = None
+    object_rules = {}
+
+    def has_permission(self, request, view):
+        if getattr(view, "action", None) == "create" and self.create_rule is not None:
+            return bool(self.create_rule(request, view))
+        return True
+
+    def has_object_permission(self, request, view, obj):
+        rule = self.object_rules.get(getattr(view, "action", None))
+        return True if rule is None else bool(rule(request.user, obj))
+
+
+class VisibleResourceRelatedField(ResourceRelatedField):
+    """A relationship whose targets are limited to what the caller may see.
+
+    An id the caller cannot see is refused exactly like one that does not exist.
+    """
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        request = self.context.get("request")
+        return queryset.for_user(getattr(request, "user", None))

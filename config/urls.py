@@ -1,0 +1,17 @@
+from django.contrib import admin
+from django.urls import include, path, re_path
+
+from config.views import PingView, VersionView, api_not_found
+
+api_patterns = [
+    path("version/", VersionView.as_view(), name="version"),
+    path("ping/", PingView.as_view(), name="ping"),
+    path("", include("accounts.api.urls")),
+]
+
+urlpatterns = [
+    path("api/v1/", include(api_patterns)),
+    re_path(r"^api/", api_not_found),
+    path("admin/", admin.site.urls),
+    path("", include("accounts.urls")),
+]

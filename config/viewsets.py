@@ -1,0 +1,58 @@
+"""The viewset base every resource builds on: visibility through `for_user()`, includes checked."""
+
+from django.http import Http404
+from rest_framework import viewsets
+from rest_framework_json_api.utils import format_value
+from rest_framework_json_api.views import PreloadIncludesMixin
+
+from config.api import ID_PATTERN, ApiError
+
+
+def validate_include(serializer_class, include):
+    """400 for any `include` path the resource does not offer."""
+    if include is None:
+        return
+    if not include.strip():
+        raise ApiError("`include` needs at least one path.", parameter="include")
+    for path in include.split(","):
+        current = serializer_class
+        for segment in path.split("."):
+            name = format_value(segment, "underscore")
+            included = getattr(current, "included_serializers", None) or {}
+            if name not in included:
+                raise ApiError(f"`{path}` cannot be included here.", parameter="include")
+            current = included[name]
+
+
+class RosterViewSet(PreloadIncludesMixin, viewsets.GenericViewSet):
+    """Base of every resource viewset.
+
+    Reads go through `Model.objects.for_user(user)`, so anything the caller may not see is
+    a 404 and lists hold only what they may read. Writes call services in `perform_*`.
+    """
+
+    lookup_value_regex = ID_PATTERN
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    ordering = ("id",)
+    ordering_fields = ()
+    #: query parameters beyond JSON:API's own that this view understands
+    extra_query_params = ()
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        return queryset.for_user(self.request.user)
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if request.method in ("GET", "HEAD"):
+            validate_include(self.get_serializer_class(), request.query_params.get("include"))
+
+    def get_object(self):
+        try:
+            return super().get_object()
+        except (ValueError, TypeError, OverflowError):
+            raise Http404 from None
+
+
+class RosterAPIView(viewsets.ViewSet):
+    """Base of endpoints that are not a model collection (sessions/current, me/permissions, ping)."""
