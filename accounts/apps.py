@@ -6,14 +6,13 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from auditlog.registry import auditlog
-
         from accounts.models import Avatar, Contact, Role, Session, User
+        from config.audit import register_audited
 
         # Passwords are masked whole; token hashes and image bytes are never logged;
         # last_login is activity (the Session entry records the sign-in), not a change.
-        auditlog.register(User, exclude_fields=["last_login"], mask_fields=["password"], m2m_fields={"roles"})
-        auditlog.register(Role, m2m_fields={"permissions"})
-        auditlog.register(Contact)
-        auditlog.register(Session, exclude_fields=["key_hash", "last_seen_at"])
-        auditlog.register(Avatar, exclude_fields=["image"])
+        register_audited(User, exclude_fields=["last_login"], mask_fields=["password"], m2m_fields={"roles"})
+        register_audited(Role, m2m_fields={"permissions"})
+        register_audited(Contact)
+        register_audited(Session, exclude_fields=["key_hash", "last_seen_at"])
+        register_audited(Avatar, exclude_fields=["image"])

@@ -25,6 +25,7 @@ from accounts.models import (
     unique_username_from_email,
 )
 from accounts.permissions import is_site_admin
+from config.audit import set_audit_actor
 from config.errors import Conflict, Forbidden, ServiceError, TooManyAttempts, Unauthorized
 from config.net import client_ip
 
@@ -53,6 +54,7 @@ def session_create(*, request, password: str, email: str | None = None, username
             raise Unauthorized("This user signs in through LDAP, and no LDAP directory is configured here.")
         raise Unauthorized("The email/username or password is wrong.")
 
+    set_audit_actor(user)  # the person signing in opens their own session
     token = secrets.token_urlsafe(32)
     now = timezone.now()
     absolute = now + settings.ROSTER_SESSION_ABSOLUTE_TTL

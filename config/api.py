@@ -15,7 +15,9 @@ from django.utils.encoding import force_str
 from django_filters import rest_framework as django_filters
 from rest_framework import exceptions
 from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.utils.mediatypes import _MediaType
@@ -27,7 +29,6 @@ from rest_framework_json_api import serializers as dja_serializers
 from rest_framework_json_api.django_filters import DjangoFilterBackend as DJAFilterBackend
 from rest_framework_json_api.exceptions import exception_handler as dja_exception_handler
 from rest_framework_json_api.filters import OrderingFilter as DJAOrderingFilter
-from rest_framework_json_api.pagination import JsonApiPageNumberPagination
 from rest_framework_json_api.utils import format_field_name, format_value, is_relationship_field
 
 from config.errors import WWW_AUTHENTICATE, ServiceError
@@ -277,7 +278,7 @@ class JSONAPIParser(dja_parsers.JSONParser):
 # --------------------------------------------------------------------------- pagination
 
 
-class Pagination(JsonApiPageNumberPagination):
+class Pagination(PageNumberPagination):
     """`page`/`page_size` (the association's names) and `page[number]`/`page[size]`."""
 
     page_query_param = "page"
@@ -318,6 +319,22 @@ class Pagination(JsonApiPageNumberPagination):
             return None
         url = self.request.build_absolute_uri() if self.request else ""
         return replace_query_param(url, self._link_param, index)
+
+    def get_paginated_response(self, data):
+        page = self.page
+        return Response(
+            {
+                "results": data,
+                "meta": {"pagination": {"page": page.number, "pages": page.paginator.num_pages,
+                                        "count": page.paginator.count}},
+                "links": {
+                    "first": self.build_link(1),
+                    "last": self.build_link(page.paginator.num_pages),
+                    "next": self.build_link(page.next_page_number() if page.has_next() else None),
+                    "prev": self.build_link(page.previous_page_number() if page.has_previous() else None),
+                },
+            }
+        )
 
 
 # --------------------------------------------------------------------------- query parameters

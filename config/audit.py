@@ -23,3 +23,16 @@ def set_audit_actor(user) -> None:
         return
     if user is not None and getattr(user, "is_authenticated", False):
         context["actor"] = user
+
+
+def register_audited(model, **options):
+    """Register a model with django-auditlog, leaving out reverse relations.
+
+    auditlog otherwise lists every reverse one-to-many accessor (e.g. a user's sessions)
+    as a changed "field" of each created object.
+    """
+    from auditlog.registry import auditlog
+
+    reverse = [f.name for f in model._meta.get_fields() if f.auto_created and not f.concrete]
+    options["exclude_fields"] = [*options.get("exclude_fields", ()), *reverse]
+    auditlog.register(model, **options)

@@ -45,7 +45,7 @@ class VersionView(APIView):
     resource_name = "Version"
 
     def get(self, request):
-        return Response(VersionSerializer({"id": "roster", "version": __version__}).data)
+        return Response(VersionSerializer({"id": "1", "version": __version__}).data)
 
 
 class PingView(APIView):
@@ -62,4 +62,4 @@ class PingView(APIView):
                 cursor.fetchone()
         except DatabaseError:
             raise ApiError("The database does not answer.", status_code=503) from None
-        return Response(PingSerializer({"id": "ping", "status": "ok", "database": "ok"}).data)
+        return Response(PingSerializer({"id": "1", "status": "ok", "database": "ok"}).data)
