@@ -11,6 +11,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from axes.handlers.proxy import AxesProxyHandler
 from PIL import Image, UnidentifiedImageError
 
 from accounts.backends import find_login_user, ldap_bind, ldap_configured
@@ -25,7 +26,7 @@ from accounts.models import (
     unique_username_from_email,
 )
 from accounts.permissions import is_site_admin
-from config.audit import set_audit_actor
+from config.audit import audit_context, set_audit_actor
 from config.errors import Conflict, Forbidden, ServiceError, TooManyAttempts, Unauthorized
 from config.net import client_ip
 
@@ -44,11 +45,14 @@ def session_create(*, request, password: str, email: str | None = None, username
         raise ServiceError("A password is required.", code="required", field="password")
     credentials = {"email": email} if email else {"username": username}
     django_request = getattr(request, "_request", request)
+    # Ask django-axes first: the attempt that reaches the limit still gets its 401,
+    # the ones after it are refused without checking the password.
+    AxesProxyHandler.update_request(django_request)
+    if settings.AXES_ENABLED and not AxesProxyHandler.is_allowed(django_request, credentials):
+        minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+        raise TooManyAttempts(f"Too many failed sign-ins; try again in {minutes} minutes.")
     user = authenticate(django_request, password=password, **credentials)
     if user is None:
-        if getattr(django_request, "axes_locked_out", False):
-            minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
-            raise TooManyAttempts(f"Too many failed sign-ins; try again in {minutes} minutes.")
         candidate = find_login_user(email or username)
         if candidate is not None and candidate.strategy == User.Strategy.LDAP and not ldap_configured():
             raise Unauthorized("This user signs in through LDAP, and no LDAP directory is configured here.")
@@ -229,7 +233,13 @@ def _check_current_password(user: User, current_password: str | None) -> None:
 
 @transaction.atomic
 def user_delete(*, actor: User, user: User) -> None:
-    user.delete()
+    """Delete a user and what is theirs (sessions, contacts, avatar)."""
+    if actor is not None and actor.pk == user.pk:
+        # The entries outlive their actor: name them by email, since the row is going away.
+        with audit_context(actor=None, actor_email=user.email):
+            user.delete()
+    else:
+        user.delete()
 
 
 # --------------------------------------------------------------------------- roles

@@ -6,6 +6,8 @@ authenticated user into the same context the middleware opened, so every entry w
 later in the request names its actor.
 """
 
+from contextlib import contextmanager
+
 from auditlog.context import auditlog_value
 
 MASK = "********"
@@ -36,3 +38,26 @@ def register_audited(model, **options):
     reverse = [f.name for f in model._meta.get_fields() if f.auto_created and not f.concrete]
     options["exclude_fields"] = [*options.get("exclude_fields", ()), *reverse]
     auditlog.register(model, **options)
+
+
+@contextmanager
+def audit_context(**values):
+    """Temporarily override what the next audit entries record (e.g. `actor`, `actor_email`)."""
+    try:
+        context = auditlog_value.get()
+    except LookupError:
+        yield
+        return
+    saved = {key: context.get(key, _MISSING) for key in values}
+    context.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is _MISSING:
+                context.pop(key, None)
+            else:
+                context[key] = value
+
+
+_MISSING = object()

@@ -3,6 +3,8 @@
 import hashlib
 
 from django.apps import apps
+from django.contrib.auth.models import Permission
+from django.db.models import Prefetch
 from django.contrib.auth.models import AnonymousUser
 from django.http import Http404, HttpResponse
 from guardian.shortcuts import get_perms
@@ -41,7 +43,10 @@ class UserViewSet(
     filterset_class = UserFilterSet
     permission_classes = [IsAuthenticated, UserPermission]
     ordering_fields = ["email", "username", "first_name", "last_name", "date_joined", "last_login"]
-    prefetch_for_includes = {"__all__": ["roles"]}
+    prefetch_for_includes = {
+        "__all__": ["roles"],
+        "roles": [Prefetch("roles__permissions", queryset=Permission.objects.select_related("content_type"))],
+    }
 
     def perform_create(self, serializer):
         data = serializer.validated_data
@@ -261,7 +266,9 @@ class RoleViewSet(
     mixins.DestroyModelMixin,
     RosterViewSet,
 ):
-    queryset = Role.objects.prefetch_related("permissions__content_type")
+    queryset = Role.objects.prefetch_related(
+        Prefetch("permissions", queryset=Permission.objects.select_related("content_type"))
+    )
     serializer_class = RoleSerializer
     filterset_class = RoleFilterSet
     permission_classes = [IsAuthenticated, RolePermission]
