@@ -245,6 +245,12 @@ def user_delete(*, actor: User, user: User) -> None:
 # --------------------------------------------------------------------------- roles
 
 
+class UnknownPermission(ValueError):
+    def __init__(self, position: int, name: str):
+        super().__init__(f"`{name}` is not a permission (expected `app_label.codename`).")
+        self.position = position
+
+
 def permissions_from_names(names) -> list[Permission]:
     """Permission objects for `app_label.codename` strings; raises on the first unknown one."""
     wanted = []
@@ -261,8 +267,7 @@ def permissions_from_names(names) -> list[Permission]:
     for position, name, app_label, codename in wanted:
         permission = found.get((app_label, codename))
         if permission is None:
-            raise ValidationError({"permissions": ValidationError({position: [ValidationError(
-                f"`{name}` is not a permission (expected `app_label.codename`).", code="invalid")]})})
+            raise UnknownPermission(position, name)
         result.append(permission)
     return result
 

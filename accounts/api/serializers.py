@@ -1,11 +1,10 @@
 """JSON:API shapes of users, sessions, roles, contacts and permission sets: validation only."""
 
 from django.contrib.auth.validators import UnicodeUsernameValidator
-from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from accounts.models import Contact, Role, Session, User
-from accounts.services import permissions_from_names
+from accounts.services import UnknownPermission, permissions_from_names
 from config.api import ModelSerializer, ResourceRelatedField, Serializer, VisibleResourceRelatedField
 
 
@@ -22,10 +21,8 @@ class PermissionNamesField(serializers.ListField):
         names = super().to_internal_value(data)
         try:
             return permissions_from_names(names)
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(
-                {position: messages for position, messages in exc.error_dict["permissions"][0].error_dict.items()}
-            ) from None
+        except UnknownPermission as exc:
+            raise serializers.ValidationError({exc.position: [str(exc)]}) from None
 
 
 class RoleSerializer(ModelSerializer):
