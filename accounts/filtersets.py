@@ -4,14 +4,14 @@ import django_filters
 from django.db.models import Q
 
 from accounts.models import Role, User
-from config.api import IdsFilter
+from config.api import IdsFilter, StrictBooleanFilter
 
 
 class UserFilterSet(django_filters.FilterSet):
     id = IdsFilter(field_name="id")
     email = django_filters.CharFilter(field_name="email", lookup_expr="iexact")
     username = django_filters.CharFilter(field_name="username", lookup_expr="iexact")
-    is_active = django_filters.BooleanFilter(field_name="is_active")
+    is_active = StrictBooleanFilter(field_name="is_active")
     strategy = django_filters.ChoiceFilter(field_name="strategy", choices=User.Strategy.choices)
     roles = IdsFilter(field_name="roles", distinct=True)
     search = django_filters.CharFilter(method="filter_search")

@@ -156,6 +156,8 @@ def user_create(
             raise ServiceError("LDAP users have no local password.", field="password")
         user.set_unusable_password()
     user.full_clean(exclude=["password"], validate_constraints=False)
+    if actor is None:
+        set_audit_actor(user)  # signing oneself up: the new user is the actor
     _save_user(user)
     if roles:
         if not is_site_admin(actor):
@@ -216,6 +218,18 @@ def user_update(*, actor: User, user: User, data: dict, current_password: str | 
             ended = ended.exclude(pk=keep_session.pk)
         for session in ended:
             session.delete()
+    return user
+
+
+@transaction.atomic
+def user_reset_password(*, user: User, password: str) -> User:
+    """Set a password proven by a reset link (no current password), ending every session."""
+    set_audit_actor(user)
+    user = User.objects.select_for_update().get(pk=user.pk)
+    _set_password(user, password)
+    user.save(update_fields=["password"])
+    for session in Session.objects.filter(user=user):
+        session.delete()
     return user
 
 

@@ -1,5 +1,325 @@
+"""The portal's account pages: sign in and out, password reset, sign-up, dashboard, profile.
+
+Reads go through `for_user()`; every write goes through `accounts.services`, and the
+errors they raise are shown next to the form field they are about.
+"""
+
+from axes.helpers import get_cool_off
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login, update_session_auth_hash
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse, reverse_lazy
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.generic import FormView, TemplateView
+
+from accounts import services
+from accounts.forms import (
+    AvatarForm,
+    ContactAddForm,
+    EmailChangeForm,
+    LoginForm,
+    PasswordChangeForm,
+    PasswordResetForm,
+    ProfileForm,
+    SetPasswordForm,
+    SignupForm,
+)
+from accounts.models import Avatar, Contact, Session
+from config.errors import ServiceError
 from config.middleware import jsonapi_error_response
+
+# What a service may raise for a refused write; anything else is a bug and stays a 500.
+SERVICE_ERRORS = (ServiceError, ValidationError)
+
+# Signing a user in ourselves (after sign-up) must name the backend: several are configured.
+LOGIN_BACKEND = "accounts.backends.RosterBackend"
+
+
+# --------------------------------------------------------------------------- lockout
+
+
+def _cool_off_minutes(request) -> int | None:
+    """Minutes a locked-out pair waits (AXES_COOLOFF_TIME, rounded up); None: until unlocked."""
+    cool_off = get_cool_off(request)
+    if not cool_off:
+        return None
+    return max(1, -(-int(cool_off.total_seconds()) // 60))
 
 
 def lockout_response(request, original_response=None, credentials=None):
-    return original_response
+    """django-axes' answer to a locked-out sign-in (AXES_LOCKOUT_CALLABLE).
+
+    The API answers sign-in attempts itself (JSON:API 401 or 429), so its response
+    passes through unchanged; portal and admin pages get a page saying how long to wait.
+    """
+    if request.path.startswith("/api/"):
+        if original_response is not None:
+            return original_response
+        return jsonapi_error_response(429, "too_many_attempts", "Too many failed sign-ins; try again later.")
+    context = {
+        "cool_off_minutes": _cool_off_minutes(request),
+        "failure_limit": settings.AXES_FAILURE_LIMIT,
+    }
+    return render(request, "accounts/lockout.html", context, status=429)
+
+
+# --------------------------------------------------------------------------- signing in and out
+
+
+class LoginView(auth_views.LoginView):
+    form_class = LoginForm
+    template_name = "accounts/login.html"
+    redirect_authenticated_user = True
+
+
+class LogoutView(auth_views.LogoutView):
+    next_page = reverse_lazy("login")
+
+    def post(self, request, *args, **kwargs):
+        response = super().post(request, *args, **kwargs)
+        messages.info(request, "You have signed out.")
+        return response
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    form_class = PasswordResetForm
+    template_name = "accounts/password_reset_form.html"
+    email_template_name = "accounts/password_reset_email.txt"
+    subject_template_name = "accounts/password_reset_subject.txt"
+
+
+class PasswordResetDoneView(auth_views.PasswordResetDoneView):
+    template_name = "accounts/password_reset_done.html"
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    form_class = SetPasswordForm
+    template_name = "accounts/password_reset_confirm.html"
+
+
+class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
+    template_name = "accounts/password_reset_complete.html"
+
+
+@method_decorator(sensitive_post_parameters("password1", "password2"), name="dispatch")
+class SignupView(FormView):
+    """Open sign-up, when the site allows it (ROSTER_SIGNUP_ENABLED); 404 otherwise."""
+
+    form_class = SignupForm
+    template_name = "accounts/signup.html"
+    success_url = reverse_lazy("dashboard")
+
+    def dispatch(self, request, *args, **kwargs):
+        if not settings.ROSTER_SIGNUP_ENABLED:
+            raise Http404("Sign-up is closed on this site.")
+        if request.user.is_authenticated:
+            return redirect("dashboard")
+        return super().dispatch(request, *args, **kwargs)
+
+    def form_valid(self, form):
+        data = form.cleaned_data
+        try:
+            user = services.user_create(
+                actor=None,
+                email=data["email"],
+                password=data["password1"],
+                first_name=data["first_name"],
+                last_name=data["last_name"],
+            )
+        except SERVICE_ERRORS as exc:
+            form.add_service_error(exc)
+            return self.form_invalid(form)
+        login(self.request, user, backend=LOGIN_BACKEND)
+        messages.success(self.request, "Welcome to Roster. Your account is ready.")
+        return super().form_valid(form)
+
+
+# --------------------------------------------------------------------------- dashboard
+
+
+class DashboardView(LoginRequiredMixin, TemplateView):
+    template_name = "accounts/dashboard.html"
+
+    def get_context_data(self, **kwargs):
+        user = self.request.user
+        return super().get_context_data(
+            roles=user.roles.all(),
+            contact_count=Contact.objects.for_user(user).count(),
+            session_count=Session.objects.for_user(user).count(),
+            **kwargs,
+        )
+
+
+# --------------------------------------------------------------------------- profile
+
+
+class ProfileView(LoginRequiredMixin, TemplateView):
+    """My profile: names, email, avatar, contacts and sessions, each with its own form.
+
+    The forms post to their own addresses; on an error those views render this page
+    again with their bound form, so the error shows next to the field.
+    """
+
+    template_name = "accounts/user_profile.html"
+
+    def get_context_data(self, **kwargs):
+        user = self.request.user
+        kwargs.setdefault("profile_form", ProfileForm(
+            initial={"first_name": user.first_name, "last_name": user.last_name, "username": user.username}
+        ))
+        kwargs.setdefault("email_form", EmailChangeForm())
+        kwargs.setdefault("avatar_form", AvatarForm())
+        kwargs.setdefault("contact_form", ContactAddForm())
+        return super().get_context_data(
+            has_avatar=Avatar.objects.filter(user=user).exists(),
+            contacts=Contact.objects.for_user(user).select_related("contact"),
+            sessions=Session.objects.for_user(user),
+            **kwargs,
+        )
+
+    def post(self, request, *args, **kwargs):
+        form = ProfileForm(request.POST)
+        if form.is_valid():
+            try:
+                services.user_update(actor=request.user, user=request.user, data=form.cleaned_data)
+            except SERVICE_ERRORS as exc:
+                form.add_service_error(exc)
+            else:
+                messages.success(request, "Your profile is saved.")
+                return redirect("profile")
+        return self.render_to_response(self.get_context_data(profile_form=form))
+
+
+class ProfileActionView(LoginRequiredMixin, View):
+    """A form of the profile page that posts to its own address."""
+
+    http_method_names = ["post"]
+    anchor = ""
+
+    def handle_no_permission(self):
+        # These addresses take POSTs only; after signing in, come back to the page itself.
+        return redirect_to_login(reverse("profile"))
+
+    def render_profile(self, **forms):
+        view = ProfileView(request=self.request, args=self.args, kwargs=self.kwargs)
+        return view.render_to_response(view.get_context_data(**forms))
+
+    def back_to_profile(self):
+        return redirect(reverse("profile") + (f"#{self.anchor}" if self.anchor else ""))
+
+
+@method_decorator(sensitive_post_parameters("current_password"), name="dispatch")
+class EmailChangeView(ProfileActionView):
+    anchor = "email"
+
+    def post(self, request, *args, **kwargs):
+        form = EmailChangeForm(request.POST)
+        if form.is_valid():
+            try:
+                user = services.user_update(
+                    actor=request.user,
+                    user=request.user,
+                    data={"email": form.cleaned_data["email"]},
+                    current_password=form.cleaned_data["current_password"],
+                )
+            except SERVICE_ERRORS as exc:
+                form.add_service_error(exc)
+            else:
+                messages.success(request, f"Your email is now {user.email}.")
+                return self.back_to_profile()
+        return self.render_profile(email_form=form)
+
+
+class AvatarUploadView(ProfileActionView):
+    anchor = "avatar"
+
+    def post(self, request, *args, **kwargs):
+        form = AvatarForm(request.POST, request.FILES)
+        if form.is_valid():
+            upload = form.cleaned_data["image"]
+            # One byte past the limit is enough for the service to refuse an oversized file.
+            data = upload.read(settings.ROSTER_AVATAR_MAX_BYTES + 1)
+            try:
+                services.avatar_set(user=request.user, data=data, content_type=upload.content_type)
+            except SERVICE_ERRORS as exc:
+                form.add_service_error(exc)
+            else:
+                messages.success(request, "Your picture is updated.")
+                return self.back_to_profile()
+        return self.render_profile(avatar_form=form)
+
+
+class AvatarResetView(ProfileActionView):
+    anchor = "avatar"
+
+    def post(self, request, *args, **kwargs):
+        services.avatar_delete(user=request.user)
+        messages.success(request, "Your picture is reset to the generated one.")
+        return self.back_to_profile()
+
+
+class ContactAddView(ProfileActionView):
+    anchor = "contacts"
+
+    def post(self, request, *args, **kwargs):
+        form = ContactAddForm(request.POST)
+        if form.is_valid():
+            try:
+                contact = services.contact_create(owner=request.user, contact=form.contact)
+            except SERVICE_ERRORS as exc:
+                form.add_service_error(exc)
+            else:
+                messages.success(request, f"{contact.contact.email} is in your contacts.")
+                return self.back_to_profile()
+        return self.render_profile(contact_form=form)
+
+
+class ContactRemoveView(ProfileActionView):
+    anchor = "contacts"
+
+    def post(self, request, pk, *args, **kwargs):
+        contact = get_object_or_404(Contact.objects.for_user(request.user).select_related("contact"), pk=pk)
+        email = contact.contact.email
+        services.contact_delete(owner=request.user, contact=contact)
+        messages.success(request, f"{email} is no longer in your contacts.")
+        return self.back_to_profile()
+
+
+class SessionRevokeView(ProfileActionView):
+    anchor = "sessions"
+
+    def post(self, request, pk, *args, **kwargs):
+        session = get_object_or_404(Session.objects.for_user(request.user), pk=pk)
+        services.session_delete(session=session)
+        messages.success(request, "The session is revoked; its token no longer works.")
+        return self.back_to_profile()
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    form_class = PasswordChangeForm
+    template_name = "accounts/password_change_form.html"
+    success_url = reverse_lazy("profile")
+
+    def form_valid(self, form):
+        try:
+            user = services.user_update(
+                actor=self.request.user,
+                user=self.request.user,
+                data={"password": form.cleaned_data["new_password1"]},
+                current_password=form.cleaned_data["old_password"],
+            )
+        except SERVICE_ERRORS as exc:
+            form.add_service_error(exc)
+            return self.form_invalid(form)
+        # A new password invalidates other browser sessions; keep this one signed in.
+        update_session_auth_hash(self.request, user)
+        messages.success(self.request, "Your password is changed. Your API sessions were ended.")
+        return redirect(self.get_success_url())

@@ -196,6 +196,10 @@ class ContentNegotiation(DefaultContentNegotiation):
                 return None
         return super().select_parser(request, parsers)
 
+    def get_accept_list(self, request):
+        header = request.META.get("HTTP_ACCEPT", "").strip() or "*/*"  # a blank Accept accepts anything
+        return [token.strip() for token in header.split(",") if token.strip()]
+
     def select_renderer(self, request, renderers, format_suffix=None):
         header = request.META.get("HTTP_ACCEPT", "")
         jsonapi = [part for part in header.split(",") if part.split(";")[0].strip().lower() == MEDIA_TYPE]
@@ -409,6 +413,21 @@ class FilterBackend(DJAFilterBackend):
             ]
             raise ApiError.many(errors)
         return filterset.qs
+
+
+class StrictBooleanFilter(django_filters.CharFilter):
+    """`filter[x]=true|false` (also 1/0); anything else is a 400, not silently ignored."""
+
+    TRUE, FALSE = {"true", "1"}, {"false", "0"}
+
+    def filter(self, qs, value):
+        if value in (None, ""):
+            return qs
+        lowered = value.strip().lower()
+        if lowered not in self.TRUE | self.FALSE:
+            raise ApiError(f"`{value}` is not true or false.",
+                           parameter=f"filter[{format_value(self.field_name, 'camelize')}]")
+        return qs.filter(**{self.field_name: lowered in self.TRUE})
 
 
 def parse_id_list(raw):

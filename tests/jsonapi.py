@@ -108,7 +108,9 @@ class JsonApiClient(APIClient):
     def generic(self, method, path, data="", content_type=None, secure=False, **extra):
         if content_type is None and data not in ("", None):
             content_type = MEDIA_TYPE
-        if not isinstance(data, (str, bytes)) and data is not None:
+        if data is None:
+            data = ""
+        elif not isinstance(data, (str, bytes)):
             data = json.dumps(data)
         response = super().generic(method, path, data, content_type or MEDIA_TYPE, secure=secure, **extra)
         if path.startswith("/api/"):

@@ -250,10 +250,15 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
     def current(self, request):
         """The session of the token in use: read, keep alive, or log out."""
         session = self._current(request)
+        self.kwargs[self.lookup_field] = str(session.pk)
         if request.method == "DELETE":
             services.session_delete(session=session)
             return Response(status=status.HTTP_204_NO_CONTENT)
         if request.method == "PATCH":
+            if int(request.META.get("CONTENT_LENGTH") or 0):
+                # No body is needed; one that is sent must still be a valid, unchanging document.
+                serializer = self.get_serializer(session, data=request.data, partial=True)
+                serializer.is_valid(raise_exception=True)
             session = services.session_keep_alive(session=session)
         return Response(self.get_serializer(session).data)
 
