@@ -1,0 +1,77 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from accounts.models import AuditLogEntry, User
+from tests.factories import PASSWORD, UserFactory
+from tests.jsonapi import body
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.django_db
+class TestAudit:
+    def test_api_writes_name_the_bearer_actor_and_address(self, api, site_admin):
+        api.as_user(site_admin)
+        response = api.post("/api/v1/users/", body("User", {"email": "aud@example.org", "password": PASSWORD}),
+                            REMOTE_ADDR="192.0.2.7")
+        entry = AuditLogEntry.objects.get(content_type__model="user", object_id=response.document["data"]["id"],
+                                          action=AuditLogEntry.Action.CREATE)
+        assert entry.actor == site_admin
+        assert entry.remote_addr == "192.0.2.7"
+        assert entry.changes["email"] == [None, "aud@example.org"]
+
+    def test_password_hashes_never_reach_the_log(self, api, user):
+        api.as_user(user).patch(f"/api/v1/users/{user.pk}/", body("User", {
+            "password": "another long passphrase", "currentPassword": PASSWORD}, id=user.pk))
+        user.refresh_from_db()
+        for entry in AuditLogEntry.objects.all():
+            text = str(entry.changes)
+            assert user.password not in text and "argon2" not in text and "md5$" not in text
+        change = AuditLogEntry.objects.filter(content_type__model="user", object_id=user.pk,
+                                              action=AuditLogEntry.Action.UPDATE).latest("timestamp")
+        assert change.changes["password"] == ["********", "********"]
+        assert change.actor == user
+
+    def test_entries_survive_the_deletion_of_what_they_describe(self, api, site_admin):
+        victim = UserFactory()
+        api.as_user(site_admin).delete(f"/api/v1/users/{victim.pk}/")
+        entries = AuditLogEntry.objects.filter(content_type__model="user", object_id=victim.pk)
+        assert {e.action for e in entries} >= {AuditLogEntry.Action.CREATE, AuditLogEntry.Action.DELETE}
+
+    def test_failed_writes_leave_no_entry(self, api, site_admin):
+        api.as_user(site_admin)
+        before = AuditLogEntry.objects.count()
+        api.post("/api/v1/users/", body("User", {"email": "bad", "password": "x"}))
+        assert AuditLogEntry.objects.count() == before
+
+
+class TestSettings:
+    def test_argon2_hashes_passwords(self):
+        from config.settings import base
+
+        assert base.PASSWORD_HASHERS[0].endswith("Argon2PasswordHasher")
+
+    def test_custom_user_model(self):
+        assert settings.AUTH_USER_MODEL == "accounts.User"
+        assert User.USERNAME_FIELD == "email"
+
+    def _manage(self, *args, **env):
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+        environment.update(env)
+        return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=environment,
+                              capture_output=True, text=True, timeout=120)
+
+    def test_check_deploy_passes_in_production_mode(self):
+        result = self._manage("check", "--deploy", "--fail-level", "WARNING",
+                              DJANGO_DEBUG="false", DJANGO_SECRET_KEY="x" * 20 + "-prod-secret-" + "y" * 30,
+                              DJANGO_ALLOWED_HOSTS="roster.example.org")
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    def test_production_refuses_to_start_without_a_secret(self):
+        result = self._manage("check", DJANGO_DEBUG="false", DJANGO_ALLOWED_HOSTS="roster.example.org")
+        assert result.returncode != 0 and "DJANGO_SECRET_KEY" in result.stderr
