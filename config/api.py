@@ -29,6 +29,7 @@ from rest_framework_json_api import serializers as dja_serializers
 from rest_framework_json_api.django_filters import DjangoFilterBackend as DJAFilterBackend
 from rest_framework_json_api.exceptions import exception_handler as dja_exception_handler
 from rest_framework_json_api.filters import OrderingFilter as DJAOrderingFilter
+from rest_framework_json_api.metadata import JSONAPIMetadata
 from rest_framework_json_api.utils import format_field_name, format_value, is_relationship_field
 
 from config.errors import WWW_AUTHENTICATE, ServiceError
@@ -212,6 +213,15 @@ class ContentNegotiation(DefaultContentNegotiation):
 
 class JSONAPIRenderer(dja_renderers.JSONRenderer):
     pass
+
+
+class Metadata(JSONAPIMetadata):
+    """OPTIONS answers with a JSON:API document whose top-level `meta` describes the endpoint."""
+
+    def determine_metadata(self, request, view):
+        description = super().determine_metadata(request, view)
+        view.resource_name = False  # render the document as built, not as a resource
+        return {"meta": description}
 
 
 class JSONAPIParser(dja_parsers.JSONParser):

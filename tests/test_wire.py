@@ -223,3 +223,11 @@ class TestService:
         monkeypatch.setattr(connection, "cursor", broken)
         response = api.get("/api/v1/ping/")
         assert response.status_code == 503
+
+
+@pytest.mark.parametrize("path", ["/api/v1/users/", "/api/v1/roles/", "/api/v1/sessions/", "/api/v1/contacts/"])
+def test_options_is_a_jsonapi_meta_document(api, user, path):
+    response = api.as_user(user).generic("OPTIONS", path)
+    assert response.status_code == 200
+    assert "meta" in response.document and "data" not in response.document
+    assert "GET" in response["Allow"]

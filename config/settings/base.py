@@ -190,7 +190,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ("config.api.JSONAPIParser",),
     "DEFAULT_RENDERER_CLASSES": ("config.api.JSONAPIRenderer",),
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "config.api.ContentNegotiation",
-    "DEFAULT_METADATA_CLASS": "rest_framework_json_api.metadata.JSONAPIMetadata",
+    "DEFAULT_METADATA_CLASS": "config.api.Metadata",
     "DEFAULT_FILTER_BACKENDS": (
         "config.api.QueryParameterValidationFilter",
         "config.api.OrderingFilter",
