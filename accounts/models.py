@@ -86,8 +86,10 @@ class User(AbstractUser):
         swappable = "AUTH_USER_MODEL"
         ordering = ["id"]
         constraints = [
-            models.UniqueConstraint(Lower("email"), name="user_email_ci_unique"),
-            models.UniqueConstraint(Lower("username"), name="user_username_ci_unique"),
+            models.UniqueConstraint(Lower("email"), name="user_email_ci_unique",
+                                    violation_error_message="A user with this email already exists."),
+            models.UniqueConstraint(Lower("username"), name="user_username_ci_unique",
+                                    violation_error_message="A user with this username already exists."),
         ]
 
     def __str__(self):
@@ -126,7 +128,8 @@ class Role(models.Model):
 
     class Meta:
         ordering = ["name"]
-        constraints = [models.UniqueConstraint(Lower("name"), name="role_name_ci_unique")]
+        constraints = [models.UniqueConstraint(Lower("name"), name="role_name_ci_unique",
+                                               violation_error_message="A role with this name already exists.")]
 
     def __str__(self):
         return self.name
@@ -152,11 +155,12 @@ class Contact(models.Model):
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(fields=["owner", "contact"], name="contact_unique_pair"),
-            models.CheckConstraint(condition=~Q(owner=models.F("contact")), name="contact_not_self"),
+            models.CheckConstraint(condition=~Q(owner=models.F("contact")), name="contact_not_self",
+                                   violation_error_message="You cannot add yourself as a contact."),
         ]
 
     def __str__(self):
-        return f"{self.owner_id} → {self.contact_id}"
+        return f"{self.owner.email} → {self.contact.email}"
 
     @property
     def email(self):
