@@ -48,7 +48,7 @@ $(DEV_STAMP): requirements.txt requirements-dev.txt $(RUNTIME_STAMP)
 
 run: setup
 	$(VENV_PYTHON) manage.py migrate --noinput
-	$(VENV_PYTHON) manage.py seed_demo --if-empty
+	PORT=$(PORT) $(VENV_PYTHON) manage.py seed_demo --if-empty
 	$(VENV_PYTHON) manage.py runserver 127.0.0.1:$(PORT)
 
 test: setup-dev

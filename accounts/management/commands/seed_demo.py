@@ -20,7 +20,8 @@ from accounts import services
 from accounts.models import Contact, Role, User
 from config.errors import ServiceError
 
-BASE_URL = "http://127.0.0.1:8000"
+# `make run PORT=...` passes the port on, so the printed addresses are the real ones.
+BASE_URL = f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
 ADMIN_EMAIL = "admin@roster.example"
 DEFAULT_PASSWORD = "roster-demo-2026"
 
