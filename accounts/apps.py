@@ -6,7 +6,7 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from accounts.models import Avatar, Contact, Role, Session, User
+        from accounts.models import Account, AccountRole, ActivationCode, Avatar, Contact, Role, Session, User
         from config.audit import register_audited
 
         # Passwords are masked whole; token hashes and image bytes are never logged;
@@ -16,3 +16,7 @@ class AccountsConfig(AppConfig):
         register_audited(Contact)
         register_audited(Session, exclude_fields=["key_hash", "last_seen_at"])
         register_audited(Avatar, exclude_fields=["image"])
+        register_audited(Account, m2m_fields={"account_roles"})
+        register_audited(AccountRole)
+        # The code itself is a secret: its refreshes are logged, its value never.
+        register_audited(ActivationCode, mask_fields=["code"])

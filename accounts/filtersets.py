@@ -3,8 +3,8 @@
 import django_filters
 from django.db.models import Q
 
-from accounts.models import Role, User
-from config.api import IdsFilter, StrictBooleanFilter
+from accounts.models import Account, AuditLogEntry, Role, User
+from config.api import ApiError, IdsFilter, StrictBooleanFilter
 
 
 class UserFilterSet(django_filters.FilterSet):
@@ -36,3 +36,53 @@ class RoleFilterSet(django_filters.FilterSet):
     class Meta:
         model = Role
         fields = []
+
+
+class AccountFilterSet(django_filters.FilterSet):
+    id = IdsFilter(field_name="id")
+    name = django_filters.CharFilter(field_name="name", lookup_expr="iexact")
+    search = django_filters.CharFilter(method="filter_search")
+    account_roles = IdsFilter(field_name="account_roles", distinct=True)
+    consultancy_account = IdsFilter(field_name="consultancy_account_id")
+
+    class Meta:
+        model = Account
+        fields = []
+
+    def filter_search(self, queryset, name, value):
+        """Accounts whose name holds every given word, case-insensitively."""
+        for word in value.split():
+            queryset = queryset.filter(name__icontains=word)
+        return queryset
+
+
+AUDIT_ACTIONS = {"create": 0, "update": 1, "delete": 2}
+
+
+class AuditLogEntryFilterSet(django_filters.FilterSet):
+    action = django_filters.CharFilter(method="filter_action")
+    object_type = django_filters.CharFilter(method="filter_object_type")
+    actor = IdsFilter(field_name="actor_id")
+    since = django_filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="lt")
+
+    class Meta:
+        model = AuditLogEntry
+        fields = []
+
+    def filter_action(self, queryset, name, value):
+        actions = [part.strip().lower() for part in value.split(",") if part.strip()]
+        unknown = [a for a in actions if a not in AUDIT_ACTIONS]
+        if unknown:
+            raise ApiError(f"`{unknown[0]}` is not an action (create, update, delete).", parameter="filter[action]")
+        return queryset.filter(action__in=[AUDIT_ACTIONS[a] for a in actions])
+
+    def filter_object_type(self, queryset, name, value):
+        from django.apps import apps
+        from django.contrib.contenttypes.models import ContentType
+
+        names = {part.strip() for part in value.split(",") if part.strip()}
+        models = [m for m in apps.get_models() if m.__name__ in names]
+        if len(models) < len(names):
+            raise ApiError(f"Unknown object type in `{value}`.", parameter="filter[objectType]")
+        return queryset.filter(content_type__in=ContentType.objects.get_for_models(*models).values())

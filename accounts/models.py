@@ -1,14 +1,18 @@
-"""People, their bearer sessions, roles and contacts, and the audit log entry model."""
+"""People, their sessions, roles and contacts; accounts, account roles and activation
+codes; and the audit log entry model."""
 
 import hashlib
+import math
 import re
 
 from auditlog.models import AbstractLogEntry, LogEntryManager
 from django.contrib.auth.models import AbstractUser, Permission
 from django.contrib.auth.models import UserManager as DjangoUserManager
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator, URLValidator
 from django.db import models
-from django.db.models import Exists, OuterRef, Q
-from django.db.models.functions import Lower
+from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 
 
@@ -19,8 +23,14 @@ class UserQuerySet(models.QuerySet):
             return self.none()
         if user.is_superuser or user.has_perm("accounts.view_user"):
             return self.all()
+        from memberships.models import AccountMembership
+
         contacts = Contact.objects.filter(owner_id=user.pk, contact_id=OuterRef("pk"))
-        return self.filter(Q(pk=user.pk) | Exists(contacts))
+        shared_accounts = AccountMembership.objects.filter(
+            user_id=OuterRef("pk"),
+            account__in=Account.objects.for_user(user, include_default=False).values("pk"),
+        )
+        return self.filter(Q(pk=user.pk) | Exists(contacts) | Exists(shared_accounts))
 
 
 class UserManager(DjangoUserManager.from_queryset(UserQuerySet)):
@@ -259,3 +269,182 @@ class AuditLogEntry(AbstractLogEntry):
         indexes = [
             models.Index(fields=["account_id", "-timestamp", "-id"], name="auditlog_account_time_idx"),
         ]
+
+
+# --------------------------------------------------------------------------- accounts
+
+
+class AccountRoleQuerySet(models.QuerySet):
+    def for_user(self, user):
+        """Every signed-in user reads account roles."""
+        if user is None or not user.is_authenticated:
+            return self.none()
+        return self.all()
+
+
+class AccountRole(models.Model):
+    """A label for accounts (e.g. "Supplier", "Aggregator")."""
+
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    created = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = AccountRoleQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(Lower("name"), name="accountrole_name_ci_unique",
+                                               violation_error_message="An account role with this name exists.")]
+
+    def __str__(self):
+        return self.name
+
+
+class AccountQuerySet(models.QuerySet):
+    def for_user(self, user, include_default=True):
+        """Accounts the user sees: their own, their consultancy's clients, the default account.
+
+        A consultant or admin of account C sees every account whose consultancy is C.
+        """
+        if user is None or not user.is_authenticated:
+            return self.none()
+        if user.is_superuser:
+            return self.all()
+        from memberships.models import AccountMembership
+
+        own = AccountMembership.objects.filter(user_id=user.pk, account_id=OuterRef("pk"))
+        consulting = AccountMembership.objects.filter(
+            user_id=user.pk,
+            role__in=[AccountMembership.Role.CONSULTANT, AccountMembership.Role.ADMIN],
+            account_id=OuterRef("consultancy_account_id"),
+        )
+        visible = Exists(own) | Exists(consulting)
+        if include_default:
+            visible |= Q(is_default=True)
+        return self.filter(visible)
+
+    def with_counts(self):
+        """memberCount and utilityCount, computed in the same query as the page."""
+        from memberships.models import AccountMembership
+
+        members = (
+            AccountMembership.objects.filter(account_id=OuterRef("pk"))
+            .order_by()
+            .values("account_id")
+            .annotate(n=models.Count("pk"))
+            .values("n")
+        )
+        return self.annotate(member_count=Coalesce(Subquery(members, output_field=models.IntegerField()), 0))
+
+
+HEX_COLOUR = RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a colour in the form #rrggbb.")
+HTTP_URL = URLValidator(schemes=["http", "https"])
+CUSTOM_ATTRIBUTES_MAX_KEYS = 100
+CUSTOM_ATTRIBUTE_MAX_LENGTH = 1024
+
+
+def validate_custom_attributes(value):
+    """A flat object of string → string | number | bool: at most 100 keys, 1..1024 characters."""
+    if not isinstance(value, dict):
+        raise ValidationError("customAttributes must be an object.", code="invalid")
+    if len(value) > CUSTOM_ATTRIBUTES_MAX_KEYS:
+        raise ValidationError(f"At most {CUSTOM_ATTRIBUTES_MAX_KEYS} custom attributes.", code="invalid")
+    for key, item in value.items():
+        if not 1 <= len(key) <= CUSTOM_ATTRIBUTE_MAX_LENGTH:
+            raise ValidationError(f"Custom attribute names are 1 to {CUSTOM_ATTRIBUTE_MAX_LENGTH} characters.",
+                                  code="invalid", params={"key": key})
+        if isinstance(item, str):
+            if not 1 <= len(item) <= CUSTOM_ATTRIBUTE_MAX_LENGTH:
+                raise ValidationError(f"`{key[:50]}`: text values are 1 to {CUSTOM_ATTRIBUTE_MAX_LENGTH} characters.",
+                                      code="invalid", params={"key": key})
+        elif isinstance(item, bool) or (isinstance(item, (int, float)) and math.isfinite(item)):
+            continue
+        else:
+            raise ValidationError(f"`{key[:50]}`: values are text, numbers or true/false.", code="invalid",
+                                  params={"key": key})
+
+
+class Account(models.Model):
+    """An organisation (tenant). Utilities, memberships and everything billed live inside one."""
+
+    class ProductPrivacy(models.TextChoices):
+        ALWAYS_PRIVATE = "ALWAYS_PRIVATE"
+        NEVER_PRIVATE = "NEVER_PRIVATE"
+        DEFAULT_PRIVATE = "DEFAULT_PRIVATE"
+        DEFAULT_PUBLIC = "DEFAULT_PUBLIC"
+
+    name = models.CharField(max_length=200)
+    primary_color = models.CharField(max_length=7, null=True, blank=True, validators=[HEX_COLOUR])
+    secondary_color = models.CharField(max_length=7, null=True, blank=True, validators=[HEX_COLOUR])
+    logo_url = models.URLField(max_length=500, null=True, blank=True, validators=[HTTP_URL])
+    health_time_period = models.PositiveIntegerField(default=86400, help_text="seconds")
+    exec_interval = models.PositiveIntegerField(default=300, help_text="seconds")
+    base_line_exec_interval = models.PositiveIntegerField(default=86400, help_text="seconds")
+    cd_model_frequency = models.PositiveIntegerField(default=604800, help_text="seconds")
+    cd_execution_frequency = models.PositiveIntegerField(default=600, help_text="seconds")
+    data_retention = models.PositiveIntegerField(default=0, help_text="days; 0 keeps data forever")
+    custom_attributes = models.JSONField(default=dict, blank=True, validators=[validate_custom_attributes])
+    default_product_privacy = models.CharField(max_length=16, choices=ProductPrivacy.choices,
+                                               default=ProductPrivacy.DEFAULT_PRIVATE)
+    consultancy_account = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                                            related_name="client_accounts")
+    account_roles = models.ManyToManyField(AccountRole, blank=True, related_name="accounts")
+    is_default = models.BooleanField(default=False, editable=False)
+    created = models.DateTimeField(default=timezone.now, editable=False)
+    updated = models.DateTimeField(auto_now=True)
+
+    objects = AccountQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(Lower("name"), name="account_name_ci_unique",
+                                    violation_error_message="An account with this name already exists."),
+            models.UniqueConstraint(fields=["is_default"], condition=Q(is_default=True),
+                                    name="account_single_default"),
+            models.CheckConstraint(condition=~Q(consultancy_account=models.F("pk")),
+                                   name="account_not_own_consultancy",
+                                   violation_error_message="An account cannot be its own consultancy."),
+        ]
+        indexes = [models.Index(fields=["consultancy_account"], name="account_consultancy_idx")]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        super().clean()
+        if self.pk and self.consultancy_account_id == self.pk:
+            raise ValidationError({"consultancy_account": "An account cannot be its own consultancy."})
+
+    def audit_account_id(self):
+        return self.pk
+
+    def permission_names_for(self, user) -> list[str]:
+        """What the user's role in this account lets them do, as permission names."""
+        from memberships.permissions import account_permission_names
+
+        return account_permission_names(user, self)
+
+
+ACTIVATION_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"  # no 0 O 1 I l
+ACTIVATION_CODE_LENGTH = 8
+
+
+class ActivationCode(models.Model):
+    """An account's current activation code; a refresh replaces it, so the old one dies at once."""
+
+    account = models.OneToOneField(Account, on_delete=models.CASCADE, primary_key=True,
+                                   related_name="activation_code")
+    code = models.CharField(max_length=ACTIVATION_CODE_LENGTH, unique=True)
+    issued_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"Activation code of {self.account_id}"
+
+    def audit_account_id(self):
+        return self.account_id
+
+    @property
+    def is_valid(self) -> bool:
+        return self.expires_at > timezone.now()

@@ -42,3 +42,13 @@ class RolePermission(RulePermission):
         "partial_update": lambda user, role: can_write_role(user, "change"),
         "destroy": lambda user, role: can_write_role(user, "delete"),
     }
+
+
+class SiteAdminWritePermission(RulePermission):
+    """Signed-in users read; site admins write."""
+
+    create_rule = staticmethod(lambda request, view: is_site_admin(request.user))
+    object_rules = {
+        "partial_update": lambda user, obj: is_site_admin(user),
+        "destroy": lambda user, obj: is_site_admin(user),
+    }

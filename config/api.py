@@ -30,7 +30,12 @@ from rest_framework_json_api.django_filters import DjangoFilterBackend as DJAFil
 from rest_framework_json_api.exceptions import exception_handler as dja_exception_handler
 from rest_framework_json_api.filters import OrderingFilter as DJAOrderingFilter
 from rest_framework_json_api.metadata import JSONAPIMetadata
-from rest_framework_json_api.utils import format_field_name, format_value, is_relationship_field
+from rest_framework_json_api.utils import (
+    format_field_name,
+    format_value,
+    get_resource_type_from_queryset,
+    is_relationship_field,
+)
 
 from config.errors import WWW_AUTHENTICATE, ServiceError
 
@@ -595,4 +600,28 @@ class VisibleResourceRelatedField(ResourceRelatedField):
         visible = type(obj).objects.for_user(getattr(request, "user", None))
         if not visible.filter(pk=obj.pk).exists():
             self.fail("does_not_exist", pk_value=obj.pk)
+        return obj
+
+
+class ParentRelatedField(ResourceRelatedField):
+    """The parent a new object is written into (e.g. a membership's account).
+
+    A parent the caller cannot see answers 404, exactly like one that does not exist, so
+    ids leak nothing (SPEC §2). Whether they may write into a parent they do see is a
+    permission question, answered with 403 by the view.
+    """
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict) or "type" not in data or "id" not in data:
+            return super().to_internal_value(data)  # DJA's own errors for malformed identifiers
+        expected = get_resource_type_from_queryset(self.get_queryset())
+        if data["type"] != expected:
+            self.conflict("incorrect_relation_type", relation_type=expected, received_type=data["type"])
+        raw = data["id"]
+        obj = None
+        if not isinstance(raw, bool) and str(raw).isdigit() and len(str(raw)) <= MAX_ID_DIGITS:
+            request = self.context.get("request")
+            obj = self.get_queryset().for_user(getattr(request, "user", None)).filter(pk=int(raw)).first()
+        if obj is None:
+            raise ApiError(f"There is no {expected} {raw} here.", status_code=404)
         return obj

@@ -7,6 +7,7 @@ api_patterns = [
     path("version/", VersionView.as_view(), name="version"),
     path("ping/", PingView.as_view(), name="ping"),
     path("", include("accounts.api.urls")),
+    path("", include("memberships.api.urls")),
 ]
 
 urlpatterns = [

@@ -1,11 +1,28 @@
 """JSON:API shapes of users, sessions, roles, contacts and permission sets: validation only."""
 
 from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
 from rest_framework import serializers
+from rest_framework_json_api.utils import format_field_name
 
-from accounts.models import Contact, Role, Session, User
+from accounts.models import (
+    HEX_COLOUR,
+    HTTP_URL,
+    Account,
+    AccountRole,
+    AuditLogEntry,
+    Contact,
+    Role,
+    Session,
+    User,
+    validate_custom_attributes,
+)
 from accounts.services import UnknownPermission, permissions_from_names
 from config.api import ModelSerializer, ResourceRelatedField, Serializer, VisibleResourceRelatedField
+
+from config.audit import MASK
+from memberships.models import AccountMembership
 
 
 class PermissionNamesField(serializers.ListField):
@@ -44,8 +61,13 @@ class UserSerializer(ModelSerializer):
                                              trim_whitespace=False)
     is_site_admin = serializers.BooleanField(source="is_superuser", read_only=True)
     roles = ResourceRelatedField(many=True, required=False, queryset=Role.objects.all())
+    account_memberships = ResourceRelatedField(many=True, read_only=True, source="visible_account_memberships",
+                                               model=AccountMembership)
 
-    included_serializers = {"roles": RoleSerializer}
+    included_serializers = {
+        "roles": RoleSerializer,
+        "account_memberships": "memberships.api.serializers.AccountMembershipSerializer",
+    }
 
     class Meta:
         model = User
@@ -62,6 +84,7 @@ class UserSerializer(ModelSerializer):
             "password",
             "current_password",
             "roles",
+            "account_memberships",
         ]
         read_only_fields = ["date_joined", "last_login"]
 
@@ -145,3 +168,149 @@ class PermissionSetSerializer(Serializer):
 
     class Meta:
         resource_name = "PermissionSet"
+
+
+class AccountRoleSerializer(ModelSerializer):
+    class Meta:
+        model = AccountRole
+        fields = ["name", "description", "created"]
+        read_only_fields = ["created"]
+        extra_kwargs = {"name": {"validators": []}}
+
+
+class CustomAttributesField(serializers.JSONField):
+    """A flat object of text/number/bool values; errors point at the offending key."""
+
+    def to_internal_value(self, data):
+        data = super().to_internal_value(data)
+        try:
+            validate_custom_attributes(data)
+        except DjangoValidationError as exc:
+            key = (exc.params or {}).get("key")
+            message = exc.messages[0]
+            raise serializers.ValidationError({key: [message]} if key else [message]) from None
+        return data
+
+
+def _seconds(**kwargs):
+    return serializers.IntegerField(min_value=1, max_value=2_147_483_647, required=False, **kwargs)
+
+
+class AccountSerializer(ModelSerializer):
+    name = serializers.CharField(max_length=200)
+    primary_color = serializers.CharField(max_length=7, required=False, allow_null=True, validators=[HEX_COLOUR])
+    secondary_color = serializers.CharField(max_length=7, required=False, allow_null=True, validators=[HEX_COLOUR])
+    logo_url = serializers.CharField(max_length=500, required=False, allow_null=True, validators=[HTTP_URL])
+    health_time_period = _seconds()
+    exec_interval = _seconds()
+    base_line_exec_interval = _seconds()
+    cd_model_frequency = _seconds()
+    cd_execution_frequency = _seconds()
+    data_retention = serializers.IntegerField(min_value=0, max_value=2_147_483_647, required=False)
+    custom_attributes = CustomAttributesField(required=False)
+    member_count = serializers.IntegerField(read_only=True)
+    account_roles = ResourceRelatedField(many=True, required=False, queryset=AccountRole.objects.all())
+    consultancy_account = VisibleResourceRelatedField(required=False, allow_null=True, queryset=Account.objects.all())
+    account_memberships = ResourceRelatedField(many=True, read_only=True)
+
+    included_serializers = {
+        "account_roles": AccountRoleSerializer,
+        "consultancy_account": "accounts.api.serializers.AccountSerializer",
+        "account_memberships": "memberships.api.serializers.AccountMembershipSerializer",
+    }
+
+    class Meta:
+        model = Account
+        fields = [
+            "name",
+            "primary_color",
+            "secondary_color",
+            "logo_url",
+            "health_time_period",
+            "exec_interval",
+            "base_line_exec_interval",
+            "cd_model_frequency",
+            "cd_execution_frequency",
+            "data_retention",
+            "custom_attributes",
+            "default_product_privacy",
+            "created",
+            "updated",
+            "member_count",
+            "account_roles",
+            "consultancy_account",
+            "account_memberships",
+        ]
+        read_only_fields = ["created", "updated"]
+
+    def to_representation(self, instance):
+        if not hasattr(instance, "member_count"):
+            instance.member_count = instance.account_memberships.count()
+        return super().to_representation(instance)
+
+
+class AuditLogEntrySerializer(ModelSerializer):
+    action = serializers.SerializerMethodField()
+    object_type = serializers.SerializerMethodField()
+    object_id = serializers.SerializerMethodField()
+    changes = serializers.SerializerMethodField()
+    actor = ResourceRelatedField(read_only=True)
+
+    included_serializers = {"actor": UserSerializer}
+
+    class Meta:
+        model = AuditLogEntry
+        fields = ["timestamp", "action", "object_type", "object_id", "object_repr", "changes", "remote_addr",
+                  "actor"]
+        read_only_fields = fields
+
+    ACTIONS = {0: "create", 1: "update", 2: "delete", 3: "access"}
+
+    def get_action(self, entry):
+        return self.ACTIONS.get(entry.action, str(entry.action))
+
+    def get_object_type(self, entry):
+        model = entry.content_type.model_class() if entry.content_type_id else None
+        return model.__name__ if model is not None else entry.content_type.model.title()
+
+    def get_object_id(self, entry):
+        return str(entry.object_id if entry.object_id is not None else entry.object_pk)
+
+    def get_changes(self, entry):
+        return audit_changes_for_wire(entry.changes)
+
+
+SECRET_NAMES = ("password", "token", "secret", "key_hash", "code")
+
+
+def audit_changes_for_wire(changes):
+    """camelCase field names; anything that looks like a secret is masked whatever was stored."""
+    if not isinstance(changes, dict):
+        return {}
+    result = {}
+    for field, value in changes.items():
+        if any(marker in field.lower() for marker in SECRET_NAMES):
+            value = [MASK if item not in (None, "") else item for item in value] if isinstance(value, list) else MASK
+        result[format_field_name(field)] = value
+    return result
+
+
+class ActivationCodeSerializer(Serializer):
+    id = serializers.CharField()
+    activation_code = serializers.CharField(source="code")
+    expires_at = serializers.DateTimeField()
+    time_left = serializers.SerializerMethodField()
+    account = ResourceRelatedField(read_only=True, model=Account)
+
+    class Meta:
+        resource_name = "ActivationCode"
+
+    def get_time_left(self, activation):
+        return max(0, int((activation.expires_at - timezone.now()).total_seconds()))
+
+
+class ActivationSerializer(Serializer):
+    activation_code = serializers.CharField(max_length=64)
+
+    class Meta:
+        resource_name = "Activation"

@@ -9,10 +9,19 @@ router.register("users", views.UserViewSet, basename="user")
 router.register("sessions", views.SessionViewSet, basename="session")
 router.register("roles", views.RoleViewSet, basename="role")
 router.register("contacts", views.ContactViewSet, basename="contact")
+router.register("accounts", views.AccountViewSet, basename="account")
+router.register("account-roles", views.AccountRoleViewSet, basename="accountrole")
+router.register(rf"accounts/(?P<account_pk>{ID_PATTERN})/auditlog", views.AccountAuditLogViewSet,
+                basename="account-auditlog")
 
 urlpatterns = [
     path("users/me/avatar/", views.AvatarView.as_view(), name="user-me-avatar"),
     path("users/me/permissions/", views.PermissionSetView.as_view(), name="user-me-permissions"),
     re_path(rf"^users/(?P<pk>{ID_PATTERN})/avatar/$", views.AvatarView.as_view(), name="user-avatar"),
+    re_path(rf"^accounts/(?P<pk>{ID_PATTERN})/activation-code/$", views.ActivationCodeView.as_view(
+        http_method_names=["get", "head", "options"]), name="account-activation-code"),
+    re_path(rf"^accounts/(?P<pk>{ID_PATTERN})/activation-code/refresh/$", views.ActivationCodeView.as_view(
+        http_method_names=["post", "options"]), name="account-activation-code-refresh"),
+    path("activations/", views.ActivationView.as_view(), name="activations"),
     *router.urls,
 ]

@@ -11,20 +11,29 @@ from guardian.shortcuts import get_perms
 from rest_framework import mixins, renderers, status
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.throttling import UserRateThrottle
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors, services
 from accounts.api.serializers import (
+    AccountRoleSerializer,
+    AccountSerializer,
+    ActivationCodeSerializer,
+    ActivationSerializer,
+    AuditLogEntrySerializer,
     ContactSerializer,
     PermissionSetSerializer,
     RoleSerializer,
     SessionSerializer,
     UserSerializer,
 )
-from accounts.filtersets import RoleFilterSet, UserFilterSet
-from accounts.models import Contact, Role, Session, User
-from accounts.permissions import RolePermission, UserPermission, can_delete_user
+from accounts.filtersets import AccountFilterSet, AuditLogEntryFilterSet, RoleFilterSet, UserFilterSet
+from accounts.models import Account, AccountRole, AuditLogEntry, Contact, Role, Session, User
+from accounts.permissions import RolePermission, SiteAdminWritePermission, UserPermission, can_delete_user
+from memberships.api.serializers import AccountMembershipSerializer
+from memberships.models import AccountMembership
+from memberships.permissions import AccountPermission, can_read_account_audit, is_account_admin
 from config.api import MEDIA_TYPE, ApiError, JSONAPIRenderer
 from config.viewsets import RosterViewSet
 from config.errors import Forbidden
@@ -48,6 +57,15 @@ class UserViewSet(
         "roles": [Prefetch("roles__permissions", queryset=Permission.objects.select_related("content_type"))],
     }
 
+    def get_queryset(self):
+        # A user's account memberships, as far as the caller may see them.
+        visible = AccountMembership.objects.for_user(self.request.user)
+        if "account_memberships" in self.request.query_params.get("include", "").split(","):
+            visible = visible.select_related("user", "account")
+        return super().get_queryset().prefetch_related(
+            Prefetch("account_memberships", queryset=visible, to_attr="visible_account_memberships")
+        )
+
     def perform_create(self, serializer):
         data = serializer.validated_data
         serializer.instance = services.user_create(
@@ -61,6 +79,10 @@ class UserViewSet(
             is_active=data.get("is_active", True),
             roles=data.get("roles"),
         )
+        if self.get_queryset().filter(pk=serializer.instance.pk).exists():
+            serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)
+        else:
+            serializer.instance.visible_account_memberships = []
 
     def perform_update(self, serializer):
         data = dict(serializer.validated_data)
@@ -72,6 +94,7 @@ class UserViewSet(
             current_password=current_password,
             keep_session=self.request.auth if isinstance(self.request.auth, Session) else None,
         )
+        serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)
 
     def perform_destroy(self, instance):
         services.user_delete(actor=self.request.user, user=instance)
@@ -318,3 +341,155 @@ class ContactViewSet(
     def perform_destroy(self, instance):
         services.contact_delete(owner=self.request.user, contact=instance)
 
+
+
+class AccountViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    RosterViewSet,
+):
+    queryset = Account.objects.all()
+    serializer_class = AccountSerializer
+    filterset_class = AccountFilterSet
+    permission_classes = [IsAuthenticated, AccountPermission]
+    ordering_fields = ["name", "member_count", "created"]
+    ordering = ("name", "id")
+    select_for_includes = {"consultancy_account": ["consultancy_account"]}
+    prefetch_for_includes = {
+        "__all__": ["account_roles", "account_memberships"],
+        "account_memberships": ["account_memberships__user", "account_memberships__account"],
+    }
+
+    def get_queryset(self):
+        return super().get_queryset().with_counts()
+
+    def perform_create(self, serializer):
+        serializer.instance = services.account_create(actor=self.request.user, data=dict(serializer.validated_data))
+        serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)
+
+    def perform_update(self, serializer):
+        services.account_update(actor=self.request.user, account=serializer.instance,
+                                data=dict(serializer.validated_data))
+        serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)
+
+    def perform_destroy(self, instance):
+        services.account_delete(actor=self.request.user, account=instance)
+
+    @action(detail=False, methods=["get"], url_path="default")
+    def default(self, request):
+        """The site's default account, readable by every signed-in user."""
+        account = services.default_account()
+        self.kwargs[self.lookup_field] = str(account.pk)
+        return self.retrieve(request)
+
+
+class AccountRoleViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    RosterViewSet,
+):
+    queryset = AccountRole.objects.all()
+    serializer_class = AccountRoleSerializer
+    permission_classes = [IsAuthenticated, SiteAdminWritePermission]
+    ordering_fields = ["name", "created"]
+    ordering = ("name", "id")
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        serializer.instance = services.account_role_create(actor=self.request.user, name=data["name"],
+                                                           description=data.get("description", ""))
+
+    def perform_update(self, serializer):
+        serializer.instance = services.account_role_update(actor=self.request.user, role=serializer.instance,
+                                                           data=dict(serializer.validated_data))
+
+    def perform_destroy(self, instance):
+        services.account_role_delete(actor=self.request.user, role=instance)
+
+
+def _account_for(request, pk, *, deleted_ok_for_site_admins=False):
+    """The account at `pk` if the caller sees it; 404 otherwise."""
+    account = Account.objects.for_user(request.user).filter(pk=pk).first()
+    if account is None and not (deleted_ok_for_site_admins and request.user.is_superuser):
+        raise Http404
+    return account
+
+
+class AccountAuditLogViewSet(mixins.ListModelMixin, RosterViewSet):
+    """Every change to an account and to everything inside it, newest first.
+
+    One indexed query on `account_id`; entries outlive what they describe, and site admins
+    can still read the history of a deleted account.
+    """
+
+    serializer_class = AuditLogEntrySerializer
+    filterset_class = AuditLogEntryFilterSet
+    ordering_fields = ["timestamp"]
+    ordering = ("-timestamp", "-id")
+    select_for_includes = {"__all__": ["content_type"]}
+    prefetch_for_includes = {"actor": ["actor__roles"]}
+    resource_name = "AuditLogEntry"
+
+    def get_queryset(self):
+        account_id = int(self.kwargs["account_pk"])
+        account = _account_for(self.request, account_id, deleted_ok_for_site_admins=True)
+        if account is not None and not can_read_account_audit(self.request.user, account):
+            raise Forbidden("The audit log is for the account's admins and consultants.")
+        entries = AuditLogEntry.objects.filter(account_id=account_id).select_related("content_type")
+        if account is None and not entries.exists():
+            raise Http404
+        include = self.request.query_params.get("include", "")
+        if "actor" in include.split(","):
+            entries = entries.select_related("actor")
+        return entries
+
+
+class ActivationCodeView(APIView):
+    """GET an account's activation code (issued when none is valid); POST .../refresh/ replaces it."""
+
+    resource_name = "ActivationCode"
+
+    def _account(self, request, pk):
+        account = _account_for(request, pk)
+        if not is_account_admin(request.user, account):
+            raise Forbidden("Activation codes are for the account's admins.")
+        return account
+
+    def get(self, request, pk):
+        activation = services.activation_code_current(actor=request.user, account=self._account(request, pk))
+        return Response(self._data(activation))
+
+    def post(self, request, pk):
+        activation = services.activation_code_refresh(actor=request.user, account=self._account(request, pk))
+        return Response(self._data(activation), status=status.HTTP_201_CREATED)
+
+    @staticmethod
+    def _data(activation):
+        activation.id = str(activation.account_id)
+        return ActivationCodeSerializer(activation).data
+
+
+class ActivationThrottle(UserRateThrottle):
+    scope = "activation"
+
+
+class ActivationView(APIView):
+    """POST an account's activation code to join it as `user`."""
+
+    resource_name = "Activation"
+    throttle_classes = [ActivationThrottle]
+
+    def post(self, request):
+        serializer = ActivationSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        membership = services.account_activate(actor=request.user,
+                                               code=serializer.validated_data["activation_code"])
+        self.resource_name = "AccountMembership"  # the response is the membership it made
+        return Response(AccountMembershipSerializer(membership, context={"request": request}).data,
+                        status=status.HTTP_201_CREATED)

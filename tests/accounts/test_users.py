@@ -70,11 +70,26 @@ class TestRead:
         for _ in range(60):
             UserFactory().roles.set(roles)
         api.as_user(site_admin)
-        with django_assert_max_num_queries(5):
+        # session, count, page, roles (+ their permissions), account memberships
+        with django_assert_max_num_queries(6):
             small = api.get(f"{URL}?page_size=5&include=roles")
-        with django_assert_max_num_queries(5):
+        with django_assert_max_num_queries(6):
             large = api.get(f"{URL}?page_size=200&include=roles")
         assert len(small.document["data"]) == 5 and len(large.document["data"]) == 61
+
+    def test_list_query_count_is_fixed_for_ordinary_users(self, api, user, django_assert_max_num_queries):
+        from accounts.models import Account
+        from memberships.models import AccountMembership
+
+        account = Account.objects.create(name="Shared")
+        for _ in range(40):
+            AccountMembership.objects.create(account=account, user=UserFactory())
+        AccountMembership.objects.create(account=account, user=user)
+        api.as_user(user)
+        # session, has_perm (user + group/role permissions), count, page, roles, account memberships
+        with django_assert_max_num_queries(7):
+            response = api.get(f"{URL}?page_size=100&include=accountMemberships")
+        assert len(response.document["data"]) == 41
 
 
 @pytest.mark.django_db

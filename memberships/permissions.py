@@ -1,0 +1,83 @@
+"""Role predicates for accounts (and, later, utilities), and the DRF classes built on them."""
+
+from accounts.permissions import is_site_admin
+from config.api import RulePermission
+from memberships.models import AccountMembership
+
+Role = AccountMembership.Role
+
+
+def account_role(user, account) -> str | None:
+    """The user's role in the account, or None."""
+    if user is None or not user.is_authenticated or account is None:
+        return None
+    cache = user.__dict__.setdefault("_account_role_cache", {})
+    if account.pk not in cache:
+        cache[account.pk] = (
+            AccountMembership.objects.filter(user_id=user.pk, account_id=account.pk).values_list("role", flat=True)
+            .first()
+        )
+    return cache[account.pk]
+
+
+def is_account_admin(user, account) -> bool:
+    return is_site_admin(user) or account_role(user, account) == Role.ADMIN
+
+
+def consults_for(user, account) -> bool:
+    """Is the user a consultant or admin of the account's consultancy?"""
+    if account is None or account.consultancy_account_id is None:
+        return False
+    return account_role(user, account.consultancy_account) in (Role.CONSULTANT, Role.ADMIN)
+
+
+def can_read_account_audit(user, account) -> bool:
+    """Account admins, its consultants (own or through the consultancy), site admins."""
+    if is_site_admin(user):
+        return True
+    return account_role(user, account) in (Role.ADMIN, Role.CONSULTANT) or consults_for(user, account)
+
+
+ROLE_PERMISSIONS = {
+    Role.USER: ["accounts.view_account", "memberships.view_accountmembership"],
+    Role.CONSULTANT: ["accounts.view_account", "memberships.view_accountmembership", "accounts.view_auditlogentry"],
+    Role.ADMIN: [
+        "accounts.view_account",
+        "accounts.change_account",
+        "accounts.delete_account",
+        "accounts.view_activationcode",
+        "accounts.change_activationcode",
+        "accounts.view_auditlogentry",
+        "memberships.view_accountmembership",
+        "memberships.add_accountmembership",
+        "memberships.change_accountmembership",
+        "memberships.delete_accountmembership",
+    ],
+}
+
+
+def account_permission_names(user, account) -> list[str]:
+    """Rights on one account that come from the user's role in it (or its consultancy)."""
+    names = set(ROLE_PERMISSIONS.get(account_role(user, account), ()))
+    if consults_for(user, account):
+        names |= set(ROLE_PERMISSIONS[Role.CONSULTANT])
+    if account.is_default:
+        names.add("accounts.view_account")
+    return sorted(names)
+
+
+class AccountPermission(RulePermission):
+    object_rules = {
+        "partial_update": is_account_admin,
+        "destroy": is_account_admin,
+    }
+
+
+class AccountMembershipPermission(RulePermission):
+    """Account admins manage members; members may remove themselves (services add the last-admin rule)."""
+
+    object_rules = {
+        "partial_update": lambda user, membership: is_account_admin(user, membership.account),
+        "destroy": lambda user, membership: membership.user_id == user.pk
+        or is_account_admin(user, membership.account),
+    }
