@@ -210,7 +210,8 @@ class AccountSerializer(ModelSerializer):
     custom_attributes = CustomAttributesField(required=False)
     member_count = serializers.IntegerField(read_only=True)
     account_roles = ResourceRelatedField(many=True, required=False, queryset=AccountRole.objects.all())
-    consultancy_account = VisibleResourceRelatedField(required=False, allow_null=True, queryset=Account.objects.all())
+    # Only site admins change it (they see every account); others may send it back unchanged.
+    consultancy_account = ResourceRelatedField(required=False, allow_null=True, queryset=Account.objects.all())
     account_memberships = ResourceRelatedField(many=True, read_only=True)
 
     included_serializers = {

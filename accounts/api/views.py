@@ -357,10 +357,10 @@ class AccountViewSet(
     permission_classes = [IsAuthenticated, AccountPermission]
     ordering_fields = ["name", "member_count", "created"]
     ordering = ("name", "id")
-    select_for_includes = {"consultancy_account": ["consultancy_account"]}
     prefetch_for_includes = {
         "__all__": ["account_roles", "account_memberships"],
-        "account_memberships": ["account_memberships__user", "account_memberships__account"],
+        "consultancy_account": [Prefetch("consultancy_account", queryset=Account.objects.with_counts()
+                                         .prefetch_related("account_roles", "account_memberships"))],
     }
 
     def get_queryset(self):

@@ -22,3 +22,4 @@ class AccountMembershipSerializer(ModelSerializer):
         fields = ["role", "created", "user", "account"]
         read_only_fields = ["created"]
         fixed_fields = ["user", "account"]
+        validators = []  # one membership per pair is the service's rule: 409 duplicate, not 400

@@ -1,6 +1,9 @@
 """The JSON:API face of memberships. Views call services."""
 
+from django.db.models import Prefetch
 from rest_framework import mixins
+
+from accounts.models import Account
 from rest_framework.permissions import IsAuthenticated
 
 from config.errors import Forbidden
@@ -25,8 +28,12 @@ class AccountMembershipViewSet(
     filterset_class = AccountMembershipFilterSet
     permission_classes = [IsAuthenticated, AccountMembershipPermission]
     ordering_fields = ["created", "role"]
-    select_for_includes = {"user": ["user"], "account": ["account"]}
-    prefetch_for_includes = {"user": ["user__roles"]}
+    select_for_includes = {"user": ["user"]}
+    prefetch_for_includes = {
+        "user": ["user__roles"],
+        "account": [Prefetch("account", queryset=Account.objects.with_counts().prefetch_related(
+            "account_roles", "account_memberships"))],
+    }
 
     def perform_create(self, serializer):
         data = serializer.validated_data

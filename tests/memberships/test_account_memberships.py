@@ -1,0 +1,205 @@
+import threading
+
+import pytest
+from django.db import connection, connections
+
+from accounts.models import Account, AuditLogEntry, Contact
+from config.errors import Conflict
+from memberships import services
+from memberships.models import AccountMembership
+from tests.accounts.test_accounts import member, world  # noqa: F401  (fixture)
+from tests.factories import UserFactory
+from tests.jsonapi import body, matrix, rel
+
+URL = "/api/v1/account-memberships/"
+Role = AccountMembership.Role
+
+
+def membership_of(world, caller):
+    return AccountMembership.objects.get(account=world["account"], user=world[caller])
+
+
+@pytest.mark.django_db
+class TestRead:
+    @pytest.mark.parametrize(*matrix(anonymous=401, outsider=404, consultancy_user=404, user=200, consultant=200,
+                                     admin=200, consultancy_consultant=200, site_admin=200))
+    def test_retrieve(self, api, world, caller, expected):
+        target = membership_of(world, "user")
+        assert api.as_user(world[caller]).get(f"{URL}{target.pk}/").status_code == expected
+
+    def test_list_and_filters(self, api, world):
+        api.as_user(world["consultancy_consultant"])
+        listed = api.get(f"{URL}?filter[account]={world['account'].pk}").document["data"]
+        assert len(listed) == 3
+        admins = api.get(f"{URL}?filter[account]={world['account'].pk}&filter[role]=admin").document["data"]
+        assert [m["relationships"]["user"]["data"]["id"] for m in admins] == [str(world["admin"].pk)]
+        unseen = api.get(f"{URL}?filter[account]={world['other'].pk}").document["data"]
+        assert unseen == []
+        by_user = api.get(f"{URL}?filter[user]={world['user'].pk}").document["data"]
+        assert len(by_user) == 1
+        assert api.get(f"{URL}?filter[role]=owner").status_code == 400
+
+    def test_include_user_and_account(self, api, world, django_assert_max_num_queries):
+        for _ in range(25):
+            member(world["account"])
+        api.as_user(world["admin"])
+        # session, count, page (+ users), users' roles, accounts (+ counts), their roles, their members
+        with django_assert_max_num_queries(7):
+            document = api.get(f"{URL}?include=user,account&page_size=100").document
+        assert {r["type"] for r in document["included"]} == {"User", "Account"}
+        assert len(document["data"]) == 28
+
+
+@pytest.mark.django_db
+class TestCreate:
+    def payload(self, user, account, role=None):
+        attributes = {"role": role} if role else {}
+        return body("AccountMembership", attributes, {"user": rel("User", user.pk),
+                                                      "account": rel("Account", account.pk)})
+
+    @pytest.mark.parametrize(*matrix(anonymous=401, outsider=404, user=403, consultant=403,
+                                     consultancy_admin=403, admin=201, site_admin=201))
+    def test_who_may_add(self, api, world, caller, expected):
+        newcomer = UserFactory()
+        if world[caller] is not None:
+            Contact.objects.create(owner=world[caller], contact=newcomer)  # so they can name the user
+        response = api.as_user(world[caller]).post(URL, self.payload(newcomer, world["account"]))
+        assert response.status_code == expected
+        assert AccountMembership.objects.filter(user=newcomer).exists() == (expected == 201)
+
+    def test_defaults_to_user_and_is_audited(self, api, world):
+        newcomer = UserFactory()
+        Contact.objects.create(owner=world["admin"], contact=newcomer)
+        response = api.as_user(world["admin"]).post(URL, self.payload(newcomer, world["account"]))
+        assert response.document["data"]["attributes"]["role"] == "user"
+        entry = AuditLogEntry.objects.get(content_type__model="accountmembership",
+                                          object_id=response.document["data"]["id"])
+        assert entry.account_id == world["account"].pk and entry.actor == world["admin"]
+
+    def test_duplicate_is_409(self, api, world):
+        response = api.as_user(world["admin"]).post(URL, self.payload(world["user"], world["account"]))
+        assert response.status_code == 409 and response.document["errors"][0]["code"] == "duplicate"
+
+    def test_unseen_and_missing_accounts_look_alike(self, api, world):
+        newcomer = UserFactory()
+        Contact.objects.create(owner=world["admin"], contact=newcomer)
+        api.as_user(world["admin"])
+        unseen = api.post(URL, self.payload(newcomer, world["other"]))
+        missing = api.post(URL, body("AccountMembership", {}, {"user": rel("User", newcomer.pk),
+                                                              "account": rel("Account", 999999)}))
+        assert unseen.status_code == missing.status_code == 404
+
+    def test_unseen_user_is_refused(self, api, world):
+        stranger = UserFactory()
+        response = api.as_user(world["admin"]).post(URL, self.payload(stranger, world["account"]))
+        assert response.status_code == 400
+        assert response.document["errors"][0]["source"]["pointer"] == "/data/relationships/user"
+
+    def test_bad_role_is_400(self, api, world):
+        newcomer = UserFactory()
+        Contact.objects.create(owner=world["admin"], contact=newcomer)
+        response = api.as_user(world["admin"]).post(URL, self.payload(newcomer, world["account"], role="owner"))
+        assert response.status_code == 400
+        assert response.document["errors"][0]["source"]["pointer"] == "/data/attributes/role"
+
+
+@pytest.mark.django_db
+class TestChangeRole:
+    def patch(self, api, membership, role):
+        return api.patch(f"{URL}{membership.pk}/", body("AccountMembership", {"role": role}, id=membership.pk))
+
+    @pytest.mark.parametrize(*matrix(outsider=404, user=403, consultant=403, admin=200, site_admin=200))
+    def test_promotion_by_account_admins(self, api, world, caller, expected):
+        target = membership_of(world, "user")
+        assert self.patch(api.as_user(world[caller]), target, "consultant").status_code == expected
+
+    def test_demoting_another_admin_is_for_site_admins(self, api, world):
+        other_admin = member(world["account"], Role.ADMIN)
+        target = AccountMembership.objects.get(user=other_admin)
+        assert self.patch(api.as_user(world["admin"]), target, "user").status_code == 403
+        assert self.patch(api.as_user(world["site_admin"]), target, "user").status_code == 200
+
+    def test_an_admin_may_step_down_when_another_remains(self, api, world):
+        member(world["account"], Role.ADMIN)
+        mine = membership_of(world, "admin")
+        assert self.patch(api.as_user(world["admin"]), mine, "user").status_code == 200
+
+    def test_the_last_admin_cannot_be_demoted(self, api, world):
+        mine = membership_of(world, "admin")
+        for caller in ("admin", "site_admin"):
+            response = self.patch(api.as_user(world[caller]), mine, "user")
+            assert response.status_code == 409 and response.document["errors"][0]["code"] == "last_admin"
+        assert membership_of(world, "admin").role == Role.ADMIN
+
+    def test_user_and_account_are_fixed(self, api, world):
+        target = membership_of(world, "user")
+        response = api.as_user(world["site_admin"]).patch(f"{URL}{target.pk}/", body(
+            "AccountMembership", relationships={"account": rel("Account", world["other"].pk)}, id=target.pk))
+        assert response.status_code == 400
+        assert response.document["errors"][0]["source"]["pointer"] == "/data/relationships/account"
+        same = api.as_user(world["site_admin"]).patch(f"{URL}{target.pk}/", body(
+            "AccountMembership", {"role": "consultant"}, {"account": rel("Account", world["account"].pk),
+                                                          "user": rel("User", world["user"].pk)}, id=target.pk))
+        assert same.status_code == 200
+
+
+@pytest.mark.django_db
+class TestRemove:
+    @pytest.mark.parametrize(*matrix(anonymous=401, outsider=404, consultant=403, user=204, admin=204,
+                                     site_admin=204))
+    def test_who_may_remove_a_plain_member(self, api, world, caller, expected):
+        target = membership_of(world, "user")
+        assert api.as_user(world[caller]).delete(f"{URL}{target.pk}/").status_code == expected
+
+    def test_removing_another_admin_is_for_site_admins(self, api, world):
+        other_admin = member(world["account"], Role.ADMIN)
+        target = AccountMembership.objects.get(user=other_admin)
+        assert api.as_user(world["admin"]).delete(f"{URL}{target.pk}/").status_code == 403
+        assert api.as_user(world["site_admin"]).delete(f"{URL}{target.pk}/").status_code == 204
+
+    def test_the_last_admin_cannot_leave(self, api, world):
+        mine = membership_of(world, "admin")
+        response = api.as_user(world["admin"]).delete(f"{URL}{mine.pk}/")
+        assert response.status_code == 409 and response.document["errors"][0]["code"] == "last_admin"
+        assert api.as_user(world["site_admin"]).delete(f"{URL}{mine.pk}/").status_code == 409
+
+    def test_the_last_admin_cannot_delete_themselves(self, api, world):
+        response = api.as_user(world["admin"]).delete("/api/v1/users/me/")
+        assert response.status_code == 409 and response.document["errors"][0]["code"] == "last_admin"
+        assert world["admin"].__class__.objects.filter(pk=world["admin"].pk).exists()
+        member(world["account"], Role.ADMIN)
+        assert api.as_user(world["admin"]).delete("/api/v1/users/me/").status_code == 204
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_two_admins_leaving_at_once_leave_one_behind():
+    """The last-admin rule holds under concurrency: row locks serialise the two removals."""
+    account = Account.objects.create(name="Race")
+    first, second = UserFactory(), UserFactory()
+    memberships = [AccountMembership.objects.create(account=account, user=u, role=Role.ADMIN)
+                   for u in (first, second)]
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def leave(membership):
+        try:
+            barrier.wait()
+            services.account_membership_delete(actor=membership.user, membership=membership)
+            outcomes.append("left")
+        except Conflict as exc:
+            outcomes.append(exc.code)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=leave, args=(m,)) for m in memberships]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["last_admin", "left"]
+    assert AccountMembership.objects.filter(account=account, role=Role.ADMIN).count() == 1
+
+
+def test_race_test_is_skipped_only_off_postgres():
+    assert connection.vendor in ("sqlite", "postgresql")
