@@ -16,12 +16,25 @@ def can_create_user(user) -> bool:
 
 
 def can_change_user(actor, target) -> bool:
-    return actor.pk == target.pk or has_global_perm(actor, "accounts.change_user")
+    """Oneself; site admins anyone; holders of change_user anyone but a site admin."""
+    if actor.pk == target.pk or is_site_admin(actor):
+        return True
+    return not target.is_superuser and has_global_perm(actor, "accounts.change_user")
 
 
 def can_delete_user(actor, target) -> bool:
-    """Others only by site admins (or holders of delete_user); oneself through /users/me/."""
-    return has_global_perm(actor, "accounts.delete_user")
+    """Site admins; holders of delete_user anyone but a site admin. Oneself through /users/me/."""
+    if is_site_admin(actor):
+        return True
+    return not target.is_superuser and has_global_perm(actor, "accounts.delete_user")
+
+
+def grantable_permissions(actor, permissions) -> list:
+    """The permissions in `permissions` the actor may not hand out (they hold them not themselves)."""
+    if is_site_admin(actor):
+        return []
+    held = actor.get_all_permissions()
+    return [p for p in permissions if f"{p.content_type.app_label}.{p.codename}" not in held]
 
 
 def can_write_role(user, action: str) -> bool:

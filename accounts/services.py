@@ -30,7 +30,7 @@ from accounts.models import (
     normalize_email,
     unique_username_from_email,
 )
-from accounts.permissions import is_site_admin
+from accounts.permissions import grantable_permissions, is_site_admin
 from config.audit import audit_context, set_audit_actor
 from config.errors import Conflict, Forbidden, ServiceError, TooManyAttempts, Unauthorized
 from config.net import client_ip
@@ -182,6 +182,12 @@ def user_update(*, actor: User, user: User, data: dict, current_password: str | 
     Changing one's own email or password needs the current password. A new password or
     a deactivation ends the user's other sessions.
     """
+    if actor.pk != user.pk and not is_site_admin(actor):
+        if user.is_superuser:
+            raise Forbidden("Only site admins change a site admin.")
+        for field in ("password", "email"):
+            if field in data and (field == "password" or normalize_email(data[field]) != user.email):
+                raise Forbidden(f"Only site admins change another user's `{field}`.", field=field)
     for field in ADMIN_ONLY_USER_FIELDS:
         if field in data and not is_site_admin(actor):
             current = set(user.roles.all()) if field == "roles" else getattr(user, field)
@@ -189,6 +195,8 @@ def user_update(*, actor: User, user: User, data: dict, current_password: str | 
             if current != wanted:
                 raise Forbidden(f"Only site admins change `{field}`.", field=field)
             data = {k: v for k, v in data.items() if k != field}
+    if actor.pk == user.pk and data.get("is_active") is False:
+        raise ServiceError("You cannot deactivate yourself.", field="is_active")
 
     user = User.objects.select_for_update().get(pk=user.pk)
     email = normalize_email(data["email"]) if "email" in data else None
@@ -258,6 +266,8 @@ def user_delete(*, actor: User, user: User) -> None:
     """
     from memberships.services import ensure_user_can_leave_everything
 
+    if user.is_superuser and actor is not None and actor.pk != user.pk and not is_site_admin(actor):
+        raise Forbidden("Only site admins delete a site admin.")
     ensure_user_can_leave_everything(user)
     if actor is not None and actor.pk == user.pk:
         # The entries outlive their actor: name them by email, since the row is going away.
@@ -305,8 +315,17 @@ def _check_unique_role(name, exclude_pk=None):
         raise ServiceError("A role with this name already exists.", code="unique", field="name")
 
 
+def _check_grantable(actor, permissions) -> None:
+    not_held = grantable_permissions(actor, permissions)
+    if not_held:
+        names = ", ".join(sorted(f"{p.content_type.app_label}.{p.codename}" for p in not_held))
+        raise Forbidden(f"You can only put permissions you hold yourself into a role (not {names}).",
+                        field="permissions")
+
+
 @transaction.atomic
 def role_create(*, actor: User, name: str, description: str = "", permissions=()) -> Role:
+    _check_grantable(actor, permissions)
     _check_unique_role(name)
     role = Role(name=name, description=description)
     role.full_clean(validate_constraints=False)
@@ -317,6 +336,9 @@ def role_create(*, actor: User, name: str, description: str = "", permissions=()
 
 @transaction.atomic
 def role_update(*, actor: User, role: Role, data: dict) -> Role:
+    if "permissions" in data:
+        added = set(data["permissions"]) - set(role.permissions.all())
+        _check_grantable(actor, list(added))
     if "name" in data:
         _check_unique_role(data["name"], exclude_pk=role.pk)
         role.name = data["name"]

@@ -33,8 +33,10 @@ from rest_framework_json_api.metadata import JSONAPIMetadata
 from rest_framework_json_api.utils import (
     format_field_name,
     format_value,
+    get_resource_name,
     get_resource_type_from_queryset,
     is_relationship_field,
+    undo_format_field_name,
 )
 
 from config.errors import WWW_AUTHENTICATE, ServiceError
@@ -191,6 +193,10 @@ def _params(media_type):
     return {k: v for k, v in _MediaType(media_type).params.items() if k != "q"}
 
 
+def _refuse_constant(name):
+    raise ValueError(f"{name} is not a JSON value")
+
+
 class ContentNegotiation(DefaultContentNegotiation):
     """Only application/vnd.api+json in and out (415 / 406), as JSON:API 1.0 requires."""
 
@@ -241,7 +247,9 @@ class JSONAPIParser(dja_parsers.JSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
         try:
             raw = stream.read() if stream is not None else b""
-            result = json.loads(raw.decode("utf-8")) if raw else None
+            result = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant) if raw else None
+        except RecursionError:
+            raise ApiError("The body is nested too deeply.", pointer="") from None
         except (ValueError, UnicodeDecodeError) as exc:
             raise ApiError(f"The body is not valid JSON: {exc}", pointer="") from None
         return self.parse_data(result, parser_context)
@@ -271,8 +279,21 @@ class JSONAPIParser(dja_parsers.JSONParser):
                                pointer=f"/data/relationships/{name}")
             self._identifiers(value["data"], f"/data/relationships/{name}/data")
         request = (parser_context or {}).get("request")
-        if request is not None and request.method == "POST" and data.get("id") not in (None, ""):
+        method = getattr(request, "method", None)
+        if method == "POST" and data.get("id") not in (None, ""):
             raise ApiError("Client-generated ids are not supported.", status_code=403, pointer="/data/id")
+        expected = get_resource_name(parser_context or {}, expand_polymorphic_types=True)
+        if method in ("POST", "PATCH") and isinstance(expected, str) and data["type"] != expected:
+            raise ApiError(f"This endpoint takes `{expected}` resources, not `{data['type']}`.", status_code=409,
+                           pointer="/data/type")
+        if method == "PATCH" and view is not None:
+            lookup = getattr(view, "lookup_url_kwarg", None) or getattr(view, "lookup_field", None)
+            url_id = view.kwargs.get(lookup) if lookup else None
+            if "id" not in data:
+                raise ApiError("The resource object needs its `id`.", pointer="/data/id", code="required")
+            if url_id is not None and str(data["id"]) != str(url_id):
+                raise ApiError(f"The body's id ({data['id']}) is not the URL's ({url_id}).", status_code=409,
+                               pointer="/data/id")
         parsed = super().parse_data(result, parser_context)
         parsed["_members"] = {
             "attributes": list((data.get("attributes") or {}).keys()),
@@ -379,10 +400,21 @@ class QueryParameterValidationFilter:
         return []
 
 
+def is_wire_name(name: str) -> bool:
+    """Is this a member name as the API spells it (camelCase, dots for paths)?"""
+    return all(format_value(undo_format_field_name(part), "camelize") == part for part in name.split("."))
+
+
 class OrderingFilter(DJAOrderingFilter):
-    """`sort=name,-created` over the view's `ordering_fields`; unknown fields are a 400."""
+    """`sort=name,-created` over the view's `ordering_fields` and `id`; unknown fields are a 400."""
+
+    def get_valid_fields(self, queryset, view, context={}):  # noqa: B006 (DRF's signature)
+        return [*super().get_valid_fields(queryset, view, context), ("id", "id")]
 
     def remove_invalid_fields(self, queryset, fields, view, request):
+        for term in fields:
+            if not is_wire_name(term.lstrip("-")):
+                raise ApiError(f"Cannot sort by `{term}` (names are camelCase).", parameter="sort")
         try:
             return super().remove_invalid_fields(queryset, fields, view, request)
         except exceptions.ValidationError:
@@ -410,11 +442,18 @@ class FilterBackend(DJAFilterBackend):
                 raise ApiError(f"Unknown filter `{name}`.", parameter=name)
 
     def get_filterset_kwargs(self, request, queryset, view):
-        try:
-            return super().get_filterset_kwargs(request, queryset, view)
-        except exceptions.ValidationError as exc:
-            detail = exc.detail[0] if isinstance(exc.detail, list) else exc.detail
-            raise ApiError(str(detail)) from None
+        for name, values in request.query_params.lists():
+            match = self.filter_regex.match(name)
+            if not match or name == self.search_param:
+                continue
+            key = match.group("assoc")
+            if not key or not match.group("ldelim") or not match.group("rdelim"):
+                raise ApiError(f"`{name}` is not a filter; use `filter[name]=value`.", parameter=name)
+            if not all(values):
+                raise ApiError(f"`{name}` needs a value.", parameter=name)
+            if not is_wire_name(key):
+                raise ApiError(f"Unknown filter `{name}` (names are camelCase).", parameter=name)
+        return super().get_filterset_kwargs(request, queryset, view)
 
     def filter_queryset(self, request, queryset, view):
         filterset = self.get_filterset(request, queryset, view)
@@ -474,6 +513,11 @@ class IdsFilter(django_filters.CharFilter):
 
 class ResourceRelatedField(dja_relations.ResourceRelatedField):
     """Relationship ids as strings or numbers; anything that is not an id is a 400, never a 500."""
+
+    def conflict(self, key, **kwargs):
+        name = self.field_name or getattr(self.parent, "field_name", "")
+        message = self.error_messages[key].format(**kwargs)
+        raise ApiError(message, status_code=409, pointer=f"/data/relationships/{format_field_name(name)}")
 
     def to_internal_value(self, data):
         if isinstance(data, dict) and "id" in data:

@@ -21,7 +21,7 @@ def role_actors(db):
     return {
         "anonymous": None,
         "user": UserFactory(),
-        "adder": holder("accounts.add_role"),
+        "adder": holder("accounts.add_role", "accounts.view_user", "accounts.add_user"),
         "changer": holder("accounts.change_role"),
         "deleter": holder("accounts.delete_role"),
         "site_admin": UserFactory(is_superuser=True),
@@ -62,6 +62,18 @@ class TestRoles:
         role = RoleFactory()
         assert api.as_user(role_actors[caller]).delete(f"{ROLES}{role.pk}/").status_code == expected
         assert Role.objects.filter(pk=role.pk).exists() == (expected != 204)
+
+    def test_no_one_hands_out_permissions_they_do_not_hold(self, api, role_actors):
+        escalate = body("Role", {"name": "Escalate", "permissions": ["accounts.delete_user"]})
+        assert api.as_user(role_actors["adder"]).post(ROLES, escalate).status_code == 403
+        assert not Role.objects.filter(name="Escalate").exists()
+        own_role = role_actors["changer"].roles.get()
+        grown = body("Role", {"permissions": ["accounts.change_role", "accounts.delete_user"]}, id=own_role.pk)
+        response = api.as_user(role_actors["changer"]).patch(f"{ROLES}{own_role.pk}/", grown)
+        assert response.status_code == 403
+        assert response.document["errors"][0]["code"] == "permission_denied"
+        assert not role_actors["changer"].__class__.objects.get(pk=role_actors["changer"].pk).has_perm(
+            "accounts.delete_user")
 
     def test_unknown_permission_is_a_400_pointing_at_it(self, api, site_admin):
         payload = body("Role", {"name": "Bad", "permissions": ["accounts.view_user", "nope.nothing"]})

@@ -228,6 +228,33 @@ class TestUpdate:
         assert response.status_code == 200, response.document
         assert response.document["data"]["attributes"]["firstName"] == "Round"
 
+    def test_holders_of_change_user_cannot_touch_site_admins_or_secrets(self, api, site_admin):
+        changer = UserFactory()
+        changer.roles.add(RoleFactory(permissions=["accounts.change_user", "accounts.view_user"]))
+        other = UserFactory()
+        api.as_user(changer)
+        assert self.patch(api, site_admin, {"firstName": "pwned"}).status_code == 403
+        assert self.patch(api, other, {"password": NEW_PASSWORD}).status_code == 403
+        assert self.patch(api, other, {"email": "taken-over@example.org"}).status_code == 403
+        assert self.patch(api, other, {"firstName": "Renamed"}).status_code == 200
+        site_admin.refresh_from_db()
+        other.refresh_from_db()
+        assert site_admin.first_name != "pwned" and other.check_password(PASSWORD)
+
+    def test_holders_of_delete_user_cannot_delete_site_admins(self, api, site_admin):
+        deleter = UserFactory()
+        deleter.roles.add(RoleFactory(permissions=["accounts.delete_user", "accounts.view_user"]))
+        assert api.as_user(deleter).delete(f"{URL}{site_admin.pk}/").status_code == 403
+        assert User.objects.filter(pk=site_admin.pk).exists()
+        victim = UserFactory()
+        assert api.delete(f"{URL}{victim.pk}/").status_code == 204
+
+    def test_nobody_deactivates_themselves(self, api, site_admin):
+        response = self.patch(api.as_user(site_admin), site_admin, {"isActive": False})
+        assert response.status_code == 400
+        site_admin.refresh_from_db()
+        assert site_admin.is_active
+
     def test_deactivating_ends_sessions(self, api, user, site_admin):
         token_for(user)
         self.patch(api.as_user(site_admin), user, {"isActive": False})
