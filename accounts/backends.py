@@ -13,10 +13,15 @@ log = logging.getLogger(__name__)
 
 
 def axes_username(request, credentials):
-    """The login identifier django-axes counts failures for (email or username, case-folded)."""
+    """What django-axes counts failures against: the person, however they name themselves.
+
+    Signing in by email and by username must share one counter, so a known user is keyed
+    by their email; an unknown identifier is keyed by itself.
+    """
     credentials = credentials or {}
-    identifier = credentials.get("username") or credentials.get("email") or ""
-    return str(identifier).strip().lower()
+    identifier = str(credentials.get("username") or credentials.get("email") or "").strip()
+    user = find_login_user(identifier)
+    return user.email if user is not None else identifier.lower()
 
 
 def ldap_configured() -> bool:
@@ -61,6 +66,7 @@ class RosterBackend(ModelBackend):
             User().set_password(password)  # same cost as a real check: no timing oracle
             return None
         if not self.user_can_authenticate(user):
+            User().set_password(password)  # inactive users take as long as everyone else
             return None
         if user.strategy == User.Strategy.LDAP:
             return user if ldap_configured() and password and ldap_bind(user, password) else None

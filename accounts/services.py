@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from axes.handlers.proxy import AxesProxyHandler
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from accounts.backends import find_login_user, ldap_bind, ldap_configured
 from accounts.models import (
@@ -381,7 +381,7 @@ def contact_delete(*, owner: User, contact: Contact) -> None:
 
 AVATAR_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG"}
 # Refuse images whose pixel count could exhaust memory when decoded (decompression bombs).
-AVATAR_MAX_PIXELS = 40_000_000
+AVATAR_MAX_PIXELS = 16_000_000
 
 
 @transaction.atomic
@@ -405,7 +405,8 @@ def avatar_set(*, user: User, data: bytes, content_type: str) -> Avatar:
             probe.verify()
         with Image.open(io.BytesIO(data)) as image:
             image.load()
-            clean = _reencode(image, AVATAR_FORMATS[content_type])
+            upright = ImageOps.exif_transpose(image)  # phones store rotation in EXIF, which we drop
+            clean = _reencode(upright, AVATAR_FORMATS[content_type])
     except ServiceError:
         raise
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):

@@ -68,6 +68,8 @@ STABLE_CODES = {
     "not_acceptable",
     "unsupported_media_type",
     "request_too_large",
+    "length_required",
+    "server_error",
     "throttled",
     "service_unavailable",
 }
@@ -79,6 +81,7 @@ DEFAULT_CODE_BY_STATUS = {
     405: "method_not_allowed",
     406: "not_acceptable",
     409: "conflict",
+    411: "length_required",
     413: "request_too_large",
     415: "unsupported_media_type",
     429: "throttled",
@@ -380,24 +383,23 @@ class Pagination(PageNumberPagination):
 # --------------------------------------------------------------------------- query parameters
 
 
-class QueryParameterValidationFilter:
-    """400 for any query parameter JSON:API or the view does not define."""
+JSONAPI_PARAMETER = re.compile(r"^(sort|include|page|page_size)$|^(filter|fields|page)\[[\w.\-]+\]$")
+COLLECTION_ONLY = re.compile(r"^(sort|page|page_size)$|^(filter|page)\[")
 
-    query_regex = re.compile(r"^(sort|include|page|page_size)$|^(filter|fields|page)\[[\w.\-]+\]$")
 
-    def filter_queryset(self, request, queryset, view):
-        allowed = set(getattr(view, "extra_query_params", ()))
-        for name in request.query_params.keys():
-            if name in allowed:
-                continue
-            if not self.query_regex.match(name):
-                raise ApiError(f"Unknown query parameter `{name}`.", parameter=name)
-            if not name.startswith("filter") and len(request.query_params.getlist(name)) > 1:
-                raise ApiError(f"Query parameter `{name}` may be given only once.", parameter=name)
-        return queryset
+def check_query_parameters(request, *, extra=(), collection=False, resource=True):
+    """400 for any query parameter JSON:API or the endpoint does not define (SPEC §2).
 
-    def get_schema_operation_parameters(self, view):
-        return []
+    `collection`: sort, filter and page make sense; `resource`: include and fields do.
+    """
+    for name in request.query_params.keys():
+        if name in extra:
+            continue
+        if not JSONAPI_PARAMETER.match(name) or (COLLECTION_ONLY.match(name) and not collection) or (
+                not resource and (name == "include" or name.startswith("fields["))):
+            raise ApiError(f"Unknown query parameter `{name}` here.", parameter=name)
+        if not name.startswith("filter") and len(request.query_params.getlist(name)) > 1:
+            raise ApiError(f"Query parameter `{name}` may be given only once.", parameter=name)
 
 
 def is_wire_name(name: str) -> bool:

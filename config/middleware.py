@@ -17,10 +17,13 @@ def jsonapi_error_response(status, code, detail, headers=None):
 
 
 class ApiBodySizeLimitMiddleware:
-    """413 for API request bodies above ROSTER_MAX_BODY_SIZE.
+    """Guards on API request bodies, before any view reads one.
 
-    DRF's parsers read the WSGI stream directly, so Django's DATA_UPLOAD_MAX_MEMORY_SIZE
-    never applies to them; the declared Content-Length is checked here instead.
+    - 413 above ROSTER_MAX_BODY_SIZE: DRF's parsers read the WSGI stream directly, so
+      Django's DATA_UPLOAD_MAX_MEMORY_SIZE never applies to them.
+    - 411 for chunked bodies with no length (they would otherwise read as empty).
+    - 415 for a body that is not application/vnd.api+json, whatever the method, except
+      the raw images the avatar endpoints take.
     """
 
     def __init__(self, get_response):
@@ -36,5 +39,12 @@ class ApiBodySizeLimitMiddleware:
                 return jsonapi_error_response(
                     413, "request_too_large",
                     f"The request body is {length} bytes; the limit is {settings.ROSTER_MAX_BODY_SIZE}.",
+                )
+            if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower() and not length:
+                return jsonapi_error_response(411, "length_required", "Send the body with a Content-Length.")
+            content_type = request.META.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
+            if length and content_type != MEDIA_TYPE and not request.path.endswith("/avatar/"):
+                return jsonapi_error_response(
+                    415, "unsupported_media_type", f"Request bodies are {MEDIA_TYPE}, not {content_type or 'untyped'}."
                 )
         return self.get_response(request)

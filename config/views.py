@@ -1,15 +1,33 @@
 """Project-level views: the API's own 404 and the service endpoints (version, ping)."""
 
 from django.db import connection
+from django.views import defaults
 from django.db.utils import DatabaseError
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from config import __version__
 from config.api import ApiError, Serializer
 from config.middleware import jsonapi_error_response
+from config.viewsets import RosterAPIView
+
+
+def _html_or_jsonapi(status, code, detail, html_handler):
+    def handler(request, *args, **kwargs):
+        if request.path.startswith("/api/"):
+            return jsonapi_error_response(status, code, detail)
+        return html_handler(request, *args, **kwargs)
+
+    return handler
+
+
+# Django's own error pages, as JSON:API documents under /api/ (SPEC §2: never an HTML error there).
+bad_request = _html_or_jsonapi(400, "invalid", "The request is malformed.", defaults.bad_request)
+permission_denied = _html_or_jsonapi(403, "permission_denied", "You may not do this.", defaults.permission_denied)
+page_not_found = _html_or_jsonapi(404, "not_found", "Nothing here.", defaults.page_not_found)
+server_error = _html_or_jsonapi(500, "server_error", "The server failed; the error has been logged.",
+                                defaults.server_error)
 
 
 def api_not_found(request, *args, **kwargs):
@@ -37,7 +55,7 @@ class PingSerializer(Serializer):
         resource_name = "Ping"
 
 
-class VersionView(APIView):
+class VersionView(RosterAPIView):
     """The server's version; no authentication."""
 
     permission_classes = [AllowAny]
@@ -48,7 +66,7 @@ class VersionView(APIView):
         return Response(VersionSerializer({"id": "1", "version": __version__}).data)
 
 
-class PingView(APIView):
+class PingView(RosterAPIView):
     """200 when the database answers, 503 otherwise; no authentication."""
 
     permission_classes = [AllowAny]

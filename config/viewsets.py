@@ -2,10 +2,11 @@
 
 from django.http import Http404
 from rest_framework import viewsets
+from rest_framework.views import APIView
 from rest_framework_json_api.utils import format_value
 from rest_framework_json_api.views import PreloadIncludesMixin
 
-from config.api import ID_PATTERN, ApiError
+from config.api import ID_PATTERN, ApiError, check_query_parameters
 
 
 def validate_include(serializer_class, include):
@@ -44,8 +45,8 @@ class RosterViewSet(PreloadIncludesMixin, viewsets.GenericViewSet):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        if request.method in ("GET", "HEAD"):
-            validate_include(self.get_serializer_class(), request.query_params.get("include"))
+        check_query_parameters(request, extra=self.extra_query_params, collection=self.action == "list")
+        validate_include(self.get_serializer_class(), request.query_params.get("include"))
 
     def get_object(self):
         try:
@@ -54,5 +55,11 @@ class RosterViewSet(PreloadIncludesMixin, viewsets.GenericViewSet):
             raise Http404 from None
 
 
-class RosterAPIView(viewsets.ViewSet):
-    """Base of endpoints that are not a model collection (sessions/current, me/permissions, ping)."""
+class RosterAPIView(APIView):
+    """Base of endpoints that are not a model collection: only their own query parameters."""
+
+    extra_query_params = ()
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        check_query_parameters(request, extra=self.extra_query_params, resource=False)

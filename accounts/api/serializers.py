@@ -92,7 +92,7 @@ class UserSerializer(ModelSerializer):
 class SessionSerializer(ModelSerializer):
     email = serializers.CharField(write_only=True, required=False, max_length=254)
     username = serializers.CharField(write_only=True, required=False, max_length=254)
-    password = serializers.CharField(write_only=True, max_length=4096, trim_whitespace=False)
+    password = serializers.CharField(write_only=True, required=False, max_length=4096, trim_whitespace=False)
     token = serializers.SerializerMethodField()
     user = ResourceRelatedField(read_only=True)
 
@@ -113,6 +113,7 @@ class SessionSerializer(ModelSerializer):
             "user",
         ]
         read_only_fields = ["created", "expires_at", "last_seen_at", "user_agent", "ip_address"]
+        fixed_fields = ["email", "username", "password"]  # credentials sign in; they change nothing after
 
     def get_token(self, session):
         return getattr(session, "plain_token", None)
@@ -124,6 +125,8 @@ class SessionSerializer(ModelSerializer):
         return data
 
     def validate(self, attrs):
+        if self.instance is not None:
+            return attrs  # a keep-alive body: nothing to change
         if bool(attrs.get("email")) == bool(attrs.get("username")):
             raise serializers.ValidationError(
                 {"email": serializers.ErrorDetail("Send exactly one of `email` and `username`.", code="invalid")}
@@ -157,6 +160,10 @@ class ContactSerializer(ModelSerializer):
             if contact is None:
                 raise serializers.ValidationError({"email": serializers.ErrorDetail(
                     "No user has this email.", code="invalid")})
+        request = self.context.get("request")
+        if request is not None and contact.pk == request.user.pk:
+            raise serializers.ValidationError({"email" if email else "contact": serializers.ErrorDetail(
+                "You cannot add yourself as a contact.", code="invalid")})
         return {"contact": contact}
 
 

@@ -10,10 +10,10 @@ from django.http import Http404, HttpResponse
 from guardian.shortcuts import get_perms
 from rest_framework import mixins, renderers, status
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotAcceptable
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.throttling import UserRateThrottle
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from accounts import selectors, services
 from accounts.api.serializers import (
@@ -35,7 +35,7 @@ from memberships.api.serializers import AccountMembershipSerializer
 from memberships.models import AccountMembership
 from memberships.permissions import AccountPermission, can_read_account_audit, is_account_admin
 from config.api import MEDIA_TYPE, ApiError, JSONAPIRenderer
-from config.viewsets import RosterViewSet
+from config.viewsets import RosterAPIView, RosterViewSet
 from config.errors import Forbidden
 
 
@@ -137,7 +137,13 @@ class ImageRenderer(renderers.BaseRenderer):
         return data
 
 
-class AvatarView(APIView):
+def _accepts(request, content_type) -> bool:
+    header = request.META.get("HTTP_ACCEPT", "").strip() or "*/*"
+    wanted = {part.split(";")[0].strip().lower() for part in header.split(",")}
+    return bool(wanted & {"*/*", "image/*", content_type})
+
+
+class AvatarView(RosterAPIView):
     """GET a user's avatar (generated when none was uploaded); PUT or DELETE one's own."""
 
     renderer_classes = [ImageRenderer, JSONAPIRenderer]
@@ -160,6 +166,8 @@ class AvatarView(APIView):
     def get(self, request, pk=None):
         user = self._user(request, pk)
         data, content_type = selectors.avatar_image(user)
+        if not _accepts(request, content_type):
+            raise NotAcceptable(f"This avatar is {content_type}; ask for it with Accept: {content_type} or image/*.")
         response = HttpResponse(data, content_type=content_type)
         response["Cache-Control"] = "private, no-cache"
         response["ETag"] = '"%s"' % hashlib.sha256(data).hexdigest()[:32]
@@ -196,15 +204,13 @@ def _permission_object(request, object_type, object_id):
     return obj
 
 
-class PermissionSetView(APIView):
+class PermissionSetView(RosterAPIView):
     """The caller's global permissions, plus those held on one object when asked."""
 
     resource_name = "PermissionSet"
+    extra_query_params = ("objectType", "objectId")
 
     def get(self, request):
-        unknown = set(request.query_params) - {"objectType", "objectId"}
-        if unknown:
-            raise ApiError(f"Unknown query parameter `{sorted(unknown)[0]}`.", parameter=sorted(unknown)[0])
         object_type = request.query_params.get("objectType")
         object_id = request.query_params.get("objectId")
         if bool(object_type) != bool(object_id):
@@ -253,7 +259,7 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
         data = serializer.validated_data
         session, token = services.session_create(
             request=request,
-            password=data["password"],
+            password=data.get("password", ""),
             email=data.get("email"),
             username=data.get("username"),
         )
@@ -450,7 +456,7 @@ class AccountAuditLogViewSet(mixins.ListModelMixin, RosterViewSet):
         return entries
 
 
-class ActivationCodeView(APIView):
+class ActivationCodeView(RosterAPIView):
     """GET an account's activation code (issued when none is valid); POST .../refresh/ replaces it."""
 
     resource_name = "ActivationCode"
@@ -479,7 +485,7 @@ class ActivationThrottle(UserRateThrottle):
     scope = "activation"
 
 
-class ActivationView(APIView):
+class ActivationView(RosterAPIView):
     """POST an account's activation code to join it as `user`."""
 
     resource_name = "Activation"

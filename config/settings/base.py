@@ -193,7 +193,6 @@ REST_FRAMEWORK = {
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "config.api.ContentNegotiation",
     "DEFAULT_METADATA_CLASS": "config.api.Metadata",
     "DEFAULT_FILTER_BACKENDS": (
-        "config.api.QueryParameterValidationFilter",
         "config.api.OrderingFilter",
         "config.api.FilterBackend",
     ),

@@ -1,0 +1,160 @@
+"""Defects a black-box review found, pinned so they stay fixed."""
+
+import io
+import json
+
+import pytest
+from PIL import Image
+
+from accounts.models import Avatar, Role, User
+from tests.factories import PASSWORD, RoleFactory, UserFactory
+from tests.jsonapi import MEDIA_TYPE, body, rel
+
+pytestmark = pytest.mark.django_db
+
+
+def test_deeply_nested_json_is_a_400_not_a_500(api):
+    deep = "[" * 5000 + "]" * 5000
+    raw = '{"data": {"type": "Session", "attributes": {"email": ' + deep + ', "password": "x"}}}'
+    response = api.generic("POST", "/api/v1/sessions/", raw, MEDIA_TYPE)
+    assert response.status_code == 400
+
+
+def test_nan_is_not_json(api, site_admin):
+    raw = '{"data": {"type": "Role", "attributes": {"name": NaN}}}'
+    response = api.as_user(site_admin).generic("POST", "/api/v1/roles/", raw, MEDIA_TYPE)
+    assert response.status_code == 400
+    assert not Role.objects.exists()
+
+
+class TestKeepAliveBodies:
+    def test_the_document_read_back_is_accepted(self, api, user):
+        api.as_user(user)
+        current = api.get("/api/v1/sessions/current/").document["data"]
+        assert api.patch("/api/v1/sessions/current/", {"data": current}).status_code == 200
+        minimal = {"data": {"type": "Session", "id": current["id"]}}
+        assert api.patch("/api/v1/sessions/current/", minimal).status_code == 200
+
+    def test_credentials_or_changes_in_the_body_are_refused(self, api, user):
+        api.as_user(user)
+        current = api.get("/api/v1/sessions/current/").document["data"]
+        for attributes in ({"email": "a@b.c", "password": "x"}, {"userAgent": "spoofed"}):
+            response = api.patch("/api/v1/sessions/current/", body("Session", attributes, id=current["id"]))
+            assert response.status_code == 400
+
+
+def test_lockout_counts_the_person_not_the_spelling(api):
+    user = UserFactory()
+    for _ in range(5):
+        api.post("/api/v1/sessions/", body("Session", {"username": user.username, "password": "wrong"}))
+    by_email = api.post("/api/v1/sessions/", body("Session", {"email": user.email, "password": PASSWORD}))
+    assert by_email.status_code == 429
+
+
+class TestPointers:
+    def test_id_mismatch_points_at_the_id(self, api, user, other_user):
+        response = api.as_user(user).patch(f"/api/v1/users/{user.pk}/", body("User", {}, id=other_user.pk))
+        assert response.status_code == 409
+        assert response.document["errors"][0]["source"]["pointer"] == "/data/id"
+
+    def test_wrong_type_points_at_the_type(self, api, user):
+        response = api.as_user(user).patch(f"/api/v1/users/{user.pk}/", body("user", {}, id=user.pk))
+        assert response.status_code == 409
+        assert response.document["errors"][0]["source"]["pointer"] == "/data/type"
+
+    def test_wrong_relationship_type_points_at_the_relationship(self, api, site_admin, user):
+        payload = body("User", relationships={"roles": {"data": [{"type": "User", "id": str(user.pk)}]}},
+                       id=user.pk)
+        response = api.as_user(site_admin).patch(f"/api/v1/users/{user.pk}/", payload)
+        assert response.status_code == 409
+        assert response.document["errors"][0]["source"]["pointer"] == "/data/relationships/roles"
+
+    def test_empty_filter_names_the_parameter(self, api, user):
+        response = api.as_user(user).get("/api/v1/users/?filter[id]=")
+        assert response.status_code == 400
+        assert response.document["errors"][0]["source"] == {"parameter": "filter[id]"}
+
+    def test_bad_include_on_writes_names_the_parameter(self, api, user):
+        response = api.as_user(user).patch(f"/api/v1/users/me/?include=roles.bogus",
+                                           body("User", {"firstName": "X"}, id=user.pk))
+        assert response.status_code == 400
+        assert response.document["errors"][0]["source"] == {"parameter": "include"}
+        user.refresh_from_db()
+        assert user.first_name != "X"
+
+    def test_adding_oneself_by_email_points_at_email(self, api, user):
+        response = api.as_user(user).post("/api/v1/contacts/", body("Contact", {"email": user.email}))
+        assert response.document["errors"][0]["source"]["pointer"] == "/data/attributes/email"
+
+
+class TestMediaTypes:
+    def test_a_body_of_another_type_is_415_on_delete_too(self, api, user):
+        api.as_user(user)
+        response = api.generic("DELETE", "/api/v1/users/me/", "garbage", "text/plain")
+        assert response.status_code == 415
+        assert User.objects.filter(pk=user.pk).exists()
+
+    def test_chunked_bodies_need_a_length(self, api, site_admin):
+        api.as_user(site_admin)
+        response = api.generic("POST", "/api/v1/roles/", "", MEDIA_TYPE, HTTP_TRANSFER_ENCODING="chunked")
+        assert response.status_code == 411
+
+    def test_avatar_follows_accept(self, api, user):
+        api.as_user(user)
+        assert api.get("/api/v1/users/me/avatar/", HTTP_ACCEPT=MEDIA_TYPE).status_code == 406
+        assert api.get("/api/v1/users/me/avatar/", HTTP_ACCEPT="image/jpeg").status_code == 406
+        assert api.get("/api/v1/users/me/avatar/", HTTP_ACCEPT="image/png").status_code == 200
+        assert api.get("/api/v1/users/me/avatar/", HTTP_ACCEPT="image/*").status_code == 200
+
+
+class TestQueryParameters:
+    @pytest.mark.parametrize("path", ["/api/v1/users/me/?foo=1", "/api/v1/sessions/current/?page=2",
+                                      "/api/v1/version/?x=1", "/api/v1/users/me/?sort=email",
+                                      "/api/v1/users/?sort=first_name", "/api/v1/users/?filter[is_active]=true"])
+    def test_parameters_an_endpoint_does_not_define_are_400(self, api, user, path):
+        assert api.as_user(user).get(path).status_code == 400
+
+    def test_sort_by_id(self, api, site_admin):
+        UserFactory.create_batch(3)
+        ids = [int(u["id"]) for u in api.as_user(site_admin).get("/api/v1/users/?sort=-id").document["data"]]
+        assert ids == sorted(ids, reverse=True)
+
+
+def test_server_errors_under_api_are_jsonapi(api, user, monkeypatch):
+    from accounts.api import views
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(views.UserViewSet, "retrieve", explode)
+    api.raise_request_exception = False
+    response = api.as_user(user).get("/api/v1/users/me/")
+    assert response.status_code == 500
+    assert response.document["errors"][0]["code"] == "server_error"
+
+
+def test_avatar_rotation_from_exif_is_applied(api, user):
+    image = Image.new("RGB", (40, 20), (10, 200, 10))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90° clockwise to display
+    out = io.BytesIO()
+    image.save(out, format="JPEG", exif=exif.tobytes())
+    api.as_user(user).put("/api/v1/users/me/avatar/", out.getvalue(), content_type="image/jpeg")
+    stored = Image.open(io.BytesIO(bytes(Avatar.objects.get(user=user).image)))
+    assert stored.size == (20, 40)
+
+
+def test_role_holders_cannot_hand_themselves_new_powers_through_users(api):
+    changer = UserFactory()
+    changer.roles.add(RoleFactory(permissions=["accounts.change_user", "accounts.view_user"]))
+    powerful = RoleFactory(permissions=["accounts.delete_user"])
+    response = api.as_user(changer).patch(f"/api/v1/users/{changer.pk}/", body(
+        "User", relationships={"roles": rel("Role", [powerful.pk])}, id=changer.pk))
+    assert response.status_code == 403
+    assert not changer.roles.filter(pk=powerful.pk).exists()
+
+
+def test_a_disallowed_host_under_api_gets_a_jsonapi_400(api):
+    response = api.get("/api/v1/version/", HTTP_HOST="evil.example")
+    assert response.status_code == 400
+    assert response.document["errors"][0]["code"] == "invalid"
