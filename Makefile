@@ -27,6 +27,8 @@ help:
 # --- environment -------------------------------------------------------------
 
 setup: $(RUNTIME_STAMP)
+	@# Static files for whitenoise (it also serves them straight from the apps; this just makes serving cheaper).
+	DJANGO_SETTINGS_MODULE=config.settings.local $(VENV_PYTHON) manage.py collectstatic --noinput -v0
 
 setup-dev: $(DEV_STAMP)
 
