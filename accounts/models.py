@@ -23,14 +23,17 @@ class UserQuerySet(models.QuerySet):
             return self.none()
         if user.is_superuser or user.has_perm("accounts.view_user"):
             return self.all()
-        from memberships.models import AccountMembership
+        from memberships.models import AccountMembership, Membership
 
         contacts = Contact.objects.filter(owner_id=user.pk, contact_id=OuterRef("pk"))
         shared_accounts = AccountMembership.objects.filter(
             user_id=OuterRef("pk"),
             account__in=Account.objects.for_user(user, include_default=False).values("pk"),
         )
-        return self.filter(Q(pk=user.pk) | Exists(contacts) | Exists(shared_accounts))
+        # People in the utilities whose memberships the user may read (their own utilities,
+        # and those of accounts they administer or consult for).
+        shared_utilities = Membership.objects.for_user(user).filter(user_id=OuterRef("pk"))
+        return self.filter(Q(pk=user.pk) | Exists(contacts) | Exists(shared_accounts) | Exists(shared_utilities))
 
 
 class UserManager(DjangoUserManager.from_queryset(UserQuerySet)):
@@ -325,16 +328,14 @@ class AccountQuerySet(models.QuerySet):
 
     def with_counts(self):
         """memberCount and utilityCount, computed in the same query as the page."""
-        from memberships.models import AccountMembership
+        from memberships.models import AccountMembership, Utility
 
-        members = (
-            AccountMembership.objects.filter(account_id=OuterRef("pk"))
-            .order_by()
-            .values("account_id")
-            .annotate(n=models.Count("pk"))
-            .values("n")
-        )
-        return self.annotate(member_count=Coalesce(Subquery(members, output_field=models.IntegerField()), 0))
+        def count(model):
+            rows = model.objects.filter(account_id=OuterRef("pk")).order_by().values("account_id")
+            counted = rows.annotate(n=models.Count("pk")).values("n")
+            return Coalesce(Subquery(counted, output_field=models.IntegerField()), 0)
+
+        return self.annotate(member_count=count(AccountMembership), utility_count=count(Utility))
 
 
 HEX_COLOUR = RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a colour in the form #rrggbb.")

@@ -5,9 +5,10 @@ import io
 from functools import lru_cache
 
 from django.contrib.auth.models import Permission
+from django.db.models import Prefetch
 from PIL import Image, ImageDraw
 
-from accounts.models import Avatar, User
+from accounts.models import Account, Avatar, User
 
 
 def global_permission_names(user: User) -> list[str]:
@@ -50,3 +51,14 @@ def default_avatar_png(seed: int, size: int = 5, cell: int = 40) -> bytes:
     out = io.BytesIO()
     image.save(out, format="PNG", optimize=True)
     return out.getvalue()
+
+
+def account_prefetch(user, lookup: str) -> Prefetch:
+    """Prefetch accounts reached through `lookup` with everything their resource renders:
+    counts, roles, members, and the utilities `user` may see (a fixed number of queries)."""
+    from memberships.models import Utility
+
+    utilities = Prefetch("utilities", queryset=Utility.objects.for_user(user).order_by("id"),
+                         to_attr="visible_utilities")
+    accounts = Account.objects.with_counts().prefetch_related("account_roles", "account_memberships", utilities)
+    return Prefetch(lookup, queryset=accounts)

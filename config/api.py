@@ -486,6 +486,24 @@ class StrictBooleanFilter(django_filters.CharFilter):
         return qs.filter(**{self.field_name: lowered in self.TRUE})
 
 
+class ChoiceListFilter(django_filters.CharFilter):
+    """`filter[role]=admin,leader`: comma-separated values, each one of `choices`."""
+
+    def __init__(self, *args, choices=(), **kwargs):
+        self.allowed = [value for value, _ in choices]
+        super().__init__(*args, **kwargs)
+
+    def filter(self, qs, value):
+        if value in (None, ""):
+            return qs
+        wanted = [part.strip() for part in value.split(",") if part.strip()]
+        unknown = [part for part in wanted if part not in self.allowed]
+        if unknown:
+            raise ApiError(f"`{unknown[0]}` is not one of {', '.join(self.allowed)}.",
+                           parameter=f"filter[{format_value(self.field_name, 'camelize')}]")
+        return qs.filter(**{f"{self.field_name}__in": wanted})
+
+
 def parse_id_list(raw):
     ids = []
     for part in str(raw).split(","):

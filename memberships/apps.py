@@ -7,6 +7,8 @@ class MembershipsConfig(AppConfig):
 
     def ready(self):
         from config.audit import register_audited
-        from memberships.models import AccountMembership
+        from memberships.models import AccountMembership, Membership, Utility
 
         register_audited(AccountMembership)
+        register_audited(Utility)
+        register_audited(Membership)

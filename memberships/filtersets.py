@@ -2,20 +2,38 @@
 
 import django_filters
 
-from config.api import IdsFilter
-from memberships.models import AccountMembership
+from config.api import ChoiceListFilter, IdsFilter, StrictBooleanFilter
+from memberships.models import AccountMembership, Membership, Utility
 
 
 class AccountMembershipFilterSet(django_filters.FilterSet):
     id = IdsFilter(field_name="id")
     account = IdsFilter(field_name="account_id")
     user = IdsFilter(field_name="user_id")
-    role = django_filters.MultipleChoiceFilter(field_name="role", choices=AccountMembership.Role.choices,
-                                               method="filter_role")
+    role = ChoiceListFilter(field_name="role", choices=AccountMembership.Role.choices)
 
     class Meta:
         model = AccountMembership
         fields = []
 
-    def filter_role(self, queryset, name, value):
-        return queryset.filter(role__in=value) if value else queryset
+
+class UtilityFilterSet(django_filters.FilterSet):
+    id = IdsFilter(field_name="id")
+    account = IdsFilter(field_name="account_id")
+    name = django_filters.CharFilter(field_name="name", lookup_expr="iexact")
+
+    class Meta:
+        model = Utility
+        fields = []
+
+
+class MembershipFilterSet(django_filters.FilterSet):
+    id = IdsFilter(field_name="id")
+    utility = IdsFilter(field_name="utility_id")
+    user = IdsFilter(field_name="user_id")
+    is_subscriber = StrictBooleanFilter(field_name="is_subscriber")
+    role = ChoiceListFilter(field_name="role", choices=Membership.Role.choices)
+
+    class Meta:
+        model = Membership
+        fields = []

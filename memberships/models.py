@@ -1,7 +1,9 @@
-"""Who belongs where: people in accounts (and, later, in utilities)."""
+"""Who belongs where: people in accounts, the utilities (billing units) of accounts, people in utilities."""
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 
@@ -48,3 +50,116 @@ class AccountMembership(models.Model):
 
     def audit_account_id(self):
         return self.account_id
+
+
+class UtilityQuerySet(models.QuerySet):
+    def for_user(self, user):
+        """Utilities of the accounts the user sees (the default account's only when they are a
+        member: personal utilities are private), and those they are a member of."""
+        if user is None or not user.is_authenticated:
+            return self.none()
+        if user.is_superuser:
+            return self.all()
+        from accounts.models import Account
+
+        accounts = Account.objects.for_user(user, include_default=False).values("pk")
+        member_of = Membership.objects.filter(user_id=user.pk, utility_id=models.OuterRef("pk"))
+        return self.filter(models.Q(account__in=accounts) | models.Exists(member_of))
+
+
+
+class Utility(models.Model):
+    """A billing unit inside an account. Products and charges hang off it."""
+
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="utilities")
+    name = models.CharField(max_length=200)
+    billing_day = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(28)], help_text="day of the month billing starts (1..28)"
+    )
+    subscriber_seats = models.PositiveIntegerField(null=True, blank=True, help_text="empty: unlimited")
+    personal_owner = models.OneToOneField(settings.AUTH_USER_MODEL, null=True, blank=True, editable=False,
+                                          on_delete=models.CASCADE, related_name="personal_utility")
+    created = models.DateTimeField(default=timezone.now, editable=False)
+    updated = models.DateTimeField(auto_now=True)
+
+    objects = UtilityQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "id"]
+        verbose_name_plural = "utilities"
+        constraints = [
+            models.UniqueConstraint("account", Lower("name"), name="utility_name_unique_in_account",
+                                    violation_error_message="This account already has a utility of that name."),
+            models.CheckConstraint(condition=models.Q(billing_day__gte=1, billing_day__lte=28),
+                                   name="utility_billing_day_1_28"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def is_personal(self) -> bool:
+        return self.personal_owner_id is not None
+
+    def audit_account_id(self):
+        return self.account_id
+
+    def permission_names_for(self, user) -> list[str]:
+        from memberships.permissions import utility_permission_names
+
+        return utility_permission_names(user, self)
+
+
+class MembershipQuerySet(models.QuerySet):
+    def for_user(self, user):
+        """Memberships of utilities the user belongs to, of accounts they administer or consult
+        for (directly or through the consultancy), and everything for site admins."""
+        if user is None or not user.is_authenticated:
+            return self.none()
+        if user.is_superuser:
+            return self.all()
+        senior = [AccountMembership.Role.ADMIN, AccountMembership.Role.CONSULTANT]
+        own_utilities = Membership.objects.filter(user_id=user.pk).values("utility_id")
+        senior_accounts = AccountMembership.objects.filter(user_id=user.pk, role__in=senior).values("account_id")
+        return self.filter(
+            models.Q(utility_id__in=own_utilities)
+            | models.Q(utility__account_id__in=senior_accounts)
+            | models.Q(utility__account__consultancy_account_id__in=senior_accounts)
+        )
+
+
+class Membership(models.Model):
+    """A person in a utility: spectator < member < leader < admin (the association's levels 0..3)."""
+
+    class Role(models.TextChoices):
+        SPECTATOR = "spectator"
+        MEMBER = "member"
+        LEADER = "leader"
+        ADMIN = "admin"
+
+    RANK = {Role.SPECTATOR: 0, Role.MEMBER: 1, Role.LEADER: 2, Role.ADMIN: 3}
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    utility = models.ForeignKey(Utility, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.SPECTATOR)
+    is_subscriber = models.BooleanField()
+    is_subscriber_datetime = models.DateTimeField(default=timezone.now, editable=False)
+    created = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = MembershipQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "utility"], name="membership_unique_pair",
+                                    violation_error_message="This user is already a member of this utility."),
+        ]
+        indexes = [
+            models.Index(fields=["utility", "is_subscriber"], name="membership_subscribers_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.user} in {self.utility} ({self.role})"
+
+    def audit_account_id(self):
+        return Utility.objects.filter(pk=self.utility_id).values_list("account_id", flat=True).first()

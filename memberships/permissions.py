@@ -2,9 +2,11 @@
 
 from accounts.permissions import is_site_admin
 from config.api import RulePermission
-from memberships.models import AccountMembership
+from memberships.models import AccountMembership, Membership, Utility
 
 Role = AccountMembership.Role
+UtilityRole = Membership.Role
+RANK = Membership.RANK
 
 
 def account_role(user, account) -> str | None:
@@ -80,4 +82,67 @@ class AccountMembershipPermission(RulePermission):
         "partial_update": lambda user, membership: is_account_admin(user, membership.account),
         "destroy": lambda user, membership: membership.user_id == user.pk
         or is_account_admin(user, membership.account),
+    }
+
+
+# --------------------------------------------------------------------------- utilities
+
+
+def utility_role(user, utility) -> str | None:
+    """The user's effective role in a utility: account admins and site admins act as its admins."""
+    if user is None or not user.is_authenticated or utility is None:
+        return None
+    if is_site_admin(user) or account_role(user, utility.account) == Role.ADMIN:
+        return UtilityRole.ADMIN
+    cache = user.__dict__.setdefault("_utility_role_cache", {})
+    if utility.pk not in cache:
+        cache[utility.pk] = (
+            Membership.objects.filter(user_id=user.pk, utility_id=utility.pk).values_list("role", flat=True).first()
+        )
+    return cache[utility.pk]
+
+
+def has_utility_role(user, utility, minimum: str) -> bool:
+    role = utility_role(user, utility)
+    return role is not None and RANK[role] >= RANK[minimum]
+
+
+def is_utility_admin(user, utility) -> bool:
+    return has_utility_role(user, utility, UtilityRole.ADMIN)
+
+
+UTILITY_ROLE_PERMISSIONS = {
+    UtilityRole.SPECTATOR: ["memberships.view_utility", "memberships.view_membership"],
+    UtilityRole.MEMBER: ["memberships.view_utility", "memberships.view_membership"],
+    UtilityRole.LEADER: ["memberships.view_utility", "memberships.view_membership", "memberships.change_membership",
+                         "memberships.delete_membership"],
+    UtilityRole.ADMIN: ["memberships.view_utility", "memberships.change_utility", "memberships.view_membership",
+                        "memberships.add_membership", "memberships.change_membership",
+                        "memberships.delete_membership"],
+}
+
+
+def utility_permission_names(user, utility) -> list[str]:
+    """Rights on one utility from the user's role in it (or in its account)."""
+    names = set(UTILITY_ROLE_PERMISSIONS.get(utility_role(user, utility), ()))
+    if is_account_admin(user, utility.account):
+        names |= {"memberships.delete_utility"}
+    return sorted(names)
+
+
+class UtilityPermission(RulePermission):
+    """Account admins change and delete; utility admins may rename and set seats (the service checks which)."""
+
+    object_rules = {
+        "partial_update": is_utility_admin,
+        "destroy": lambda user, utility: is_account_admin(user, utility.account),
+    }
+
+
+class MembershipPermission(RulePermission):
+    """Leaders change subscriptions and remove up to leaders; admins do everything; anyone may leave."""
+
+    object_rules = {
+        "partial_update": lambda user, m: has_utility_role(user, m.utility, UtilityRole.LEADER),
+        "destroy": lambda user, m: m.user_id == user.pk or has_utility_role(user, m.utility, UtilityRole.LEADER),
     }

@@ -1,11 +1,13 @@
-"""Writes to account memberships. Cross-row rules (one admin at least) take row locks."""
+"""Writes to account memberships, utilities and memberships. Cross-row rules (one admin at
+least, subscriber seats) take row locks."""
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from accounts.models import Account
 from accounts.permissions import is_site_admin
-from config.errors import Conflict, Forbidden, NotFound
-from memberships.models import AccountMembership
+from config.errors import Conflict, Forbidden, NotFound, ServiceError
+from memberships.models import AccountMembership, Membership, Utility
 
 Role = AccountMembership.Role
 
@@ -86,3 +88,166 @@ def ensure_user_can_leave_everything(user) -> None:
             name = Account.objects.filter(pk=account_id).values_list("name", flat=True).first()
             raise Conflict(f"You are the last admin of “{name}”; promote another member first.",
                            code="last_admin") from None
+
+
+# --------------------------------------------------------------------------- utilities
+
+
+def _lock_utility(utility_id) -> Utility:
+    """Serialise seat-counting writes of one utility (a row lock on PostgreSQL)."""
+    utility = Utility.objects.select_for_update().filter(pk=utility_id).first()
+    if utility is None:
+        raise NotFound("This utility no longer exists.")
+    return utility
+
+
+def _check_unique_utility_name(account_id, name, exclude_pk=None):
+    clash = Utility.objects.filter(account_id=account_id, name__iexact=name)
+    if exclude_pk:
+        clash = clash.exclude(pk=exclude_pk)
+    if clash.exists():
+        raise ServiceError("This account already has a utility of that name.", code="unique", field="name")
+
+
+def _subscribers(utility_id, excluding=None) -> int:
+    rows = Membership.objects.filter(utility_id=utility_id, is_subscriber=True)
+    if excluding is not None:
+        rows = rows.exclude(pk=excluding)
+    return rows.count()
+
+
+def _seat_available(utility: Utility, excluding=None) -> None:
+    if utility.subscriber_seats is not None and _subscribers(utility.pk, excluding) >= utility.subscriber_seats:
+        raise Conflict(f"All {utility.subscriber_seats} subscriber seats of this utility are taken.",
+                       code="seat_limit_reached", field="is_subscriber")
+
+
+def _raise(error):
+    def raiser():
+        raise error
+
+    return raiser
+
+
+def _save(obj, unique_check) -> None:
+    obj.full_clean(validate_constraints=False)
+    try:
+        with transaction.atomic():
+            obj.save()
+    except IntegrityError:
+        unique_check()
+        raise
+
+
+@transaction.atomic
+def utility_create(*, actor, account, name: str, billing_day: int, subscriber_seats=None) -> Utility:
+    """Create a utility. No membership is made: the account's admins already act as its admins."""
+    _check_unique_utility_name(account.pk, name)
+    utility = Utility(account=account, name=name, billing_day=billing_day, subscriber_seats=subscriber_seats)
+    _save(utility, lambda: _check_unique_utility_name(account.pk, name))
+    return utility
+
+
+@transaction.atomic
+def utility_update(*, actor, utility: Utility, data: dict) -> Utility:
+    """Utility admins rename and set seats; the billing day is for the account's admins."""
+    from memberships.permissions import is_account_admin
+
+    utility = _lock_utility(utility.pk)
+    if "billing_day" in data and data["billing_day"] != utility.billing_day:
+        if not is_account_admin(actor, utility.account):
+            raise Forbidden("Only the account's admins change the billing day.", field="billing_day")
+        utility.billing_day = data["billing_day"]
+    if "name" in data and data["name"] != utility.name:
+        _check_unique_utility_name(utility.account_id, data["name"], exclude_pk=utility.pk)
+        utility.name = data["name"]
+    if "subscriber_seats" in data:
+        seats = data["subscriber_seats"]
+        taken = _subscribers(utility.pk)
+        if seats is not None and seats < taken:
+            raise Conflict(f"{taken} members subscribe already; free seats before lowering the limit to {seats}.",
+                           code="seat_limit_reached", field="subscriber_seats")
+        utility.subscriber_seats = seats
+    _save(utility, lambda: _check_unique_utility_name(utility.account_id, utility.name, exclude_pk=utility.pk))
+    return utility
+
+
+@transaction.atomic
+def utility_delete(*, actor, utility: Utility) -> None:
+    """Delete a utility with its memberships (and, later, products and charges)."""
+    _lock_utility(utility.pk).delete()
+
+
+@transaction.atomic
+def personal_utility_create(*, user, billing_day: int) -> Utility:
+    """The user's own utility in the default account, with them as its admin; one per user."""
+    from accounts.services import default_account
+
+    User = type(user)
+    User.objects.select_for_update().filter(pk=user.pk).first()  # one request at a time per user
+    if Utility.objects.filter(personal_owner=user).exists():
+        raise Conflict("You already have a personal utility.", code="duplicate")
+    account = default_account()
+    utility = Utility(account=account, name=f"{user.username} (personal)", billing_day=billing_day,
+                      personal_owner=user)
+    _save(utility, _raise(Conflict("You already have a personal utility.", code="duplicate")))
+    Membership.objects.create(user=user, utility=utility, role=Membership.Role.ADMIN, is_subscriber=False)
+    return utility
+
+
+@transaction.atomic
+def personal_utility_delete(*, user) -> None:
+    utility = Utility.objects.filter(personal_owner=user).first()
+    if utility is None:
+        raise NotFound("You have no personal utility.")
+    _lock_utility(utility.pk).delete()
+
+
+# --------------------------------------------------------------------------- memberships
+
+
+@transaction.atomic
+def membership_create(*, actor, user, utility, is_subscriber: bool, role=Membership.Role.SPECTATOR) -> Membership:
+    utility = _lock_utility(utility.pk)
+    if Membership.objects.filter(user=user, utility=utility).exists():
+        raise Conflict("This user is already a member of this utility.", code="duplicate")
+    if is_subscriber:
+        _seat_available(utility)
+    membership = Membership(user=user, utility=utility, role=role, is_subscriber=is_subscriber)
+    _save(membership, _raise(Conflict("This user is already a member of this utility.", code="duplicate")))
+    return membership
+
+
+@transaction.atomic
+def membership_update(*, actor, membership: Membership, data: dict) -> Membership:
+    """Leaders change `isSubscriber`; only admins change `role`. Seats hold under concurrency."""
+    from memberships.permissions import is_utility_admin
+
+    utility = _lock_utility(membership.utility_id)
+    membership = Membership.objects.select_related("user", "utility").filter(pk=membership.pk).first()
+    if membership is None:
+        raise NotFound("This membership no longer exists.")
+    if "role" in data and data["role"] != membership.role:
+        if not is_utility_admin(actor, utility):
+            raise Forbidden("Only the utility's admins change roles.", field="role")
+        membership.role = data["role"]
+    if "is_subscriber" in data and data["is_subscriber"] != membership.is_subscriber:
+        if data["is_subscriber"]:
+            _seat_available(utility, excluding=membership.pk)
+        membership.is_subscriber = data["is_subscriber"]
+        membership.is_subscriber_datetime = timezone.now()
+    membership.full_clean(validate_constraints=False)
+    membership.save()
+    return membership
+
+
+@transaction.atomic
+def membership_delete(*, actor, membership: Membership) -> None:
+    """Leaders remove spectators, members and leaders; admins remove anyone; anyone may leave."""
+    from memberships.permissions import is_utility_admin
+
+    if membership.role == Membership.Role.ADMIN and membership.user_id != actor.pk:
+        if not is_utility_admin(actor, membership.utility):
+            raise Forbidden("Only the utility's admins remove an admin.")
+    _lock_utility(membership.utility_id)
+    Membership.objects.filter(pk=membership.pk).delete()

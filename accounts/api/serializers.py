@@ -22,7 +22,7 @@ from accounts.services import UnknownPermission, permissions_from_names
 from config.api import ModelSerializer, ResourceRelatedField, Serializer, VisibleResourceRelatedField
 
 from config.audit import MASK
-from memberships.models import AccountMembership
+from memberships.models import AccountMembership, Membership, Utility
 
 
 class PermissionNamesField(serializers.ListField):
@@ -63,10 +63,12 @@ class UserSerializer(ModelSerializer):
     roles = ResourceRelatedField(many=True, required=False, queryset=Role.objects.all())
     account_memberships = ResourceRelatedField(many=True, read_only=True, source="visible_account_memberships",
                                                model=AccountMembership)
+    memberships = ResourceRelatedField(many=True, read_only=True, source="visible_memberships", model=Membership)
 
     included_serializers = {
         "roles": RoleSerializer,
         "account_memberships": "memberships.api.serializers.AccountMembershipSerializer",
+        "memberships": "memberships.api.serializers.MembershipSerializer",
     }
 
     class Meta:
@@ -85,6 +87,7 @@ class UserSerializer(ModelSerializer):
             "current_password",
             "roles",
             "account_memberships",
+            "memberships",
         ]
         read_only_fields = ["date_joined", "last_login"]
 
@@ -216,13 +219,16 @@ class AccountSerializer(ModelSerializer):
     data_retention = serializers.IntegerField(min_value=0, max_value=2_147_483_647, required=False)
     custom_attributes = CustomAttributesField(required=False)
     member_count = serializers.IntegerField(read_only=True)
+    utility_count = serializers.IntegerField(read_only=True)
     account_roles = ResourceRelatedField(many=True, required=False, queryset=AccountRole.objects.all())
     # Only site admins change it (they see every account); others may send it back unchanged.
     consultancy_account = ResourceRelatedField(required=False, allow_null=True, queryset=Account.objects.all())
     account_memberships = ResourceRelatedField(many=True, read_only=True)
+    utilities = ResourceRelatedField(many=True, read_only=True, source="visible_utilities", model=Utility)
 
     included_serializers = {
         "account_roles": AccountRoleSerializer,
+        "utilities": "memberships.api.serializers.UtilitySerializer",
         "consultancy_account": "accounts.api.serializers.AccountSerializer",
         "account_memberships": "memberships.api.serializers.AccountMembershipSerializer",
     }
@@ -245,15 +251,18 @@ class AccountSerializer(ModelSerializer):
             "created",
             "updated",
             "member_count",
+            "utility_count",
             "account_roles",
             "consultancy_account",
             "account_memberships",
+            "utilities",
         ]
         read_only_fields = ["created", "updated"]
 
     def to_representation(self, instance):
         if not hasattr(instance, "member_count"):
             instance.member_count = instance.account_memberships.count()
+            instance.utility_count = instance.utilities.count()
         return super().to_representation(instance)
 
 

@@ -32,7 +32,7 @@ from accounts.filtersets import AccountFilterSet, AuditLogEntryFilterSet, RoleFi
 from accounts.models import Account, AccountRole, AuditLogEntry, Contact, Role, Session, User
 from accounts.permissions import RolePermission, SiteAdminWritePermission, UserPermission, can_delete_user
 from memberships.api.serializers import AccountMembershipSerializer
-from memberships.models import AccountMembership
+from memberships.models import AccountMembership, Membership, Utility
 from memberships.permissions import AccountPermission, can_read_account_audit, is_account_admin
 from config.api import MEDIA_TYPE, ApiError, JSONAPIRenderer
 from config.viewsets import RosterAPIView, RosterViewSet
@@ -63,7 +63,9 @@ class UserViewSet(
         if "account_memberships" in self.request.query_params.get("include", "").split(","):
             visible = visible.select_related("user", "account")
         return super().get_queryset().prefetch_related(
-            Prefetch("account_memberships", queryset=visible, to_attr="visible_account_memberships")
+            Prefetch("account_memberships", queryset=visible, to_attr="visible_account_memberships"),
+            Prefetch("memberships", queryset=Membership.objects.for_user(self.request.user).order_by("id"),
+                     to_attr="visible_memberships"),
         )
 
     def perform_create(self, serializer):
@@ -82,7 +84,7 @@ class UserViewSet(
         if self.get_queryset().filter(pk=serializer.instance.pk).exists():
             serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)
         else:
-            serializer.instance.visible_account_memberships = []
+            serializer.instance.visible_account_memberships = serializer.instance.visible_memberships = []
 
     def perform_update(self, serializer):
         data = dict(serializer.validated_data)
@@ -361,16 +363,21 @@ class AccountViewSet(
     serializer_class = AccountSerializer
     filterset_class = AccountFilterSet
     permission_classes = [IsAuthenticated, AccountPermission]
-    ordering_fields = ["name", "member_count", "created"]
+    ordering_fields = ["name", "member_count", "utility_count", "created"]
     ordering = ("name", "id")
-    prefetch_for_includes = {
-        "__all__": ["account_roles", "account_memberships"],
-        "consultancy_account": [Prefetch("consultancy_account", queryset=Account.objects.with_counts()
-                                         .prefetch_related("account_roles", "account_memberships"))],
-    }
+    prefetch_for_includes = {"__all__": ["account_roles", "account_memberships"]}
+
+    def get_prefetch_related(self, include):
+        if include == "consultancy_account":
+            return [selectors.account_prefetch(self.request.user, "consultancy_account")]
+        return super().get_prefetch_related(include)
 
     def get_queryset(self):
-        return super().get_queryset().with_counts()
+        # An account's utilities as far as the caller sees them (personal utilities in the
+        # default account stay private to their owners).
+        utilities = Prefetch("utilities", queryset=Utility.objects.for_user(self.request.user).order_by("id"),
+                             to_attr="visible_utilities")
+        return super().get_queryset().with_counts().prefetch_related(utilities)
 
     def perform_create(self, serializer):
         serializer.instance = services.account_create(actor=self.request.user, data=dict(serializer.validated_data))

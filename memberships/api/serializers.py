@@ -3,8 +3,8 @@
 from rest_framework import serializers
 
 from accounts.models import Account, User
-from config.api import ModelSerializer, ParentRelatedField, VisibleResourceRelatedField
-from memberships.models import AccountMembership
+from config.api import ModelSerializer, ParentRelatedField, ResourceRelatedField, VisibleResourceRelatedField
+from memberships.models import AccountMembership, Membership, Utility
 
 
 class AccountMembershipSerializer(ModelSerializer):
@@ -23,3 +23,52 @@ class AccountMembershipSerializer(ModelSerializer):
         read_only_fields = ["created"]
         fixed_fields = ["user", "account"]
         validators = []  # one membership per pair is the service's rule: 409 duplicate, not 400
+
+
+class UtilitySerializer(ModelSerializer):
+    name = serializers.CharField(max_length=200)
+    billing_day = serializers.IntegerField(min_value=1, max_value=28)
+    subscriber_seats = serializers.IntegerField(min_value=0, max_value=2_147_483_647, required=False,
+                                                allow_null=True)
+    is_personal = serializers.BooleanField(read_only=True)
+    account = ParentRelatedField(queryset=Account.objects.all())
+    memberships = ResourceRelatedField(many=True, read_only=True, source="visible_memberships", model=Membership)
+
+    included_serializers = {
+        "account": "accounts.api.serializers.AccountSerializer",
+        "memberships": "memberships.api.serializers.MembershipSerializer",
+    }
+
+    class Meta:
+        model = Utility
+        fields = ["name", "billing_day", "is_personal", "subscriber_seats", "created", "account", "memberships"]
+        read_only_fields = ["created"]
+        fixed_fields = ["account"]
+        validators = []
+
+
+class PersonalUtilitySerializer(UtilitySerializer):
+    """POST /utilities/personal/ takes only the billing day."""
+
+    class Meta(UtilitySerializer.Meta):
+        read_only_fields = ["created", "name", "subscriber_seats", "account"]
+
+
+class MembershipSerializer(ModelSerializer):
+    is_subscriber = serializers.BooleanField()
+    is_subscriber_datetime = serializers.DateTimeField(read_only=True)
+    role = serializers.ChoiceField(choices=Membership.Role.choices, required=False)
+    user = VisibleResourceRelatedField(queryset=User.objects.all())
+    utility = ParentRelatedField(queryset=Utility.objects.all())
+
+    included_serializers = {
+        "user": "accounts.api.serializers.UserSerializer",
+        "utility": UtilitySerializer,
+    }
+
+    class Meta:
+        model = Membership
+        fields = ["is_subscriber", "is_subscriber_datetime", "role", "created", "user", "utility"]
+        read_only_fields = ["created"]
+        fixed_fields = ["user", "utility"]
+        validators = []

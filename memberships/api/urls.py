@@ -4,5 +4,7 @@ from memberships.api import views
 
 router = SimpleRouter()
 router.register("account-memberships", views.AccountMembershipViewSet, basename="accountmembership")
+router.register("utilities", views.UtilityViewSet, basename="utility")
+router.register("memberships", views.MembershipViewSet, basename="membership")
 
 urlpatterns = router.urls

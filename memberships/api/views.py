@@ -1,18 +1,31 @@
-"""The JSON:API face of memberships. Views call services."""
+"""The JSON:API face of account memberships, utilities and memberships. Views call services."""
 
 from django.db.models import Prefetch
-from rest_framework import mixins
-
-from accounts.models import Account
+from rest_framework import mixins, status
+from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
 
+from accounts.selectors import account_prefetch
+from config.api import ApiError
 from config.errors import Forbidden
 from config.viewsets import RosterViewSet
 from memberships import services
-from memberships.api.serializers import AccountMembershipSerializer
-from memberships.filtersets import AccountMembershipFilterSet
-from memberships.models import AccountMembership
-from memberships.permissions import AccountMembershipPermission, is_account_admin
+from memberships.api.serializers import (
+    AccountMembershipSerializer,
+    MembershipSerializer,
+    PersonalUtilitySerializer,
+    UtilitySerializer,
+)
+from memberships.filtersets import AccountMembershipFilterSet, MembershipFilterSet, UtilityFilterSet
+from memberships.models import AccountMembership, Membership, Utility
+from memberships.permissions import (
+    AccountMembershipPermission,
+    MembershipPermission,
+    UtilityPermission,
+    is_account_admin,
+    is_utility_admin,
+)
 
 
 class AccountMembershipViewSet(
@@ -29,11 +42,12 @@ class AccountMembershipViewSet(
     permission_classes = [IsAuthenticated, AccountMembershipPermission]
     ordering_fields = ["created", "role"]
     select_for_includes = {"user": ["user"]}
-    prefetch_for_includes = {
-        "user": ["user__roles"],
-        "account": [Prefetch("account", queryset=Account.objects.with_counts().prefetch_related(
-            "account_roles", "account_memberships"))],
-    }
+    prefetch_for_includes = {"user": ["user__roles"]}
+
+    def get_prefetch_related(self, include):
+        if include == "account":
+            return [account_prefetch(self.request.user, "account")]
+        return super().get_prefetch_related(include)
 
     def perform_create(self, serializer):
         data = serializer.validated_data
@@ -54,3 +68,110 @@ class AccountMembershipViewSet(
 
     def perform_destroy(self, instance):
         services.account_membership_delete(actor=self.request.user, membership=instance)
+
+
+def _visible_memberships(request, lookup="memberships"):
+    return Prefetch(lookup, queryset=Membership.objects.for_user(request.user).order_by("id"),
+                    to_attr="visible_memberships")
+
+
+class UtilityViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    RosterViewSet,
+):
+    queryset = Utility.objects.all()
+    serializer_class = UtilitySerializer
+    filterset_class = UtilityFilterSet
+    permission_classes = [IsAuthenticated, UtilityPermission]
+    ordering_fields = ["name", "billing_day", "created"]
+    ordering = ("name", "id")
+
+    def get_prefetch_related(self, include):
+        if include == "account":
+            return [account_prefetch(self.request.user, "account")]
+        return super().get_prefetch_related(include)
+
+    def get_queryset(self):
+        return super().get_queryset().select_related("account").prefetch_related(_visible_memberships(self.request))
+
+    def _fresh(self, utility):
+        return self.get_queryset().get(pk=utility.pk)
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        if not is_account_admin(self.request.user, data["account"]):
+            raise Forbidden("Only the account's admins create utilities.")
+        utility = services.utility_create(actor=self.request.user, account=data["account"], name=data["name"],
+                                          billing_day=data["billing_day"],
+                                          subscriber_seats=data.get("subscriber_seats"))
+        serializer.instance = self._fresh(utility)
+
+    def perform_update(self, serializer):
+        utility = services.utility_update(actor=self.request.user, utility=serializer.instance,
+                                          data=dict(serializer.validated_data))
+        serializer.instance = self._fresh(utility)
+
+    def perform_destroy(self, instance):
+        services.utility_delete(actor=self.request.user, utility=instance)
+
+    @action(detail=False, methods=["get", "post", "delete"], url_path="personal",
+            serializer_class=PersonalUtilitySerializer)
+    def personal(self, request):
+        """The caller's personal utility in the default account."""
+        if request.method == "POST":
+            serializer = self.get_serializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            utility = services.personal_utility_create(user=request.user,
+                                                       billing_day=serializer.validated_data["billing_day"])
+            return Response(self.get_serializer(self._fresh(utility)).data, status=status.HTTP_201_CREATED)
+        if request.method == "DELETE":
+            services.personal_utility_delete(user=request.user)
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        utility = self.get_queryset().filter(personal_owner=request.user).first()
+        if utility is None:
+            raise ApiError("You have no personal utility; POST one here.", status_code=404)
+        return Response(self.get_serializer(utility).data)
+
+
+class MembershipViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    RosterViewSet,
+):
+    queryset = Membership.objects.select_related("utility__account")
+    serializer_class = MembershipSerializer
+    filterset_class = MembershipFilterSet
+    permission_classes = [IsAuthenticated, MembershipPermission]
+    ordering_fields = ["created", "role", "is_subscriber", "is_subscriber_datetime"]
+    ordering = ("-id",)
+    select_for_includes = {"user": ["user"]}
+    prefetch_for_includes = {"user": ["user__roles"]}
+
+    def get_prefetch_related(self, include):
+        if include == "utility":
+            return [_visible_memberships(self.request, "utility__memberships")]
+        return super().get_prefetch_related(include)
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        if not is_utility_admin(self.request.user, data["utility"]):
+            raise Forbidden("Only the utility's admins add members.")
+        serializer.instance = services.membership_create(
+            actor=self.request.user, user=data["user"], utility=data["utility"],
+            is_subscriber=data["is_subscriber"], role=data.get("role", Membership.Role.SPECTATOR),
+        )
+
+    def perform_update(self, serializer):
+        serializer.instance = services.membership_update(
+            actor=self.request.user, membership=serializer.instance, data=dict(serializer.validated_data)
+        )
+
+    def perform_destroy(self, instance):
+        services.membership_delete(actor=self.request.user, membership=instance)

@@ -95,9 +95,10 @@ class TestRead:
             member(account, Role.ADMIN, user=user)
             member(account)
         api.as_user(user)
-        with django_assert_max_num_queries(5):
+        # session, count, page (with both counts), account roles, account memberships, utilities
+        with django_assert_max_num_queries(6):
             small = api.get(f"{URL}?page_size=3")
-        with django_assert_max_num_queries(5):
+        with django_assert_max_num_queries(6):
             large = api.get(f"{URL}?page_size=100&include=accountRoles")
         assert len(small.document["data"]) == 3 and len(large.document["data"]) == 31
         assert {a["attributes"]["memberCount"] for a in large.document["data"] if not a["attributes"]["name"]

@@ -70,10 +70,10 @@ class TestRead:
         for _ in range(60):
             UserFactory().roles.set(roles)
         api.as_user(site_admin)
-        # session, count, page, roles (+ their permissions), account memberships
-        with django_assert_max_num_queries(6):
+        # session, count, page, roles (+ their permissions), account memberships, memberships
+        with django_assert_max_num_queries(7):
             small = api.get(f"{URL}?page_size=5&include=roles")
-        with django_assert_max_num_queries(6):
+        with django_assert_max_num_queries(7):
             large = api.get(f"{URL}?page_size=200&include=roles")
         assert len(small.document["data"]) == 5 and len(large.document["data"]) == 61
 
@@ -86,8 +86,9 @@ class TestRead:
             AccountMembership.objects.create(account=account, user=UserFactory())
         AccountMembership.objects.create(account=account, user=user)
         api.as_user(user)
-        # session, has_perm (user + group/role permissions), count, page, roles, account memberships
-        with django_assert_max_num_queries(7):
+        # session, has_perm (user + group/role permissions), count, page, roles, account memberships,
+        # memberships
+        with django_assert_max_num_queries(8):
             response = api.get(f"{URL}?page_size=100&include=accountMemberships")
         assert len(response.document["data"]) == 41
 
