@@ -226,7 +226,16 @@ class ContentNegotiation(DefaultContentNegotiation):
 
 
 class JSONAPIRenderer(dja_renderers.JSONRenderer):
-    pass
+    @classmethod
+    def _filter_sparse_fields(cls, serializer, fields, resource_name):
+        """`fields[Type]=camelCase` as well as DJA's serializer does (its renderer compares the
+        raw snake_case names, which drops every camelCase attribute)."""
+        request = serializer.context.get("request")
+        wanted = request.query_params.get(f"fields[{resource_name}]") if request else None
+        if wanted is None:
+            return fields
+        names = {undo_format_field_name(name) for name in wanted.split(",")}
+        return {name: field for name, field in fields.items() if field.field_name in names}
 
 
 class Metadata(JSONAPIMetadata):

@@ -48,10 +48,14 @@ class UtilitySerializer(ModelSerializer):
 
 
 class PersonalUtilitySerializer(UtilitySerializer):
-    """POST /utilities/personal/ takes only the billing day."""
+    """POST /utilities/personal/ takes only the billing day; the server names and places it."""
+
+    name = serializers.CharField(read_only=True)
+    subscriber_seats = serializers.IntegerField(read_only=True, allow_null=True)
+    account = ResourceRelatedField(read_only=True)
 
     class Meta(UtilitySerializer.Meta):
-        read_only_fields = ["created", "name", "subscriber_seats", "account"]
+        fixed_fields = []
 
 
 class MembershipSerializer(ModelSerializer):
