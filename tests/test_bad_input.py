@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from accounts.models import AuditLogEntry, Avatar, Contact, Role, Session, User
+from accounts.models import Account, AuditLogEntry, Avatar, Contact, Role, Session, User
+from memberships.models import AccountMembership, Membership, Utility
 from tests.factories import RoleFactory, SiteAdminFactory, UserFactory
 from tests.jsonapi import MEDIA_TYPE
 
@@ -20,6 +21,19 @@ ENDPOINTS = [
     ("POST", "/api/v1/contacts/", "Contact"),
     ("DELETE", "/api/v1/contacts/{contact}/", "Contact"),
     ("DELETE", "/api/v1/roles/{role}/", "Role"),
+    ("POST", "/api/v1/accounts/", "Account"),
+    ("PATCH", "/api/v1/accounts/{account}/", "Account"),
+    ("DELETE", "/api/v1/accounts/{account}/", "Account"),
+    ("POST", "/api/v1/account-roles/", "AccountRole"),
+    ("POST", "/api/v1/account-memberships/", "AccountMembership"),
+    ("PATCH", "/api/v1/account-memberships/{accountmembership}/", "AccountMembership"),
+    ("POST", "/api/v1/activations/", "Activation"),
+    ("POST", "/api/v1/utilities/", "Utility"),
+    ("PATCH", "/api/v1/utilities/{utility}/", "Utility"),
+    ("POST", "/api/v1/utilities/personal/", "Utility"),
+    ("POST", "/api/v1/memberships/", "Membership"),
+    ("PATCH", "/api/v1/memberships/{membership}/", "Membership"),
+    ("DELETE", "/api/v1/memberships/{membership}/", "Membership"),
 ]
 
 BIG = 3 * 1024 * 1024
@@ -54,7 +68,13 @@ def bad_bodies(type_, id_):
             "roles": {"data": [{"type": "Role", "id": "abc"}]}}}), MEDIA_TYPE),
         ("unknown attribute", doc({**ident, "type": type_, "attributes": {"noSuchThing": 1}}), MEDIA_TYPE),
         ("wrong value types", doc({**ident, "type": type_, "attributes": {
-            "email": 12, "password": {}, "firstName": [1], "name": None, "permissions": "x"}}), MEDIA_TYPE),
+            "email": 12, "password": {}, "firstName": [1], "name": None, "permissions": "x", "billingDay": "x",
+            "isSubscriber": "maybe", "role": 3, "customAttributes": [1], "activationCode": {}}}), MEDIA_TYPE),
+        ("wrong relationship values", doc({**ident, "type": type_, "relationships": {
+            "account": {"data": {"type": "Account", "id": "x"}}, "utility": {"data": [{"type": "Utility", "id": "1"}]},
+            "user": {"data": "1"}}}), MEDIA_TYPE),
+        ("huge numbers", doc({**ident, "type": type_, "attributes": {
+            "billingDay": 10 ** 30, "subscriberSeats": 10 ** 30, "execInterval": 10 ** 30}}), MEDIA_TYPE),
         ("id mismatch", doc({"id": "999999", "type": type_, "attributes": {}}), MEDIA_TYPE),
         ("id object", doc({"id": {"a": 1}, "type": type_, "attributes": {}}), MEDIA_TYPE),
         ("huge body", doc({**ident, "type": type_, "attributes": {"firstName": "x" * BIG}}), MEDIA_TYPE),
@@ -72,6 +92,13 @@ def snapshot():
         Contact.objects.count(),
         Session.objects.count(),
         Avatar.objects.count(),
+        Account.objects.count(),
+        AccountMembership.objects.count(),
+        Utility.objects.count(),
+        Membership.objects.count(),
+        tuple(Account.objects.order_by("pk").values_list("name", "exec_interval", "consultancy_account")),
+        tuple(Utility.objects.order_by("pk").values_list("name", "billing_day", "subscriber_seats")),
+        tuple(Membership.objects.order_by("pk").values_list("role", "is_subscriber")),
         tuple(User.objects.order_by("pk").values_list("email", "first_name", "password", "is_active")),
         tuple(Role.objects.order_by("pk").values_list("name", "description")),
     )
@@ -92,17 +119,15 @@ def test_bad_input_changes_nothing(api, method, path, type_, case):
     target = UserFactory()
     role = RoleFactory()
     contact = Contact.objects.create(owner=admin, contact=target)
-    url = path.format(user=target.pk, role=role.pk, contact=contact.pk)
-    if "/me/" in url:
-        own_id = admin.pk
-    elif "{user}" in path:
-        own_id = target.pk
-    elif "{role}" in path:
-        own_id = role.pk
-    elif "{contact}" in path:
-        own_id = contact.pk
-    else:
-        own_id = None
+    account = Account.objects.create(name="Bad input Co")
+    account_membership = AccountMembership.objects.create(account=account, user=target, role="admin")
+    utility = Utility.objects.create(account=account, name="U", billing_day=3, subscriber_seats=5)
+    membership = Membership.objects.create(utility=utility, user=target, is_subscriber=False)
+    ids = {"user": target.pk, "role": role.pk, "contact": contact.pk, "account": account.pk,
+           "accountmembership": account_membership.pk, "utility": utility.pk, "membership": membership.pk}
+    url = path.format(**ids)
+    own_id = admin.pk if "/me/" in url else next(
+        (value for key, value in ids.items() if "{" + key + "}" in path), None)
     if method == "PATCH" and "current" in url:
         own_id = None
     raw, content_type = next((raw, ct) for name, raw, ct in bad_bodies(type_, str(own_id) if own_id else None)
@@ -129,7 +154,9 @@ def test_bad_input_changes_nothing(api, method, path, type_, case):
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", [
     "/api/v1/users/{bad}/", "/api/v1/roles/{bad}/", "/api/v1/contacts/{bad}/", "/api/v1/sessions/{bad}/",
-    "/api/v1/users/{bad}/avatar/",
+    "/api/v1/users/{bad}/avatar/", "/api/v1/accounts/{bad}/", "/api/v1/accounts/{bad}/auditlog/",
+    "/api/v1/accounts/{bad}/activation-code/", "/api/v1/account-memberships/{bad}/", "/api/v1/utilities/{bad}/",
+    "/api/v1/memberships/{bad}/", "/api/v1/account-roles/{bad}/",
 ])
 @pytest.mark.parametrize("bad", ["abc", "1e3", "-1", "0x10", "9" * 25, "%00", "1.0"])
 def test_non_numeric_ids_are_404(api, path, bad):
