@@ -1,4 +1,5 @@
-"""The staff face for users, roles, contacts, bearer sessions and the audit log.
+"""The staff face for users, roles, contacts, bearer sessions, the audit log, accounts,
+account roles and activation codes.
 
 Writes go through `accounts.services` wherever a service exists; the rest (staff and
 superuser flags, a password set with Django's admin password form) are plain saves.
@@ -6,30 +7,51 @@ Every write is audited with the signed-in admin as actor by django-auditlog's
 middleware, since admin requests are session-authenticated.
 """
 
+from functools import cache
+
 from auditlog.admin import LogEntryAdmin
 from auditlog.mixins import AuditlogHistoryAdminMixin
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.options import IS_POPUP_VAR
 from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import PAGE_VAR
 from django.contrib.auth import password_validation
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import BaseUserCreationForm, UsernameField
 from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
-from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models, router, transaction
 from django.db.models import Count, Q
 from django.http import HttpResponseRedirect
+from django.template import engines
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from guardian.admin import GuardedModelAdminMixin
 
 from accounts import services
-from accounts.models import AuditLogEntry, Contact, Role, Session, User, unique_username_from_email
+from accounts.models import (
+    Account,
+    AccountRole,
+    ActivationCode,
+    AuditLogEntry,
+    Contact,
+    Role,
+    Session,
+    User,
+    unique_username_from_email,
+)
 from accounts.permissions import is_site_admin
 from config.errors import ServiceError
+from memberships import services as membership_services
+from memberships.models import AccountMembership
 
 
 def _error_text(exc) -> str:
@@ -38,7 +60,7 @@ def _error_text(exc) -> str:
     return " ".join(exc.messages)
 
 
-def _adopt(target, source) -> None:
+def adopt(target, source) -> None:
     """Make the admin's unsaved form instance the row a service created.
 
     The admin keeps using the instance `save_form` built (for its change message,
@@ -73,8 +95,10 @@ class ServiceErrorsAsMessages:
             return HttpResponseRedirect(request.get_full_path())
 
     def changelist_view(self, request, extra_context=None):
+        # Actions and list edits run here: all of them or none, like a change form's save.
         try:
-            return super().changelist_view(request, extra_context)
+            with transaction.atomic(using=router.db_for_write(self.model)):
+                return super().changelist_view(request, extra_context)
         except (ServiceError, ValidationError) as exc:
             self.message_user(request, _error_text(exc), messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
@@ -312,7 +336,7 @@ class UserAdmin(ServiceErrorsAsMessages, AuditHistory, DjangoUserAdmin):
                 last_name=data.get("last_name", ""),
                 strategy=data["strategy"],
             )
-            _adopt(obj, user)
+            adopt(obj, user)
             return
         changes = {name: data[name] for name in SERVICE_USER_FIELDS if name in form.changed_data}
         if "roles" in form.changed_data:
@@ -339,7 +363,7 @@ class UserAdmin(ServiceErrorsAsMessages, AuditHistory, DjangoUserAdmin):
             if contact.pk is not None:
                 # Re-pointing an entry is removing it and adding another.
                 services.contact_delete(owner=form.instance, contact=Contact.objects.get(pk=contact.pk))
-            _adopt(contact, services.contact_create(owner=form.instance, contact=contact.contact))
+            adopt(contact, services.contact_create(owner=form.instance, contact=contact.contact))
 
     def delete_model(self, request, obj):
         services.user_delete(actor=request.user, user=obj)
@@ -428,7 +452,7 @@ class RoleAdmin(ServiceErrorsAsMessages, AuditHistory, admin.ModelAdmin):
         if not change:
             role = services.role_create(actor=request.user, name=data["name"], description=data["description"],
                                         permissions=list(data["permissions"]))
-            _adopt(obj, role)
+            adopt(obj, role)
             return
         changes = {name: data[name] for name in ("name", "description") if name in form.changed_data}
         if "permissions" in form.changed_data:
@@ -482,7 +506,7 @@ class ContactAdmin(ServiceErrorsAsMessages, AuditHistory, admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if not change:
-            _adopt(obj, services.contact_create(owner=obj.owner, contact=obj.contact))
+            adopt(obj, services.contact_create(owner=obj.owner, contact=obj.contact))
 
     def delete_model(self, request, obj):
         services.contact_delete(owner=obj.owner, contact=obj)
@@ -570,3 +594,419 @@ class AuditLogEntryAdmin(LogEntryAdmin):
         (_("Changes"), {"fields": ["action", "msg"]}),
     ]
     readonly_fields = ["created", "resource_url", "action", "user_url", "msg", "account_id", "remote_addr", "cid"]
+
+
+# --------------------------------------------------------------------------- accounts
+
+
+@cache
+def account_history_template():
+    """The audit log's history page, with each entry naming the object it changed.
+
+    An account's history holds entries about many objects (its memberships, activation
+    code, ...), which auditlog's own entry template does not name.
+    """
+    return engines["django"].from_string(ACCOUNT_HISTORY_TEMPLATE)
+
+
+ACCOUNT_HISTORY_TEMPLATE = """{% extends "auditlog/object_history.html" %}
+{% load i18n auditlog_tags %}
+{% block content %}
+<div id="content-main">
+  <p>{% translate "Every change to this account and to everything in it, newest first." %}
+     <a href="{{ audit_log_url }}">{% translate "Search and filter these entries in the audit log" %}</a></p>
+  <div id="auditlog-history" class="module">
+    {% if log_entries %}
+      <div class="auditlog-entries">
+        {% for entry in log_entries %}
+          <div class="auditlog-entry">
+            <div class="entry-header">
+              <div class="entry-meta">
+                <span class="entry-timestamp">{{ entry.timestamp|date:"DATETIME_FORMAT" }}</span>
+                <span class="entry-user">
+                  {% if entry.actor %}{{ entry.actor }}{% elif entry.actor_email %}{{ entry.actor_email }}
+                  {% else %}{% translate "system" %}{% endif %}
+                </span>
+                <span class="entry-action">{{ entry.get_action_display }}</span>
+                <span class="entry-object">{{ entry.content_type.name|capfirst }}: {{ entry.object_repr }}</span>
+              </div>
+            </div>
+            <div class="entry-content">
+              {% if entry.action == entry.Action.DELETE or entry.action == entry.Action.ACCESS %}
+                <span class="no-changes">{% translate "No field changes" %}</span>
+              {% else %}
+                {{ entry|render_logentry_changes_html|safe }}
+              {% endif %}
+            </div>
+          </div>
+        {% endfor %}
+      </div>
+      {% if pagination_required %}
+        {% include "auditlog/pagination.html" with page_obj=log_entries page_var=page_var %}
+      {% endif %}
+    {% else %}
+      <p>{% translate "No log entries found." %}</p>
+    {% endif %}
+  </div>
+</div>
+{% endblock %}
+"""
+
+
+class AccountMembershipInlineForm(forms.ModelForm):
+    class Meta:
+        model = AccountMembership
+        fields = ("user", "role")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None and "user" in self.fields:
+            # A membership's user is fixed: show who it is (loaded with the row, so no
+            # query per member) instead of an autocomplete box that cannot be changed.
+            self.fields["user"].disabled = True
+            self.fields["user"].widget = forms.Select(choices=[(self.instance.user_id, str(self.instance.user))])
+
+
+class AccountMembershipInline(admin.TabularInline):
+    """An account's members. Saves go through the membership services (AccountAdmin.save_formset)."""
+
+    model = AccountMembership
+    form = AccountMembershipInlineForm
+    fields = ("user", "role", "created")
+    readonly_fields = ("created",)
+    autocomplete_fields = ("user",)
+    extra = 0
+    show_change_link = True
+    verbose_name = _("member")
+    verbose_name_plural = _("members")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user", "account")
+
+
+class UniqueNameForm(forms.ModelForm):
+    """Name the field for a name taken in another case (the database constraint cannot)."""
+
+    name_taken_message = _("This name is already taken.")
+
+    def clean_name(self):
+        name = self.cleaned_data.get("name")
+        if name:
+            taken = type(self.instance)._default_manager.filter(name__iexact=name).exclude(pk=self.instance.pk)
+            if taken.exists():
+                raise ValidationError(self.name_taken_message, code="unique")
+        return name
+
+
+class AccountForm(UniqueNameForm):
+    name_taken_message = _("An account with this name already exists.")
+
+
+@admin.register(Account)
+class AccountAdmin(ServiceErrorsAsMessages, AuditlogHistoryAdminMixin, GuardedModelAdminMixin, admin.ModelAdmin):
+    """Accounts, their members, their history (the account and everything in it) and
+    guardian's object permissions. Every write goes through the services."""
+
+    form = AccountForm
+    fieldsets = (
+        (None, {"fields": ("name", "consultancy_account", "account_roles", "is_default", "created", "updated")}),
+        (_("Branding"), {"fields": ("primary_color", "secondary_color", "logo_url")}),
+        (_("Schedules"), {"fields": ("health_time_period", "exec_interval", "base_line_exec_interval",
+                                     "cd_model_frequency", "cd_execution_frequency", "data_retention")}),
+        (_("Products and custom attributes"), {"fields": ("default_product_privacy", "custom_attributes")}),
+    )
+    readonly_fields = ("is_default", "created", "updated")
+    list_display = ("name", "consultancy_account", "member_count", "utility_count", "created", "is_default")
+    list_select_related = ("consultancy_account",)
+    list_filter = ("account_roles", ("consultancy_account", admin.RelatedOnlyFieldListFilter), "is_default")
+    search_fields = ("name",)
+    ordering = ("name",)
+    autocomplete_fields = ("consultancy_account",)
+    filter_horizontal = ("account_roles",)
+    inlines = (AccountMembershipInline,)
+    actions = ("refresh_activation_codes",)
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    account_history_per_page = 50
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_counts()
+
+    @admin.display(description=_("members"), ordering="member_count")
+    def member_count(self, obj):
+        return obj.member_count
+
+    @admin.display(description=_("utilities"), ordering="utility_count")
+    def utility_count(self, obj):
+        return obj.utility_count
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if not is_site_admin(request.user):
+            # The services refuse these from anybody but a site admin (on add, too).
+            readonly += [f for f in services.SITE_ADMIN_ACCOUNT_FIELDS if f not in readonly]
+        return readonly
+
+    def get_inlines(self, request, obj):
+        # The creator becomes the new account's admin; members are added once it exists.
+        return self.inlines if obj is not None else ()
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.is_default:
+            return False  # It holds everyone's personal utilities.
+        return super().has_delete_permission(request, obj)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "account_roles":
+            kwargs["queryset"] = AccountRole.objects.order_by("name")
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    # ------------------------------------------------------------------- writes
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        if not change:
+            values = {name: data[name] for name in services.ACCOUNT_FIELDS if name in data}
+            if "consultancy_account" in data:
+                values["consultancy_account"] = data["consultancy_account"]
+            if "account_roles" in data:
+                values["account_roles"] = list(data["account_roles"])
+            adopt(obj, services.account_create(actor=request.user, data=values))
+            return
+        editable = (*services.ACCOUNT_FIELDS, *services.SITE_ADMIN_ACCOUNT_FIELDS)
+        changes = {name: data[name] for name in form.changed_data if name in editable}
+        if "account_roles" in changes:
+            changes["account_roles"] = list(changes["account_roles"])
+        if changes:
+            services.account_update(actor=request.user, account=obj, data=changes)
+        obj.refresh_from_db()
+
+    def save_related(self, request, form, formsets, change):
+        # No form.save_m2m(): the services have set the account roles already.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not AccountMembership:
+            return super().save_formset(request, form, formset, change)
+        formset.save(commit=False)
+        account = form.instance
+        for membership in formset.new_objects:
+            created = membership_services.account_membership_create(
+                actor=request.user, user=membership.user, account=account, role=membership.role
+            )
+            adopt(membership, created)
+        # Promotions before demotions, so one save can hand the admin role to someone else.
+        changed = [membership for membership, fields in formset.changed_objects if "role" in fields]
+        changed.sort(key=lambda membership: -AccountMembership.RANK[membership.role])
+        for membership in changed:
+            membership_services.account_membership_update(actor=request.user, membership=membership,
+                                                          role=membership.role)
+        for membership in formset.deleted_objects:
+            membership_services.account_membership_delete(actor=request.user, membership=membership)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        # Go on to the new account's page, where its members are added (as UserAdmin does).
+        if "_addanother" not in request.POST and IS_POPUP_VAR not in request.POST:
+            request.POST = request.POST.copy()
+            request.POST["_continue"] = 1
+        return super().response_add(request, obj, post_url_continue)
+
+    def delete_model(self, request, obj):
+        services.account_delete(actor=request.user, account=obj)
+
+    @transaction.atomic
+    def delete_queryset(self, request, queryset):
+        for account in queryset:
+            services.account_delete(actor=request.user, account=account)
+
+    # ------------------------------------------------------------------- actions
+
+    def has_refresh_activation_code_permission(self, request):
+        return request.user.has_perm("accounts.change_activationcode")
+
+    @admin.action(description=_("Refresh activation codes"), permissions=["refresh_activation_code"])
+    def refresh_activation_codes(self, request, queryset):
+        count = 0
+        for account in queryset:
+            services.activation_code_refresh(actor=request.user, account=account)
+            count += 1
+        self.message_user(request, ngettext(
+            "Issued a new activation code for %(count)d account; its old code stopped working.",
+            "Issued new activation codes for %(count)d accounts; their old codes stopped working.",
+            count,
+        ) % {"count": count}, messages.SUCCESS)
+
+    # ------------------------------------------------------------------- history
+
+    def history_view(self, request, object_id, extra_context=None):
+        """Every change to the account and to everything in it, also of objects since deleted."""
+        account = self.get_object(request, unquote(object_id))
+        if account is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_view_permission(request, account):
+            raise PermissionDenied
+        entries = (
+            AuditLogEntry.objects.filter(account_id=account.pk)
+            .select_related("actor", "content_type")
+            .order_by("-timestamp", "-id")
+        )
+        paginator = self.get_paginator(request, entries, self.account_history_per_page)
+        page = paginator.get_page(request.GET.get(PAGE_VAR, 1))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("History of %(account)s and everything in it") % {"account": account},
+            "module_name": str(capfirst(self.opts.verbose_name_plural)),
+            "page_range": paginator.get_elided_page_range(page.number),
+            "page_var": PAGE_VAR,
+            "pagination_required": paginator.count > self.account_history_per_page,
+            "object": account,
+            "opts": self.opts,
+            "log_entries": page,
+            "audit_log_url": "%s?%s" % (reverse("admin:accounts_auditlogentry_changelist"),
+                                        urlencode({"account_id": account.pk})),
+            **(extra_context or {}),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, account_history_template(), context)
+
+    # ------------------------------------------------------------------- guardian
+
+    def _object_permissions_for_site_admins(self, request):
+        # Handing out rights on an account is like handing out roles: site admins only.
+        if not is_site_admin(request.user):
+            raise PermissionDenied
+
+    def obj_perms_manage_view(self, request, object_pk):
+        self._object_permissions_for_site_admins(request)
+        return super().obj_perms_manage_view(request, object_pk)
+
+    def obj_perms_manage_user_view(self, request, object_pk, user_id):
+        self._object_permissions_for_site_admins(request)
+        return super().obj_perms_manage_user_view(request, object_pk, user_id)
+
+    def obj_perms_manage_group_view(self, request, object_pk, group_id):
+        self._object_permissions_for_site_admins(request)
+        return super().obj_perms_manage_group_view(request, object_pk, group_id)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        response = super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
+        if not is_site_admin(request.user):
+            # Guardian's template only adds the "Object permissions" link, which is for site admins.
+            response.template_name = [
+                f"admin/{self.opts.app_label}/{self.opts.model_name}/change_form.html",
+                f"admin/{self.opts.app_label}/change_form.html",
+                "admin/change_form.html",
+            ]
+        return response
+
+
+# --------------------------------------------------------------------------- account roles
+
+
+class AccountRoleForm(UniqueNameForm):
+    name_taken_message = _("An account role with this name already exists.")
+
+
+@admin.register(AccountRole)
+class AccountRoleAdmin(ServiceErrorsAsMessages, AuditHistory, admin.ModelAdmin):
+    form = AccountRoleForm
+    fields = ("name", "description")
+    list_display = ("name", "description", "account_count")
+    search_fields = ("name",)
+    ordering = ("name",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(account_count=Count("accounts"))
+
+    @admin.display(description=_("accounts"), ordering="account_count")
+    def account_count(self, obj):
+        return obj.account_count
+
+    # Account roles are written by site admins only (SPEC), whatever model permissions staff hold.
+    def has_add_permission(self, request):
+        return is_site_admin(request.user)
+
+    def has_change_permission(self, request, obj=None):
+        return is_site_admin(request.user)
+
+    def has_delete_permission(self, request, obj=None):
+        return is_site_admin(request.user)
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        if not change:
+            adopt(obj, services.account_role_create(actor=request.user, name=data["name"],
+                                                    description=data["description"]))
+            return
+        changes = {name: data[name] for name in ("name", "description") if name in form.changed_data}
+        if changes:
+            services.account_role_update(actor=request.user, role=obj, data=changes)
+
+    def delete_model(self, request, obj):
+        services.account_role_delete(actor=request.user, role=obj)
+
+    @transaction.atomic
+    def delete_queryset(self, request, queryset):
+        for role in queryset:
+            services.account_role_delete(actor=request.user, role=role)
+
+
+# --------------------------------------------------------------------------- activation codes
+
+
+class ActivationCodeStatusFilter(admin.SimpleListFilter):
+    title = _("status")
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return (("valid", _("Valid")), ("expired", _("Expired")))
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        if self.value() == "valid":
+            return queryset.filter(expires_at__gt=now)
+        if self.value() == "expired":
+            return queryset.filter(expires_at__lte=now)
+        return queryset
+
+
+@admin.register(ActivationCode)
+class ActivationCodeAdmin(AuditHistory, admin.ModelAdmin):
+    """When each account's code was issued and until when it works. The code itself is a
+    secret for the account's admins (the API and the portal), so it is never shown here;
+    deleting one retires it, and the account's admins get a fresh one when they next ask."""
+
+    fields = ("account", "issued_at", "expires_at", "is_valid")
+    readonly_fields = fields
+    list_display = ("account", "issued_at", "expires_at", "is_valid")
+    list_filter = (ActivationCodeStatusFilter,)
+    list_select_related = ("account",)
+    # By account only: searching by code would tell whoever tries whether a code exists.
+    search_fields = ("account__name",)
+    date_hierarchy = "issued_at"
+    ordering = ("-issued_at",)
+    actions = ("refresh_activation_codes",)
+
+    @admin.display(description=_("valid"), boolean=True)
+    def is_valid(self, obj):
+        return obj.is_valid
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_refresh_activation_code_permission(self, request):
+        return request.user.has_perm("accounts.change_activationcode")
+
+    @admin.action(description=_("Refresh selected activation codes"), permissions=["refresh_activation_code"])
+    def refresh_activation_codes(self, request, queryset):
+        accounts = [code.account for code in queryset]
+        for account in accounts:
+            services.activation_code_refresh(actor=request.user, account=account)
+        self.message_user(request, ngettext(
+            "Issued %(count)d new activation code; the old one stopped working.",
+            "Issued %(count)d new activation codes; the old ones stopped working.",
+            len(accounts),
+        ) % {"count": len(accounts)}, messages.SUCCESS)

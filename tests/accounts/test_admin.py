@@ -1,5 +1,7 @@
-"""The admin site for users, roles, contacts, bearer sessions and the audit log."""
+"""The admin site for users, roles, contacts, bearer sessions, the audit log, accounts,
+account roles and activation codes."""
 
+import json
 import secrets
 from datetime import timedelta
 
@@ -11,7 +13,20 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import AuditLogEntry, Contact, Role, Session, User, hash_token
+from accounts import services as account_services
+from accounts.models import (
+    Account,
+    AccountRole,
+    ActivationCode,
+    AuditLogEntry,
+    Contact,
+    Role,
+    Session,
+    User,
+    hash_token,
+)
+from config.errors import Conflict
+from memberships.models import AccountMembership
 from tests.factories import PASSWORD, ContactFactory, RoleFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -594,3 +609,628 @@ def test_audit_log_search_by_actor_email(admin_client, site_admin, population):
     assert all(entry.actor == site_admin or entry.object_repr == site_admin.email for entry in results)
     response = admin_client.get("/admin/accounts/auditlogentry/?q=Searchable")
     assert [entry.object_repr for entry in response.context["cl"].result_list] == ["Searchable"]
+
+
+# =========================================================================== accounts
+
+ADMIN, CONSULTANT, USER = AccountMembership.Role.ADMIN, AccountMembership.Role.CONSULTANT, AccountMembership.Role.USER
+
+
+@pytest.fixture
+def accounts_world(site_admin):
+    """A consultancy, a client account with an admin, a consultant and a user, an account role,
+    and the client's activation code."""
+    supplier = AccountRole.objects.create(name="Supplier", description="Sells energy.")
+    consultancy = Account.objects.create(name="Gridwise Consulting")
+    account = Account.objects.create(name="Northwind Energy", consultancy_account=consultancy)
+    account.account_roles.add(supplier)
+    other = Account.objects.create(name="Lakeside Solar")
+    people = {role: UserFactory(email=f"{role}@northwind.example") for role in (ADMIN, CONSULTANT, USER)}
+    memberships = {role: AccountMembership.objects.create(account=account, user=person, role=role)
+                   for role, person in people.items()}
+    AccountMembership.objects.create(account=other, user=UserFactory(email="lake@example.org"), role=ADMIN)
+    code = account_services.activation_code_refresh(actor=site_admin, account=account)
+    return {"supplier": supplier, "consultancy": consultancy, "account": account, "other": other,
+            "people": people, "memberships": memberships, "code": code,
+            "default": Account.objects.get(is_default=True)}
+
+
+def inline_data(account, **changes):
+    """A complete POST for the account change form; `changes` override fields, and
+    `members` replaces the inline rows: a list of dicts with id/user/role/DELETE."""
+    members = changes.pop("members", None)
+    data = {
+        "name": account.name,
+        "consultancy_account": account.consultancy_account_id or "",
+        "account_roles": [str(pk) for pk in account.account_roles.values_list("pk", flat=True)],
+        "primary_color": account.primary_color or "",
+        "secondary_color": account.secondary_color or "",
+        "logo_url": account.logo_url or "",
+        "health_time_period": account.health_time_period,
+        "exec_interval": account.exec_interval,
+        "base_line_exec_interval": account.base_line_exec_interval,
+        "cd_model_frequency": account.cd_model_frequency,
+        "cd_execution_frequency": account.cd_execution_frequency,
+        "data_retention": account.data_retention,
+        "custom_attributes": json.dumps(account.custom_attributes),
+        "default_product_privacy": account.default_product_privacy,
+    }
+    data.update(changes)
+    existing = list(AccountMembership.objects.filter(account=account).order_by("id"))
+    if members is None:
+        members = [{"id": m.pk, "user": m.user_id, "role": m.role} for m in existing]
+    prefix = "account_memberships"
+    data[f"{prefix}-TOTAL_FORMS"] = str(len(members))
+    data[f"{prefix}-INITIAL_FORMS"] = str(sum(1 for row in members if row.get("id")))
+    data[f"{prefix}-MIN_NUM_FORMS"] = "0"
+    data[f"{prefix}-MAX_NUM_FORMS"] = "1000"
+    for index, row in enumerate(members):
+        if row.get("id"):
+            data[f"{prefix}-{index}-id"] = str(row["id"])
+        data[f"{prefix}-{index}-account"] = str(account.pk)
+        data[f"{prefix}-{index}-user"] = str(row["user"])
+        data[f"{prefix}-{index}-role"] = row["role"]
+        if row.get("DELETE"):
+            data[f"{prefix}-{index}-DELETE"] = "on"
+    return {key: value for key, value in data.items() if value != ""}
+
+
+def messages_of(response):
+    return [str(m) for m in response.context["messages"]]
+
+
+ACCOUNT_PAGES = [
+    "/admin/accounts/account/",
+    "/admin/accounts/account/?q=north",
+    "/admin/accounts/account/?account_roles__id__exact={supplier}",
+    "/admin/accounts/account/?consultancy_account__id__exact={consultancy}",
+    "/admin/accounts/account/?is_default__exact=1",
+    "/admin/accounts/account/?o=3",
+    "/admin/accounts/account/add/",
+    "/admin/accounts/account/{account}/change/",
+    "/admin/accounts/account/{default}/change/",
+    "/admin/accounts/account/{account}/history/",
+    "/admin/accounts/account/{account}/auditlog/",
+    "/admin/accounts/account/{account}/delete/",
+    "/admin/accounts/account/{account}/permissions/",
+    "/admin/accounts/account/{account}/permissions/user-manage/{admin_user}/",
+    "/admin/autocomplete/?app_label=accounts&model_name=account&field_name=consultancy_account&term=grid",
+    "/admin/accounts/accountrole/",
+    "/admin/accounts/accountrole/?q=supp",
+    "/admin/accounts/accountrole/?o=3",
+    "/admin/accounts/accountrole/add/",
+    "/admin/accounts/accountrole/{supplier}/change/",
+    "/admin/accounts/accountrole/{supplier}/history/",
+    "/admin/accounts/accountrole/{supplier}/delete/",
+    "/admin/accounts/activationcode/",
+    "/admin/accounts/activationcode/?q=north",
+    "/admin/accounts/activationcode/?status=valid",
+    "/admin/accounts/activationcode/?status=expired",
+    "/admin/accounts/activationcode/{account}/change/",
+    "/admin/accounts/activationcode/{account}/history/",
+    "/admin/accounts/activationcode/{account}/delete/",
+    "/admin/accounts/auditlogentry/?account_id={account}",
+]
+
+
+def account_path(template, world):
+    return template.format(
+        supplier=world["supplier"].pk, consultancy=world["consultancy"].pk, account=world["account"].pk,
+        default=world["default"].pk, admin_user=world["people"][ADMIN].pk,
+    )
+
+
+@pytest.mark.parametrize("template", ACCOUNT_PAGES)
+def test_account_admin_page_loads_for_site_admin(admin_client, accounts_world, template):
+    path = account_path(template, accounts_world)
+    response = admin_client.get(path)
+    assert response.status_code == 200, path
+
+
+def test_admin_index_lists_the_account_models(admin_client):
+    page = admin_client.get("/admin/").content.decode()
+    for path in ("/admin/accounts/account/", "/admin/accounts/accountrole/", "/admin/accounts/activationcode/",
+                 "/admin/memberships/accountmembership/"):
+        assert path in page
+
+
+def test_account_search_and_filters_select_the_right_rows(admin_client, accounts_world):
+    def names(query):
+        return {a.name for a in admin_client.get(f"/admin/accounts/account/{query}").context["cl"].result_list}
+
+    assert names("?q=NORTH") == {"Northwind Energy"}
+    assert names(f"?account_roles__id__exact={accounts_world['supplier'].pk}") == {"Northwind Energy"}
+    assert names(f"?consultancy_account__id__exact={accounts_world['consultancy'].pk}") == {"Northwind Energy"}
+    assert names("?is_default__exact=1") == {accounts_world["default"].name}
+
+
+def test_account_list_counts_members_without_a_query_per_row(admin_client, accounts_world):
+    page = admin_client.get("/admin/accounts/account/?q=northwind")
+    assert page.context["cl"].result_list[0].member_count == 3
+    assert page.context["cl"].result_list[0].utility_count == 0
+
+    with CaptureQueriesContext(connection) as few:
+        admin_client.get("/admin/accounts/account/")
+    for number in range(5):
+        account = Account.objects.create(name=f"Extra {number}", consultancy_account=accounts_world["consultancy"])
+        AccountMembership.objects.create(account=account, user=UserFactory(), role=ADMIN)
+    with CaptureQueriesContext(connection) as many:
+        admin_client.get("/admin/accounts/account/")
+    assert len(many) == len(few)
+
+
+def test_account_change_page_costs_the_same_for_more_members(admin_client, accounts_world):
+    account = accounts_world["account"]
+    path = f"/admin/accounts/account/{account.pk}/change/"
+    with CaptureQueriesContext(connection) as few:
+        admin_client.get(path)
+    for _ in range(5):
+        AccountMembership.objects.create(account=account, user=UserFactory(), role=USER)
+    with CaptureQueriesContext(connection) as many:
+        admin_client.get(path)
+    assert len(many) == len(few)
+
+
+# --------------------------------------------------------------------------- account add / change / delete
+
+
+def test_account_add_goes_through_the_service_and_makes_the_admin_its_admin(admin_client, site_admin,
+                                                                            accounts_world):
+    consultancy, supplier = accounts_world["consultancy"], accounts_world["supplier"]
+    data = inline_data(accounts_world["other"], name="Alpine Power", consultancy_account=consultancy.pk,
+                       account_roles=[supplier.pk], primary_color="#112233", members=[])
+    response = admin_client.post("/admin/accounts/account/add/", data)
+    assert response.status_code == 302, response.context and response.context["adminform"].form.errors
+    account = Account.objects.get(name="Alpine Power")
+    assert response["Location"] == reverse("admin:accounts_account_change", args=[account.pk])
+    assert account.consultancy_account == consultancy and list(account.account_roles.all()) == [supplier]
+    assert account.primary_color == "#112233"
+    assert AccountMembership.objects.get(account=account).user == site_admin
+    assert AccountMembership.objects.get(account=account).role == ADMIN
+    assert entries_for(account, CREATE).get().actor == site_admin
+    created = AuditLogEntry.objects.filter(account_id=account.pk, content_type__model="accountmembership")
+    assert created.get().actor == site_admin
+
+
+def test_account_add_form_has_no_members_inline(admin_client):
+    response = admin_client.get("/admin/accounts/account/add/")
+    assert response.context["inline_admin_formsets"] == []
+
+
+@pytest.mark.parametrize("changes, field", [
+    ({"name": "NORTHWIND ENERGY"}, "name"),
+    ({"primary_color": "red"}, "primary_color"),
+    ({"logo_url": "ftp://example.org/logo.png"}, "logo_url"),
+    ({"custom_attributes": '{"nested": {"no": 1}}'}, "custom_attributes"),
+])
+def test_account_add_shows_errors_in_place(admin_client, accounts_world, changes, field):
+    count = Account.objects.count()
+    data = inline_data(accounts_world["other"], members=[], **{"name": "Fresh Co", **changes})
+    response = admin_client.post("/admin/accounts/account/add/", data)
+    assert response.status_code == 200
+    assert field in response.context["adminform"].form.errors
+    assert Account.objects.count() == count
+
+
+def test_account_change_goes_through_the_service_and_is_audited(admin_client, site_admin, accounts_world):
+    account = accounts_world["account"]
+    mark = last_entry()
+    response = admin_client.post(f"/admin/accounts/account/{account.pk}/change/",
+                                 inline_data(account, name="Northwind Energy AG", consultancy_account="",
+                                             account_roles=[], data_retention=30))
+    assert response.status_code == 302
+    account.refresh_from_db()
+    assert account.name == "Northwind Energy AG" and account.data_retention == 30
+    assert account.consultancy_account is None and not account.account_roles.exists()
+    updates = entries_for(account, UPDATE, after=mark)
+    assert updates.exists() and {entry.actor for entry in updates} == {site_admin}
+    changed = set().union(*(entry.changes_dict for entry in updates))
+    assert {"name", "data_retention", "consultancy_account", "account_roles"} <= changed
+
+
+def test_account_cannot_be_its_own_consultancy(admin_client, accounts_world):
+    account = accounts_world["account"]
+    response = admin_client.post(f"/admin/accounts/account/{account.pk}/change/",
+                                 inline_data(account, consultancy_account=account.pk))
+    assert response.status_code == 200
+    assert "consultancy_account" in response.context["adminform"].form.errors
+    account.refresh_from_db()
+    assert account.consultancy_account == accounts_world["consultancy"]
+
+
+def test_deleting_an_account_in_the_admin(admin_client, site_admin, accounts_world):
+    other = accounts_world["other"]
+    response = admin_client.post(f"/admin/accounts/account/{other.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not Account.objects.filter(pk=other.pk).exists()
+    assert entries_for(other, DELETE).get().actor == site_admin
+
+
+def test_the_default_account_cannot_be_deleted(admin_client, accounts_world):
+    default = accounts_world["default"]
+    page = admin_client.get(f"/admin/accounts/account/{default.pk}/change/")
+    assert page.context["has_delete_permission"] is False
+    assert f"/admin/accounts/account/{default.pk}/delete/" not in page.content.decode()
+    assert admin_client.get(f"/admin/accounts/account/{default.pk}/delete/").status_code == 403
+    assert admin_client.post(f"/admin/accounts/account/{default.pk}/delete/", {"post": "yes"}).status_code == 403
+
+    response = admin_client.post("/admin/accounts/account/", {
+        "action": "delete_selected", "post": "yes",
+        "_selected_action": [str(default.pk), str(accounts_world["other"].pk)],
+    })
+    assert response.status_code == 403
+    assert Account.objects.filter(pk__in=[default.pk, accounts_world["other"].pk]).count() == 2
+
+
+def test_a_refused_account_delete_is_a_message(admin_client, accounts_world, monkeypatch):
+    def refuse(**kwargs):
+        raise Conflict("This account is still billed.")
+
+    monkeypatch.setattr(account_services, "account_delete", refuse)
+    other = accounts_world["other"]
+    response = admin_client.post(f"/admin/accounts/account/{other.pk}/delete/", {"post": "yes"}, follow=True)
+    assert "This account is still billed." in messages_of(response)
+    response = admin_client.post("/admin/accounts/account/", {
+        "action": "delete_selected", "post": "yes", "_selected_action": [str(other.pk)],
+    }, follow=True)
+    assert "This account is still billed." in messages_of(response)
+    assert Account.objects.filter(pk=other.pk).exists()
+
+
+def test_delete_queryset_refuses_the_default_account(rf, site_admin, accounts_world):
+    from django.contrib import admin as django_admin
+
+    request = rf.post("/admin/accounts/account/")
+    request.user = site_admin
+    with pytest.raises(Conflict):
+        django_admin.site._registry[Account].delete_queryset(request, Account.objects.all())
+    assert Account.objects.count() == 4  # nothing deleted, the others neither
+
+
+# --------------------------------------------------------------------------- the members inline
+
+
+def test_inline_adds_a_member_through_the_service(admin_client, site_admin, accounts_world):
+    account = accounts_world["account"]
+    newcomer = UserFactory(email="newcomer@example.org")
+    rows = [{"id": m.pk, "user": m.user_id, "role": m.role} for m in accounts_world["memberships"].values()]
+    rows.append({"user": newcomer.pk, "role": CONSULTANT})
+    response = admin_client.post(f"/admin/accounts/account/{account.pk}/change/", inline_data(account, members=rows))
+    assert response.status_code == 302
+    membership = AccountMembership.objects.get(account=account, user=newcomer)
+    assert membership.role == CONSULTANT
+    entry = entries_for(membership, CREATE).get()
+    assert entry.actor == site_admin and entry.account_id == account.pk
+
+
+def test_inline_refuses_a_duplicate_member_in_place(admin_client, accounts_world):
+    account = accounts_world["account"]
+    rows = [{"id": m.pk, "user": m.user_id, "role": m.role} for m in accounts_world["memberships"].values()]
+    rows.append({"user": accounts_world["people"][USER].pk, "role": ADMIN})
+    count = AccountMembership.objects.count()
+    response = admin_client.post(f"/admin/accounts/account/{account.pk}/change/", inline_data(account, members=rows))
+    assert response.status_code == 200
+    assert any(response.context["inline_admin_formsets"][0].formset.errors)
+    assert AccountMembership.objects.count() == count
+
+
+def test_inline_demoting_the_last_admin_is_a_message_and_changes_nothing(admin_client, accounts_world):
+    account = accounts_world["account"]
+    admin_membership = accounts_world["memberships"][ADMIN]
+    rows = [{"id": m.pk, "user": m.user_id, "role": USER if m.role == ADMIN else m.role}
+            for m in accounts_world["memberships"].values()]
+    mark = last_entry()
+    response = admin_client.post(f"/admin/accounts/account/{account.pk}/change/",
+                                 inline_data(account, name="Renamed meanwhile", members=rows), follow=True)
+    assert response.status_code == 200
+    assert any("last admin" in m for m in messages_of(response))
+    admin_membership.refresh_from_db()
+    assert admin_membership.role == ADMIN
+    account.refresh_from_db()
+    assert account.name == "Northwind Energy"  # the whole save was rolled back
+    assert last_entry() == mark
+
+
+def test_inline_removing_the_last_admin_is_a_message_and_changes_nothing(admin_client, accounts_world):
+    account = accounts_world["account"]
+    rows = [{"id": m.pk, "user": m.user_id, "role": m.role, "DELETE": m.role == ADMIN}
+            for m in accounts_world["memberships"].values()]
+    response = admin_client.post(f"/admin/accounts/account/{account.pk}/change/",
+                                 inline_data(account, members=rows), follow=True)
+    assert any("last admin" in m for m in messages_of(response))
+    assert AccountMembership.objects.filter(account=account, role=ADMIN).count() == 1
+
+
+def test_inline_hands_the_admin_role_over_in_one_save(admin_client, site_admin, accounts_world):
+    account = accounts_world["account"]
+    swapped = {ADMIN: USER, CONSULTANT: ADMIN, USER: USER}
+    rows = [{"id": m.pk, "user": m.user_id, "role": swapped[m.role]} for m in accounts_world["memberships"].values()]
+    mark = last_entry()
+    response = admin_client.post(f"/admin/accounts/account/{account.pk}/change/", inline_data(account, members=rows))
+    assert response.status_code == 302
+    roles = dict(AccountMembership.objects.filter(account=account).values_list("user__email", "role"))
+    assert roles == {"admin@northwind.example": USER, "consultant@northwind.example": ADMIN,
+                     "user@northwind.example": USER}
+    updates = AuditLogEntry.objects.filter(pk__gt=mark, content_type__model="accountmembership", action=UPDATE)
+    assert updates.count() == 2 and {entry.actor for entry in updates} == {site_admin}
+
+
+def test_inline_removes_a_member_through_the_service(admin_client, site_admin, accounts_world):
+    account = accounts_world["account"]
+    leaving = accounts_world["memberships"][USER]
+    rows = [{"id": m.pk, "user": m.user_id, "role": m.role, "DELETE": m.pk == leaving.pk}
+            for m in accounts_world["memberships"].values()]
+    response = admin_client.post(f"/admin/accounts/account/{account.pk}/change/", inline_data(account, members=rows))
+    assert response.status_code == 302
+    assert not AccountMembership.objects.filter(pk=leaving.pk).exists()
+    assert entries_for(leaving, DELETE).get().actor == site_admin
+
+
+def test_inline_keeps_a_members_user_fixed(admin_client, accounts_world):
+    account = accounts_world["account"]
+    someone = UserFactory()
+    rows = [{"id": m.pk, "user": someone.pk if m.role == USER else m.user_id, "role": m.role}
+            for m in accounts_world["memberships"].values()]
+    response = admin_client.post(f"/admin/accounts/account/{account.pk}/change/", inline_data(account, members=rows))
+    assert response.status_code == 302
+    kept = AccountMembership.objects.get(pk=accounts_world["memberships"][USER].pk)
+    assert kept.user == accounts_world["people"][USER]
+    assert not AccountMembership.objects.filter(user=someone).exists()
+
+
+# --------------------------------------------------------------------------- account history
+
+
+def test_account_history_lists_everything_inside_the_account(admin_client, site_admin, accounts_world):
+    account, other = accounts_world["account"], accounts_world["other"]
+    leaving = accounts_world["memberships"][USER]
+    admin_client.post(f"/admin/memberships/accountmembership/{leaving.pk}/delete/", {"post": "yes"})
+
+    response = admin_client.get(f"/admin/accounts/account/{account.pk}/history/")
+    assert response.status_code == 200
+    entries = list(response.context["log_entries"])
+    assert entries == list(AuditLogEntry.objects.filter(account_id=account.pk).order_by("-timestamp", "-id"))
+    models = {entry.content_type.model for entry in entries}
+    assert {"account", "accountmembership", "activationcode"} <= models
+    assert not any(entry.account_id == other.pk for entry in entries)
+    assert entries[0].action == DELETE and entries[0].object_pk == str(leaving.pk)
+    page = response.content.decode()
+    assert str(leaving) in page and "Account membership" in page
+    assert f"/admin/accounts/auditlogentry/?account_id={account.pk}" in page
+
+
+def test_account_history_paginates(admin_client, accounts_world):
+    account = accounts_world["account"]
+    for number in range(60):
+        account_services.account_update(actor=None, account=account, data={"data_retention": number + 1})
+    first = admin_client.get(f"/admin/accounts/account/{account.pk}/history/")
+    assert len(first.context["log_entries"]) == 50
+    second = admin_client.get(f"/admin/accounts/account/{account.pk}/history/?p=2")
+    assert second.status_code == 200 and len(second.context["log_entries"]) > 0
+
+
+def test_audit_log_admin_filters_by_account(admin_client, accounts_world):
+    account = accounts_world["account"]
+    response = admin_client.get(f"/admin/accounts/auditlogentry/?account_id={account.pk}")
+    results = list(response.context["cl"].result_list)
+    assert results and all(entry.account_id == account.pk for entry in results)
+
+
+# --------------------------------------------------------------------------- activation codes
+
+
+def refresh(client, accounts, path="/admin/accounts/account/"):
+    return client.post(path, {
+        "action": "refresh_activation_codes", "_selected_action": [str(a.pk) for a in accounts],
+    }, follow=True)
+
+
+def test_refresh_action_replaces_the_code_and_is_audited(admin_client, site_admin, accounts_world):
+    account, other = accounts_world["account"], accounts_world["other"]
+    old = accounts_world["code"].code
+    mark = last_entry()
+    response = refresh(admin_client, [account, other])
+    assert response.status_code == 200
+    fresh = ActivationCode.objects.get(account=account)
+    assert fresh.code != old and fresh.is_valid
+    assert ActivationCode.objects.filter(account=other).exists()
+    assert any("2 accounts" in m for m in messages_of(response))
+    entries = AuditLogEntry.objects.filter(pk__gt=mark, content_type__model="activationcode")
+    assert {(entry.account_id, entry.action) for entry in entries} == {(account.pk, UPDATE), (other.pk, CREATE)}
+    assert {entry.actor for entry in entries} == {site_admin}
+    page = response.content.decode()
+    for code in (old, fresh.code, ActivationCode.objects.get(account=other).code):
+        assert code not in page
+        assert all(code not in str(entry.changes) for entry in entries)
+
+
+def test_refresh_action_on_the_activation_code_list(admin_client, site_admin, accounts_world):
+    old = accounts_world["code"].code
+    response = refresh(admin_client, [accounts_world["code"]], path="/admin/accounts/activationcode/")
+    assert response.status_code == 200
+    assert ActivationCode.objects.get(account=accounts_world["account"]).code != old
+
+
+def test_refresh_action_needs_the_permission(client, accounts_world):
+    staff = UserFactory(is_staff=True)
+    staff.user_permissions.add(*Permission.objects.filter(codename__in=["view_account", "change_account"]))
+    client.force_login(staff)
+    page = client.get("/admin/accounts/account/").content.decode()
+    assert "refresh_activation_codes" not in page
+    old = accounts_world["code"].code
+    refresh(client, [accounts_world["account"]])
+    assert ActivationCode.objects.get(account=accounts_world["account"]).code == old
+
+
+def test_activation_code_never_appears_in_the_admin(admin_client, accounts_world):
+    account, code = accounts_world["account"], accounts_world["code"]
+    refreshed = refresh(admin_client, [account]).content.decode()
+    code = ActivationCode.objects.get(account=account)
+    paths = [
+        "/admin/accounts/activationcode/",
+        "/admin/accounts/activationcode/?status=valid",
+        f"/admin/accounts/activationcode/{account.pk}/change/",
+        f"/admin/accounts/activationcode/{account.pk}/history/",
+        f"/admin/accounts/activationcode/{account.pk}/delete/",
+        f"/admin/accounts/account/{account.pk}/change/",
+        f"/admin/accounts/account/{account.pk}/history/",
+        f"/admin/accounts/account/{account.pk}/delete/",
+        f"/admin/accounts/auditlogentry/?account_id={account.pk}",
+    ]
+    entry = AuditLogEntry.objects.filter(content_type__model="activationcode", account_id=account.pk).last()
+    paths.append(f"/admin/accounts/auditlogentry/{entry.pk}/change/")
+    assert code.code not in refreshed
+    for path in paths:
+        response = admin_client.get(path)
+        assert response.status_code == 200, path
+        assert code.code not in response.content.decode(), path
+    form = admin_client.get(f"/admin/accounts/activationcode/{account.pk}/change/").context["adminform"]
+    assert "code" not in form.form.fields and "code" not in form.readonly_fields
+
+
+def test_activation_code_admin_is_read_only_but_deletes(admin_client, site_admin, accounts_world):
+    account, code = accounts_world["account"], accounts_world["code"]
+    assert admin_client.get("/admin/accounts/activationcode/add/").status_code == 403
+    response = admin_client.post(f"/admin/accounts/activationcode/{account.pk}/change/", {"code": "forged12"})
+    assert response.status_code == 403
+    assert ActivationCode.objects.get(account=account).code == code.code
+
+    response = admin_client.post(f"/admin/accounts/activationcode/{account.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not ActivationCode.objects.filter(account=account).exists()
+    assert entries_for(code, DELETE).get().actor == site_admin
+
+
+def test_activation_code_list_selects_accounts_in_the_same_query(admin_client, site_admin, accounts_world):
+    with CaptureQueriesContext(connection) as few:
+        admin_client.get("/admin/accounts/activationcode/")
+    for number in range(5):
+        account = Account.objects.create(name=f"Coded {number}")
+        account_services.activation_code_refresh(actor=site_admin, account=account)
+    with CaptureQueriesContext(connection) as many:
+        admin_client.get("/admin/accounts/activationcode/")
+    assert len(many) == len(few)
+
+
+# --------------------------------------------------------------------------- account roles
+
+
+def test_account_role_add_change_delete_go_through_services(admin_client, site_admin, accounts_world):
+    response = admin_client.post("/admin/accounts/accountrole/add/", {"name": "Aggregator", "description": "Pools."})
+    assert response.status_code == 302
+    role = AccountRole.objects.get(name="Aggregator")
+    assert entries_for(role, CREATE).get().actor == site_admin
+
+    response = admin_client.post(f"/admin/accounts/accountrole/{role.pk}/change/",
+                                 {"name": "Aggregators", "description": "Pools demand."})
+    assert response.status_code == 302
+    role.refresh_from_db()
+    assert role.name == "Aggregators" and role.description == "Pools demand."
+    assert entries_for(role, UPDATE).get().actor == site_admin
+
+    response = admin_client.post(f"/admin/accounts/accountrole/{role.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not AccountRole.objects.filter(pk=role.pk).exists()
+    assert entries_for(role, DELETE).get().actor == site_admin
+
+
+def test_account_role_name_taken_in_another_case_is_a_form_error(admin_client, accounts_world):
+    response = admin_client.post("/admin/accounts/accountrole/add/", {"name": "SUPPLIER", "description": ""})
+    assert response.status_code == 200
+    assert "name" in response.context["adminform"].form.errors
+
+
+def test_account_role_list_counts_accounts(admin_client, accounts_world):
+    accounts_world["other"].account_roles.add(accounts_world["supplier"])
+    response = admin_client.get("/admin/accounts/accountrole/")
+    assert [(r.name, r.account_count) for r in response.context["cl"].result_list] == [("Supplier", 2)]
+
+
+# --------------------------------------------------------------------------- staff who are not site admins
+
+
+@pytest.fixture
+def account_staff(client):
+    staff = UserFactory(is_staff=True)
+    staff.user_permissions.add(*Permission.objects.filter(
+        content_type__app_label__in=["accounts", "memberships"],
+        codename__in=["view_account", "change_account", "add_account", "view_accountrole", "view_user",
+                      "view_accountmembership", "change_accountmembership", "add_accountmembership",
+                      "delete_accountmembership"],
+    ))
+    client.force_login(staff)
+    return client
+
+
+def test_staff_cannot_set_consultancy_or_account_roles(account_staff, accounts_world):
+    account = accounts_world["account"]
+    response = account_staff.get(f"/admin/accounts/account/{account.pk}/change/")
+    form = response.context["adminform"].form
+    assert "consultancy_account" not in form.fields and "account_roles" not in form.fields
+    assert "name" in form.fields
+    add_form = account_staff.get("/admin/accounts/account/add/").context["adminform"].form
+    assert "consultancy_account" not in add_form.fields and "account_roles" not in add_form.fields
+
+    response = account_staff.post(f"/admin/accounts/account/{account.pk}/change/",
+                                  inline_data(account, name="Northwind", consultancy_account="", account_roles=[]))
+    assert response.status_code == 302
+    account.refresh_from_db()
+    assert account.name == "Northwind"
+    assert account.consultancy_account == accounts_world["consultancy"] and account.account_roles.exists()
+
+
+def test_staff_only_read_account_roles(client, accounts_world):
+    staff = UserFactory(is_staff=True)
+    staff.user_permissions.add(*Permission.objects.filter(content_type__app_label="accounts",
+                                                          codename__endswith="_accountrole"))
+    client.force_login(staff)
+    role = accounts_world["supplier"]
+    assert client.get("/admin/accounts/accountrole/").status_code == 200
+    assert client.get(f"/admin/accounts/accountrole/{role.pk}/change/").status_code == 200
+    assert client.get("/admin/accounts/accountrole/add/").status_code == 403
+    assert client.post(f"/admin/accounts/accountrole/{role.pk}/change/", {"name": "X"}).status_code == 403
+    assert client.post(f"/admin/accounts/accountrole/{role.pk}/delete/", {"post": "yes"}).status_code == 403
+    role.refresh_from_db()
+    assert role.name == "Supplier"
+
+
+def test_staff_cannot_demote_another_admin_through_the_inline(account_staff, accounts_world):
+    account = accounts_world["account"]
+    AccountMembership.objects.create(account=account, user=UserFactory(), role=ADMIN)
+    demoted = accounts_world["memberships"][ADMIN]
+    rows = [{"id": m.pk, "user": m.user_id, "role": USER if m.pk == demoted.pk else m.role}
+            for m in AccountMembership.objects.filter(account=account).order_by("id")]
+    response = account_staff.post(f"/admin/accounts/account/{account.pk}/change/",
+                                  inline_data(account, members=rows), follow=True)
+    assert any("Only site admins" in m for m in messages_of(response))
+    demoted.refresh_from_db()
+    assert demoted.role == ADMIN
+
+
+def test_object_permissions_are_for_site_admins_only(account_staff, accounts_world):
+    account = accounts_world["account"]
+    page = account_staff.get(f"/admin/accounts/account/{account.pk}/change/").content.decode()
+    assert f"/admin/accounts/account/{account.pk}/permissions/" not in page
+    assert account_staff.get(f"/admin/accounts/account/{account.pk}/permissions/").status_code == 403
+    user_page = f"/admin/accounts/account/{account.pk}/permissions/user-manage/{accounts_world['people'][USER].pk}/"
+    assert account_staff.post(user_page, {"permissions": ["change_account"]}).status_code == 403
+    assert not accounts_world["people"][USER].has_perm("accounts.change_account", account)
+
+
+def test_site_admin_grants_an_object_permission(admin_client, accounts_world):
+    account, person = accounts_world["account"], accounts_world["people"][USER]
+    page = admin_client.get(f"/admin/accounts/account/{account.pk}/change/").content.decode()
+    assert f"/admin/accounts/account/{account.pk}/permissions/" in page
+
+    response = admin_client.post(f"/admin/accounts/account/{account.pk}/permissions/",
+                                 {"user": person.email, "submit_manage_user": "1"})
+    assert response.status_code == 302
+    manage = f"/admin/accounts/account/{account.pk}/permissions/user-manage/{person.pk}/"
+    assert response["Location"] == manage
+    response = admin_client.post(manage, {"permissions": ["change_account"]})
+    assert response.status_code == 302
+    person = User.objects.get(pk=person.pk)
+    assert person.has_perm("accounts.change_account", account)
+    assert not person.has_perm("accounts.change_account", accounts_world["other"])
+    listing = admin_client.get(f"/admin/accounts/account/{account.pk}/permissions/").content.decode()
+    assert person.email in listing
