@@ -540,8 +540,21 @@ class IdsFilter(django_filters.CharFilter):
 # --------------------------------------------------------------------------- serializers
 
 
+_INCLUDED_TYPES = {}
+
+
 class ResourceRelatedField(dja_relations.ResourceRelatedField):
     """Relationship ids as strings or numbers; anything that is not an id is a 400, never a 500."""
+
+    def get_resource_type_from_included_serializer(self):
+        # DJA answers this with two inflection calls per relationship per row; the answer
+        # depends only on the parent serializer class and the field's name.
+        key = (type(self.get_parent_serializer()), self.field_name or self.parent.field_name)
+        try:
+            return _INCLUDED_TYPES[key]
+        except KeyError:
+            resource_type = _INCLUDED_TYPES[key] = super().get_resource_type_from_included_serializer()
+            return resource_type
 
     def conflict(self, key, **kwargs):
         name = self.field_name or getattr(self.parent, "field_name", "")

@@ -145,7 +145,7 @@ class MembershipViewSet(
     mixins.DestroyModelMixin,
     RosterViewSet,
 ):
-    queryset = Membership.objects.select_related("utility__account")
+    queryset = Membership.objects.all()
     serializer_class = MembershipSerializer
     filterset_class = MembershipFilterSet
     permission_classes = [IsAuthenticated, MembershipPermission]
@@ -153,6 +153,11 @@ class MembershipViewSet(
     ordering = ("-id",)
     select_for_includes = {"user": ["user"]}
     prefetch_for_includes = {"user": ["user__roles"]}
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        # Lists render ids only; a single membership needs its utility and account for the rules.
+        return queryset if self.action == "list" else queryset.select_related("utility__account")
 
     def get_prefetch_related(self, include):
         if include == "utility":

@@ -1,0 +1,96 @@
+"""Fill an empty database with a large data set for the benchmark (bulk inserts, no services:
+speed matters here, and the rows are the same rows the services would write)."""
+
+import json
+import random
+import secrets
+import time
+from datetime import timedelta
+
+from django.contrib.auth.hashers import make_password
+from django.contrib.contenttypes.models import ContentType
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Account, AuditLogEntry, Session, User, hash_token
+from memberships.models import AccountMembership, Membership, Utility
+
+BATCH = 5000
+
+
+class Command(BaseCommand):
+    help = "Seed a large data set for `make bench` and print bearer tokens as JSON."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--accounts", type=int, default=100)
+        parser.add_argument("--utilities", type=int, default=1000)
+        parser.add_argument("--users", type=int, default=10000)
+        parser.add_argument("--memberships", type=int, default=100000)
+        parser.add_argument("--audit", type=int, default=1000000)
+        parser.add_argument("--seed", type=int, default=2026)
+
+    def handle(self, *args, **opts):
+        rng = random.Random(opts["seed"])
+        started = time.monotonic()
+        now = timezone.now()
+        with transaction.atomic():
+            password = make_password("bench-password")
+            accounts = Account.objects.bulk_create(
+                [Account(name=f"Bench account {n:04d}") for n in range(opts["accounts"])], batch_size=BATCH)
+            utilities = Utility.objects.bulk_create(
+                [Utility(account=accounts[n % len(accounts)], name=f"Utility {n:05d}", billing_day=1 + n % 28)
+                 for n in range(opts["utilities"])], batch_size=BATCH)
+            users = User.objects.bulk_create(
+                [User(email=f"user{n:06d}@bench.example", username=f"user{n:06d}", password=password,
+                      first_name="Bench", last_name=f"User {n}") for n in range(opts["users"])], batch_size=BATCH)
+            admin = User.objects.create(email="bench-admin@bench.example", username="bench-admin",
+                                        password=password, is_superuser=True, is_staff=True)
+            member = User.objects.create(email="bench-member@bench.example", username="bench-member",
+                                         password=password)
+            pairs = set()
+            member_utilities = utilities[: max(1, min(20, len(utilities)))]
+            rows = [Membership(user=member, utility=u, role="leader", is_subscriber=False)
+                    for u in member_utilities]
+            pairs.update((member.pk, u.pk) for u in member_utilities)
+            roles = ["spectator", "member", "leader", "admin"]
+            while len(rows) < opts["memberships"] and len(pairs) < len(users) * len(utilities):
+                user, utility = rng.choice(users), rng.choice(utilities)
+                if (user.pk, utility.pk) in pairs:
+                    continue
+                pairs.add((user.pk, utility.pk))
+                rows.append(Membership(user=user, utility=utility, role=rng.choice(roles),
+                                       is_subscriber=rng.random() < 0.3))
+            Membership.objects.bulk_create(rows, batch_size=BATCH)
+            AccountMembership.objects.bulk_create(
+                [AccountMembership(account=a, user=users[n % len(users)], role="admin") for n, a in enumerate(accounts)],
+                batch_size=BATCH)
+            self._audit(rng, opts["audit"], accounts, users, now)
+            tokens = {}
+            for name, user in (("admin", admin), ("member", member)):
+                token = secrets.token_urlsafe(32)
+                Session.objects.create(user=user, key_hash=hash_token(token), expires_at=now + timedelta(days=1),
+                                       absolute_expires_at=now + timedelta(days=2))
+                tokens[name] = token
+        deep_account = accounts[0].pk
+        membership = Membership.objects.filter(user=member).order_by("id").first()
+        self.stdout.write(json.dumps({
+            "tokens": tokens, "account": deep_account, "membership": membership.pk,
+            "seconds": round(time.monotonic() - started, 1),
+            "sizes": {k: opts[k] for k in ("accounts", "utilities", "users", "memberships", "audit")},
+        }))
+
+    def _audit(self, rng, total, accounts, users, now):
+        """A fifth of the entries belong to the first account, so its history has deep pages."""
+        content_type = ContentType.objects.get_for_model(Membership)
+        batch = []
+        for n in range(total):
+            account = accounts[0] if n % 5 == 0 else rng.choice(accounts)
+            batch.append(AuditLogEntry(
+                content_type=content_type, object_pk=str(n), object_id=n, object_repr=f"Membership {n}",
+                action=1, changes={"is_subscriber": [False, True]}, actor_id=rng.choice(users).pk,
+                remote_addr="127.0.0.1", timestamp=now - timedelta(seconds=total - n), account_id=account.pk))
+            if len(batch) >= BATCH:
+                AuditLogEntry.objects.bulk_create(batch)
+                batch = []
+        AuditLogEntry.objects.bulk_create(batch)

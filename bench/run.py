@@ -1,0 +1,233 @@
+"""`make bench`: seed a large database, serve it with gunicorn on loopback, drive each hot
+endpoint and its plain-Django ceiling back to back, and print the figures.
+
+    .venv/bin/python -m bench.run [--users 10000 ...] [--duration 10] [--driver wrk|python]
+
+Adding an endpoint is one line in ENDPOINTS. Figures are printed, never asserted.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+MEDIA_TYPE = "application/vnd.api+json"
+
+
+@dataclass
+class Endpoint:
+    name: str
+    method: str
+    path: str
+    token: str  # "admin" or "member"
+    ceiling: str | None = None
+    body: dict | None = None
+
+
+# {account} is the account with the deepest history; {membership} one of the member's memberships.
+ENDPOINTS = [
+    Endpoint("memberships, site admin", "GET", "/api/v1/memberships/?page_size=100", "admin",
+             "/ceiling/memberships/?page_size=100"),
+    Endpoint("memberships, member", "GET", "/api/v1/memberships/?page_size=100", "member",
+             "/ceiling/memberships/?page_size=100"),
+    Endpoint("memberships+include, site admin", "GET", "/api/v1/memberships/?page_size=100&include=user,utility",
+             "admin", "/ceiling/memberships/?page_size=100&include=1"),
+    Endpoint("memberships+include, member", "GET", "/api/v1/memberships/?page_size=100&include=user,utility",
+             "member", "/ceiling/memberships/?page_size=100&include=1"),
+    Endpoint("accounts, site admin", "GET", "/api/v1/accounts/?page_size=100", "admin",
+             "/ceiling/accounts/?page_size=100"),
+    Endpoint("audit log page 1", "GET", "/api/v1/accounts/{account}/auditlog/?page_size=100", "admin",
+             "/ceiling/accounts/{account}/auditlog/?page_size=100"),
+    Endpoint("audit log page 1000", "GET", "/api/v1/accounts/{account}/auditlog/?page_size=100&page={deep_page}",
+             "admin", "/ceiling/accounts/{account}/auditlog/?page_size=100&page={deep_page}"),
+    Endpoint("membership PATCH", "PATCH", "/api/v1/memberships/{membership}/", "member",
+             "/ceiling/memberships/{membership}/",
+             body={"data": {"type": "Membership", "id": "{membership}", "attributes": {"isSubscriber": True}}}),
+]
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def manage(env, *args):
+    result = subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True)
+    if result.returncode:
+        sys.exit(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+def request(url, method="GET", token=None, body=None):
+    headers = {"Accept": MEDIA_TYPE}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = MEDIA_TYPE
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+
+
+# --------------------------------------------------------------------------- drivers
+
+
+def run_wrk(url, method, token, body, duration, connections, threads):
+    script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
+    lines = [f'wrk.method = "{method}"', f'wrk.headers["Accept"] = "{MEDIA_TYPE}"',
+             f'wrk.headers["Authorization"] = "Bearer {token}"']
+    if body is not None:
+        lines += [f'wrk.headers["Content-Type"] = "{MEDIA_TYPE}"', f"wrk.body = {json.dumps(json.dumps(body))}"]
+    script.write("\n".join(lines) + "\n")
+    script.close()
+    try:
+        out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency",
+                              "-s", script.name, url], capture_output=True, text=True, check=True).stdout
+    finally:
+        os.unlink(script.name)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+
+    def percentile(p):
+        value, unit = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)", out, re.M).groups()
+        return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+
+    return {"rps": rps, "p50": percentile(50), "p99": percentile(99), "errors": int(errors.group(1)) if errors else 0}
+
+
+def run_python(url, method, token, body, duration, connections, threads):
+    """A plain-Python load generator, for machines without wrk (slower: it shares the CPU)."""
+    latencies, errors = [], [0]
+    lock = threading.Lock()
+    deadline = time.monotonic() + duration
+
+    def worker():
+        while time.monotonic() < deadline:
+            started = time.perf_counter()
+            status, _, _ = request(url, method, token, body)
+            elapsed = (time.perf_counter() - started) * 1000
+            with lock:
+                latencies.append(elapsed)
+                if status >= 400:
+                    errors[0] += 1
+
+    pool = [threading.Thread(target=worker) for _ in range(connections)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    latencies.sort()
+    pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else 0.0  # noqa: E731
+    return {"rps": len(latencies) / duration, "p50": pick(0.5), "p99": pick(0.99), "errors": errors[0]}
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    for name, default in (("accounts", 100), ("utilities", 1000), ("users", 10000), ("memberships", 100000),
+                          ("audit", 1000000)):
+        parser.add_argument(f"--{name}", type=int, default=default)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--driver", choices=["wrk", "python"], default="wrk" if shutil.which("wrk") else "python")
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"),
+                        help="an EMPTY database to fill (default: a temporary SQLite file)")
+    parser.add_argument("--only", help="run only endpoints whose name contains this text")
+    args = parser.parse_args(argv)
+
+    workdir = tempfile.mkdtemp(prefix="roster-bench-")
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings", "DJANGO_DEBUG": "false",
+           "DATABASE_URL": args.database_url or f"sqlite:///{workdir}/bench.sqlite3"}
+    server = None
+    try:
+        print(f"Seeding {args.users} users, {args.memberships} memberships, {args.audit} audit entries "
+              f"into {env['DATABASE_URL'].split('@')[-1]} ...", flush=True)
+        manage(env, "migrate", "--noinput", "-v0")
+        seeded = json.loads(manage(env, "bench_seed", *[f"--{k}={getattr(args, k)}" for k in
+                                                        ("accounts", "utilities", "users", "memberships", "audit")])
+                            .strip().splitlines()[-1])
+        print(f"Seeded in {seeded['seconds']} s.", flush=True)
+        deep_entries = (args.audit + 4) // 5
+        deep_page = max(1, min(1000, deep_entries // 100))
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        server = subprocess.Popen(
+            [str(Path(PYTHON).parent / "gunicorn"), "config.wsgi", "-b", f"127.0.0.1:{port}", "-w",
+             str(args.workers), "--log-level", "warning"], cwd=ROOT, env=env, start_new_session=True)
+        for _ in range(100):
+            try:
+                if request(f"{base}/api/v1/ping/")[0] == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.2)
+        else:
+            sys.exit("gunicorn did not start")
+        driver = run_wrk if args.driver == "wrk" else run_python
+        fill = {"account": seeded["account"], "membership": seeded["membership"], "deep_page": deep_page}
+        rows = []
+        for endpoint in ENDPOINTS:
+            if args.only and args.only not in endpoint.name:
+                continue
+            token = seeded["tokens"][endpoint.token]
+            body = json.loads(json.dumps(endpoint.body).replace("{membership}", str(fill["membership"]))) \
+                if endpoint.body else None
+            figures = {}
+            for side, path in (("api", endpoint.path), ("ceiling", endpoint.ceiling)):
+                if path is None:
+                    continue
+                url = base + path.format(**fill)
+                status, headers, _ = request(url, endpoint.method, token, body)
+                if status >= 400:
+                    sys.exit(f"{endpoint.name} ({side}): {url} answered {status}")
+                result = driver(url, endpoint.method, token, body, args.duration, args.connections, 2)
+                result["queries"] = headers.get("X-Query-Count", "?")
+                figures[side] = result
+            rows.append((endpoint.name, figures))
+        print_table(rows, args)
+    finally:
+        if server is not None:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def print_table(rows, args):
+    print(f"\nDriver {args.driver}, {args.connections} connections, {args.duration} s each, "
+          f"gunicorn -w {args.workers}.")
+    header = f"{'endpoint':34} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'SQL':>4} {'ceiling':>8} {'ratio':>6}"
+    print(header)
+    print("-" * len(header))
+    for name, figures in rows:
+        api, ceiling = figures["api"], figures.get("ceiling")
+        ratio = f"{api['rps'] / ceiling['rps']:.3f}" if ceiling and ceiling["rps"] else "-"
+        flag = "  (errors!)" if api["errors"] or (ceiling or {}).get("errors") else ""
+        print(f"{name:34} {api['rps']:8.1f} {api['p50']:8.2f} {api['p99']:8.2f} {api['queries']:>4} "
+              f"{(ceiling or {}).get('rps', 0):8.1f} {ratio:>6}{flag}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,13 @@
+from django.urls import path
+from django.views.decorators.csrf import csrf_exempt
+
+from bench import views
+from config.urls import urlpatterns as roster_patterns
+
+urlpatterns = [
+    path("ceiling/memberships/", views.memberships),
+    path("ceiling/accounts/", views.accounts),
+    path("ceiling/accounts/<int:pk>/auditlog/", views.auditlog),
+    path("ceiling/memberships/<int:pk>/", csrf_exempt(views.membership_patch)),
+    *roster_patterns,
+]
