@@ -9,6 +9,7 @@ loading, so this module must not import DRF's views; the viewset base lives in
 import json
 import re
 
+from django.apps import apps
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.paginator import InvalidPage
 from django.utils.encoding import force_str
@@ -17,6 +18,7 @@ from rest_framework import exceptions
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import BasePermission
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.utils.encoders import JSONEncoder
@@ -225,7 +227,43 @@ class ContentNegotiation(DefaultContentNegotiation):
         return super().select_renderer(request, renderers, format_suffix)
 
 
-class JSONAPIRenderer(dja_renderers.JSONRenderer):
+class _VisibleIncludedRenderer(JSONRenderer):
+    """Sits between DJA's renderer and DRF's: drops included resources the caller may not read.
+
+    A relationship may point at something the caller cannot see (a utility's account, say);
+    its identifier is harmless, but the resource itself must not ride along in `included`.
+    One query per included type, whatever the page size.
+    """
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        included = data.get("included") if isinstance(data, dict) else None
+        request = (renderer_context or {}).get("request")
+        if included and request is not None:
+            data["included"] = visible_included(included, request.user)
+        return super().render(data, accepted_media_type, renderer_context)
+
+
+def visible_included(included, user):
+    by_type = {}
+    for resource in included:
+        by_type.setdefault(resource["type"], []).append(resource)
+    models = {model.__name__: model for model in apps.get_models() if hasattr(model.objects, "for_user")}
+    kept = []
+    for type_name, resources in by_type.items():
+        model = models.get(type_name)
+        if model is None:
+            continue  # a type without a visibility rule is never included
+        visible_rows = model.objects.for_user(user)
+        if not visible_rows.query.where and not visible_rows.query.is_empty():
+            kept += resources  # the caller sees every row of this type (site admins, roles, ...)
+            continue
+        ids = [int(r["id"]) for r in resources]
+        visible = {str(pk) for pk in visible_rows.filter(pk__in=ids).values_list("pk", flat=True)}
+        kept += [r for r in resources if r["id"] in visible]
+    return kept
+
+
+class JSONAPIRenderer(dja_renderers.JSONRenderer, _VisibleIncludedRenderer):
     @classmethod
     def _filter_sparse_fields(cls, serializer, fields, resource_name):
         """`fields[Type]=camelCase` as well as DJA's serializer does (its renderer compares the
@@ -435,8 +473,10 @@ class OrderingFilter(DJAOrderingFilter):
 
     def get_ordering(self, request, queryset, view):
         params = request.query_params.get(self.ordering_param)
-        if params is not None and not params.strip():
-            raise ApiError("`sort` needs at least one field.", parameter="sort")
+        if params is not None:
+            terms = params.split(",")
+            if not params.strip() or any(not term.strip().lstrip("-") or term.startswith("--") for term in terms):
+                raise ApiError(f"`sort={params}` has an empty or malformed term.", parameter="sort")
         ordering = list(super().get_ordering(request, queryset, view) or [])
         if ordering and not any(term.lstrip("-") in ("id", "pk") for term in ordering):
             ordering.append("id")  # a total order, so pages never overlap

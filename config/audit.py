@@ -9,6 +9,7 @@ later in the request names its actor.
 from contextlib import contextmanager
 
 from auditlog.context import auditlog_value
+from auditlog.middleware import AuditlogMiddleware as _AuditlogMiddleware
 
 MASK = "********"
 
@@ -61,3 +62,17 @@ def audit_context(**values):
 
 
 _MISSING = object()
+
+
+class AuditlogMiddleware(_AuditlogMiddleware):
+    """auditlog's middleware, taking the client address from `config.net.client_ip`.
+
+    Its own version trusts any X-Forwarded-For a client sends (and a non-address there made
+    every audited write fail on PostgreSQL's inet column).
+    """
+
+    @staticmethod
+    def _get_remote_addr(request):
+        from config.net import client_ip
+
+        return client_ip(request)

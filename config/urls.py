@@ -1,11 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 
+from config.schema import DocsView, SchemaView
 from config.views import PingView, VersionView, api_not_found
 
 api_patterns = [
     path("version/", VersionView.as_view(), name="version"),
     path("ping/", PingView.as_view(), name="ping"),
+    path("schema/", SchemaView.as_view(), name="schema"),
+    path("docs/", DocsView.as_view(url_name="schema"), name="docs"),
     path("", include("accounts.api.urls")),
     path("", include("memberships.api.urls")),
 ]
@@ -15,6 +18,7 @@ urlpatterns = [
     re_path(r"^api/", api_not_found),
     path("admin/", admin.site.urls),
     path("", include("accounts.urls")),
+    path("", include("memberships.urls")),
 ]
 
 handler400 = "config.views.bad_request"

@@ -16,6 +16,8 @@ def validate_include(serializer_class, include):
     if not include.strip():
         raise ApiError("`include` needs at least one path.", parameter="include")
     for path in include.split(","):
+        if "." in path:
+            raise ApiError(f"`{path}`: only direct relationships can be included.", parameter="include")
         current = serializer_class
         for segment in path.split("."):
             name = format_value(segment, "underscore")

@@ -87,8 +87,8 @@ class TestRead:
         AccountMembership.objects.create(account=account, user=user)
         api.as_user(user)
         # session, has_perm (user + group/role permissions), count, page, roles, account memberships,
-        # memberships
-        with django_assert_max_num_queries(8):
+        # memberships, + the visibility check of the included account memberships
+        with django_assert_max_num_queries(9):
             response = api.get(f"{URL}?page_size=100&include=accountMemberships")
         assert len(response.document["data"]) == 41
 

@@ -1,0 +1,781 @@
+"""The OpenAPI 3 document of /api/v1/ as it is on the wire (SPEC §2, §3 "Schema and docs").
+
+drf-spectacular walks the URLconf and drf-spectacular-jsonapi knows JSON:API's outline; this
+module fills in what neither can see, without touching the resources' own code:
+
+- `RosterAutoSchema`: resource objects with string ids, relationship objects (ids as strings
+  out, strings or numbers in), compound documents with `included`, our pagination (`page`,
+  `page_size`, `page[number]`, `page[size]`, `links`, `meta.pagination`), `filter[camelCase]`,
+  `sort`, `include` and `fields[Type]` under their real names, JSON:API error documents for
+  every status an operation can answer with, and who may call it (bearer token or session
+  cookie, or nobody needed).
+- `OpenApiViewExtension`s for the endpoints that are not model collections (version, ping,
+  avatars, permission sets, activation codes, activations), keyed by view class.
+- Hooks: drop methods a URL does not route (`as_view(http_method_names=...)`), and add the
+  schema and docs pages themselves.
+- `SchemaView` / `DocsView`: drf-spectacular's views, public, not JSON:API, with assets from
+  drf-spectacular-sidecar (no internet needed).
+
+Components are named `<Serializer>` (a resource object in responses), `<Serializer>Request` /
+`Patched<Serializer>Request` (request documents), `<Serializer>Document` (a single-resource
+response document) and `<Serializer>List` (a page of them).
+"""
+
+from django.conf import settings
+from django.http import Http404
+from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiViewExtension
+from drf_spectacular.plumbing import ResolvedComponent, force_instance, is_list_serializer, is_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular_jsonapi.schemas.openapi import JsonApiAutoSchema
+from rest_framework import exceptions, permissions, serializers
+from rest_framework.relations import ManyRelatedField, RelatedField
+from rest_framework_json_api.utils import (
+    format_field_name,
+    format_value,
+    get_related_resource_type,
+    get_resource_type_from_serializer,
+)
+
+from config.api import (
+    DEFAULT_CODE_BY_STATUS,
+    MEDIA_TYPE,
+    STABLE_CODES,
+    ChoiceListFilter,
+    IdsFilter,
+    StrictBooleanFilter,
+)
+from config.middleware import jsonapi_error_response
+
+# --------------------------------------------------------------------------- shared shapes
+
+ID_PATTERN = "^[0-9]+$"
+# Resource ids on the wire are strings of integers (SPEC §2).
+RESPONSE_ID = {"type": "string", "pattern": ID_PATTERN, "example": "12"}
+# Clients may send relationship ids as strings or, as the association's clients do, numbers.
+REQUEST_RELATIONSHIP_ID = {
+    "oneOf": [{"type": "string", "pattern": ID_PATTERN}, {"type": "integer", "minimum": 0}],
+    "description": "The related resource's id: a string of digits (numbers are accepted too).",
+}
+REQUEST_ID = {"type": "string", "pattern": ID_PATTERN, "description": "Must be the id in the URL."}
+
+ERROR_DOCUMENT = "ErrorDocument"
+ERROR_OBJECT = "Error"
+
+ERROR_SCHEMAS = {
+    ERROR_OBJECT: {
+        "type": "object",
+        "description": "A JSON:API error object.",
+        "required": ["status", "code", "detail"],
+        "properties": {
+            "status": {"type": "string", "description": "The HTTP status code, as a string.", "example": "400"},
+            "code": {"type": "string", "enum": sorted(STABLE_CODES), "description": "A stable, machine-readable code."},
+            "detail": {"type": "string", "description": "What went wrong, for people."},
+            "source": {
+                "type": "object",
+                "description": "What in the request the error is about.",
+                "properties": {
+                    "pointer": {"type": "string", "description": "JSON Pointer to the offending member of the body.",
+                                "example": "/data/attributes/name"},
+                    "parameter": {"type": "string", "description": "The offending query parameter.",
+                                  "example": "filter[utility]"},
+                },
+            },
+        },
+    },
+    ERROR_DOCUMENT: {
+        "type": "object",
+        "description": "A JSON:API document carrying errors.",
+        "required": ["errors"],
+        "properties": {
+            "errors": {"type": "array", "minItems": 1, "items": {"$ref": f"#/components/schemas/{ERROR_OBJECT}"}},
+        },
+    },
+}
+
+ERROR_DESCRIPTIONS = {
+    400: "Invalid request: a malformed body or query parameter (`invalid`, `required`, `unique`, ...).",
+    401: "Not signed in (`not_authenticated`), or the token is unknown, expired or revoked "
+         "(`authentication_failed`).",
+    403: "Signed in, but not allowed to do this (`permission_denied`).",
+    404: "No such resource, or one the caller may not see (`not_found`).",
+    406: "The `Accept` header excludes `application/vnd.api+json` (`not_acceptable`).",
+    409: "Conflicts with the current state or the URL (`conflict`, `duplicate`, `last_admin`, ...).",
+    413: "The request body is larger than 2 MiB (`request_too_large`).",
+    415: "The request body is not `application/vnd.api+json` (`unsupported_media_type`).",
+    414: "The request line is longer than the HTTP server in front of the API accepts (gunicorn: 4094 "
+         "bytes); that server answers itself, with an HTML page.",
+    429: "Too many attempts; try again later (`too_many_attempts`, `throttled`).",
+    503: "The database does not answer (`service_unavailable`).",
+}
+
+PAGINATION_LINK = {"type": "string", "format": "uri", "nullable": True}
+PAGINATION_LINKS = {
+    "type": "object",
+    "required": ["first", "last", "next", "prev"],
+    "properties": {name: PAGINATION_LINK for name in ("first", "last", "next", "prev")},
+}
+PAGINATION_META = {
+    "type": "object",
+    "required": ["pagination"],
+    "properties": {
+        "pagination": {
+            "type": "object",
+            "required": ["page", "pages", "count"],
+            "properties": {
+                "page": {"type": "integer", "minimum": 1, "description": "This page's number."},
+                "pages": {"type": "integer", "minimum": 1, "description": "How many pages there are."},
+                "count": {"type": "integer", "minimum": 0, "description": "How many resources in all pages."},
+            },
+        },
+    },
+}
+
+PAGE_PARAMETERS = [
+    ("page", "The page number (1-based)."),
+    ("page[number]", "The page number (1-based); JSON:API spelling of `page`."),
+    ("page_size", "Resources per page: default 50, at most 500 (larger sizes are cut to 500)."),
+    ("page[size]", "Resources per page; JSON:API spelling of `page_size`."),
+]
+
+# Schemas for serializer fields the generator cannot type (method fields, JSON fields),
+# keyed by (serializer class name, field name); subclasses inherit them.
+FIELD_SCHEMAS = {
+    ("AuditLogEntrySerializer", "action"): {"type": "string", "enum": ["create", "update", "delete", "access"]},
+    ("AuditLogEntrySerializer", "object_type"): {
+        "type": "string", "description": "The changed object's resource type, e.g. `Membership`."},
+    ("AuditLogEntrySerializer", "object_id"): {"type": "string", "description": "The changed object's id."},
+    ("AuditLogEntrySerializer", "changes"): {
+        "type": "object",
+        "description": "Field name → `[old, new]`; a many-to-many change is an object "
+                       "`{type: \"m2m\", operation, objects}`. Secrets are masked.",
+        "additionalProperties": {"oneOf": [{"type": "array", "items": {}}, {"type": "object"},
+                                           {"type": "string"}]}},
+    ("SessionSerializer", "token"): {
+        "type": "string", "description": "The bearer token; only in the response that created the session."},
+    ("ActivationCodeSerializer", "time_left"): {
+        "type": "integer", "minimum": 0, "description": "Seconds until the code expires."},
+    ("AccountSerializer", "custom_attributes"): {
+        "type": "object", "maxProperties": 100,
+        "description": "A flat object of text, number or boolean values (keys 1..1024 characters).",
+        "additionalProperties": {"oneOf": [{"type": "string", "maxLength": 1024}, {"type": "number"},
+                                           {"type": "boolean"}]}},
+}
+
+
+def _class_names(obj):
+    return {cls.__name__ for cls in type(obj).__mro__}
+
+
+# --------------------------------------------------------------------------- authentication
+
+
+class BearerTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "accounts.authentication.BearerTokenAuthentication"
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A token from `POST /api/v1/sessions/`, sent as `Authorization: Bearer <token>`.",
+        }
+
+
+class SessionCookieScheme(OpenApiAuthenticationExtension):
+    target_class = "accounts.authentication.SessionAuthentication"
+    name = "cookieAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "cookie",
+            "name": settings.SESSION_COOKIE_NAME,
+            "description": "The portal's session cookie; unsafe methods also need the CSRF token "
+                           f"(`X-CSRFToken` header, from the `{settings.CSRF_COOKIE_NAME}` cookie).",
+        }
+
+
+# --------------------------------------------------------------------------- the schema class
+
+
+class RosterAutoSchema(JsonApiAutoSchema):
+    """drf-spectacular-jsonapi's AutoSchema, made to describe the documents Roster really sends."""
+
+    # ---- who may call it
+
+    def _is_public(self):
+        view = self.view
+        if getattr(view, "authentication_classes", None) == []:
+            return True
+        return any(isinstance(p, permissions.AllowAny) for p in view.get_permissions())
+
+    def get_auth(self):
+        if self._is_public():
+            return []
+        return [requirement for requirement in super().get_auth() if requirement]
+
+    def get_operation(self, path, path_regex, path_prefix, method, registry):
+        operation = super().get_operation(path, path_regex, path_prefix, method, registry)
+        if operation is not None and self._is_public():
+            operation["security"] = []  # explicitly public
+        for name, schema in ERROR_SCHEMAS.items():
+            registry.register_on_missing(
+                ResolvedComponent(name=name, type=ResolvedComponent.SCHEMA, object=name, schema=schema))
+        return operation
+
+    # ---- what it is
+
+    def _action(self):
+        return getattr(self.view, "action", None)
+
+    def _is_create_operation(self):
+        if self.method != "POST":
+            return False
+        if self._action() in ("create", "personal"):
+            return True
+        # Activation code refresh and activations make something new too.
+        return bool(_class_names(self.view) & {"ActivationCodeView", "ActivationView"})
+
+    def _get_format_parameters(self):
+        return []  # every view refuses query parameters it does not define, `format` included
+
+    # ---- query parameters
+
+    def _get_pagination_parameters(self):
+        if not self._is_list_view() or self._get_paginator() is None:
+            return []
+        return [
+            {"in": "query", "name": name, "required": False, "description": description,
+             "schema": {"type": "integer", "minimum": 1}}
+            for name, description in PAGE_PARAMETERS
+        ]
+
+    def _get_filter_parameters(self):
+        if not self._is_list_view():
+            return []
+        parameters = []
+        filterset_class = getattr(self.view, "filterset_class", None)
+        if filterset_class is not None:
+            for name, filter_ in filterset_class.base_filters.items():
+                parameters.append({
+                    "in": "query",
+                    "name": f"filter[{format_value(name, 'camelize')}]",
+                    "required": False,
+                    **_filter_schema(filter_),
+                })
+        sortable = self._sort_fields()
+        if sortable:
+            parameters.append({
+                "in": "query",
+                "name": "sort",
+                "required": False,
+                "description": "Comma-separated sort fields; a leading `-` sorts descending.",
+                "schema": {"type": "array", "minItems": 1,
+                           "items": {"type": "string", "enum": [t for f in sortable for t in (f, f"-{f}")]}},
+                "style": "form",
+                "explode": False,
+            })
+        return parameters
+
+    def _sort_fields(self):
+        fields = getattr(self.view, "ordering_fields", None) or ()
+        if fields == "__all__":
+            return []
+        names = [format_field_name(name) for name in fields]
+        return [*names, "id"] if "id" not in names else names
+
+    def _process_override_parameters(self, direction="request"):
+        # JsonApiAutoSchema's include/fields parameters list write-only fields and only the
+        # primary type; ours name every type a response can hold.
+        result = super(JsonApiAutoSchema, self)._process_override_parameters(direction=direction)
+        # Only model collections take `include` and `fields[...]`; other views refuse them.
+        if self.method == "GET" and "RosterViewSet" in _class_names(self.view):
+            serializer = self._resource_serializer()
+            if serializer is not None:
+                result = {**self._include_parameter(serializer), **self._fields_parameters(serializer), **result}
+        return result
+
+    def _resource_serializer(self):
+        """The JSON:API resource serializer of a GET response, if there is one."""
+        try:
+            serializer = self.get_response_serializers()
+        except Exception:
+            return None
+        if isinstance(serializer, dict):
+            serializer = serializer.get(200) or serializer.get("200")
+        if isinstance(serializer, OpenApiResponse):
+            serializer = serializer.response
+        serializer = force_instance(serializer)
+        if is_list_serializer(serializer):
+            serializer = serializer.child
+        if is_serializer(serializer) and self.is_json_api_resource_serializer(serializer):
+            return serializer
+        return None
+
+    def _include_parameter(self, serializer):
+        paths = list(_include_paths(type(serializer)))
+        if not paths:
+            return {}
+        return {("include", "query"): {
+            "in": "query",
+            "name": "include",
+            "required": False,
+            "description": "Related resources to return in the top-level `included` (comma-separated paths).",
+            "schema": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": paths}},
+            "style": "form",
+            "explode": False,
+        }}
+
+    def _fields_parameters(self, serializer):
+        result = {}
+        for resource_type, serializer_class in [
+            (get_resource_type_from_serializer(serializer), type(serializer)),
+            *_included_types(type(serializer)).items(),
+        ]:
+            name = f"fields[{resource_type}]"
+            if (name, "query") in result:
+                continue
+            fields = [format_field_name(f.field_name) for f in serializer_class().fields.values()
+                      if not f.write_only and f.field_name != "id"]
+            result[name, "query"] = {
+                "in": "query",
+                "name": name,
+                "required": False,
+                "description": f"Sparse fieldset: only these attributes and relationships of `{resource_type}` "
+                               "resources (comma-separated).",
+                "schema": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": fields}},
+                "style": "form",
+                "explode": False,
+            }
+        return result
+
+    # ---- serializers → resource objects
+
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        for cls in type(field.parent).__mro__ if field.parent is not None else ():
+            schema = FIELD_SCHEMAS.get((cls.__name__, field.field_name))
+            if schema is not None:
+                schema = {**schema, **self._get_serializer_field_meta(field, direction)}
+                return schema
+        if isinstance(field, (RelatedField, ManyRelatedField)):
+            # Relationship objects are built by `_relationship`; this only keeps the
+            # generator from guessing at computed sources such as `visible_memberships`.
+            schema = {"type": "string", **self._get_serializer_field_meta(field, direction)}
+            return {"type": "array", "items": schema} if isinstance(field, ManyRelatedField) else schema
+        return super()._map_serializer_field(field, direction, bypass_extensions)
+
+    def _map_basic_serializer(self, serializer, direction):
+        plain = super(JsonApiAutoSchema, self)._map_basic_serializer(serializer, direction)
+        if not self.is_json_api_resource_serializer(serializer):
+            return plain
+        return self._resource_object(force_instance(serializer), plain, direction)
+
+    def _resource_object(self, serializer, plain, direction):
+        properties = plain.get("properties", {})
+        required = set(plain.get("required", []))
+        attributes, relationships = {}, {}
+        required_attributes, required_relationships = [], []
+        for field in serializer.fields.values():
+            if field.field_name == "id" or isinstance(field, serializers.HiddenField):
+                continue
+            if (direction == "response" and field.write_only) or (direction == "request" and field.read_only):
+                continue
+            name = format_field_name(field.field_name)
+            is_required = direction == "request" and field.field_name in required
+            if isinstance(field, (RelatedField, ManyRelatedField)):
+                relationships[name] = self._relationship(field, direction)
+                if is_required:
+                    required_relationships.append(name)
+            elif field.field_name in properties:
+                attributes[name] = properties[field.field_name]
+                if is_required:
+                    required_attributes.append(name)
+
+        resource_type = get_resource_type_from_serializer(serializer)
+        schema = {
+            "type": "object",
+            "required": ["type"],
+            "additionalProperties": False,
+            "properties": {"type": {"type": "string", "enum": [resource_type]}},
+        }
+        if direction == "response":
+            schema["required"].append("id")
+            schema["properties"]["id"] = RESPONSE_ID
+        elif self.method == "PATCH":
+            schema["required"].append("id")
+            schema["properties"]["id"] = REQUEST_ID
+        for member, values, needed in (("attributes", attributes, required_attributes),
+                                       ("relationships", relationships, required_relationships)):
+            if not values:
+                continue
+            # Unknown members are refused (400) in requests and never sent in responses.
+            member_schema = {"type": "object", "additionalProperties": False, "properties": values}
+            if needed:
+                member_schema["required"] = needed
+                schema["required"].append(member)
+            schema["properties"][member] = member_schema
+        if direction == "response":
+            schema["properties"]["links"] = {"type": "object"}
+            schema["properties"]["meta"] = {"type": "object"}
+        return schema
+
+    def _relationship(self, field, direction):
+        many = isinstance(field, ManyRelatedField)
+        identifier = {
+            "type": "object",
+            "required": ["type", "id"],
+            "properties": {
+                "type": {"type": "string", "enum": [get_related_resource_type(field)]},
+                "id": RESPONSE_ID if direction == "response" else REQUEST_RELATIONSHIP_ID,
+            },
+        }
+        if direction == "response":
+            identifier["additionalProperties"] = False
+        if many:
+            data = {"type": "array", "items": identifier}
+        elif field.allow_null or direction == "response":
+            data = {**identifier, "nullable": True}  # a to-one relationship may be empty
+        else:
+            data = identifier
+        relationship = {"type": "object", "required": ["data"], "properties": {"data": data}}
+        if field.read_only and direction == "response":
+            relationship["readOnly"] = True
+        if direction == "response":
+            relationship["properties"]["links"] = {"type": "object"}
+            relationship["properties"]["meta"] = (
+                {"type": "object", "properties": {"count": {"type": "integer", "minimum": 0}}}
+                if many else {"type": "object"}
+            )
+        return relationship
+
+    # ---- request bodies
+
+    def _get_request_body(self, direction="request"):
+        body = super()._get_request_body(direction)
+        if body is not None and self._action() == "current":
+            body["required"] = False  # the keep-alive PATCH needs no body
+        return body
+
+    # ---- responses
+
+    def _get_response_for_code(self, serializer, status_code, media_types=None, direction="response"):
+        description = ""
+        target = serializer
+        if isinstance(target, OpenApiResponse):
+            target, description = target.response, target.description
+        target = force_instance(target)
+        many = is_list_serializer(target)
+        resource = target.child if many else target
+        if not (is_serializer(resource) and self.is_json_api_resource_serializer(resource)):
+            return super(JsonApiAutoSchema, self)._get_response_for_code(
+                serializer, status_code, media_types, direction)
+        many = many or (self._is_list_view(target) and str(status_code).startswith("2"))
+        return {
+            "description": description or ("A page of resources." if many else "A resource."),
+            "content": {MEDIA_TYPE: {"schema": self._document(resource, many)}},
+        }
+
+    def _document(self, serializer, many):
+        component = self.resolve_serializer(serializer, "response")
+        paginated = many and self._get_paginator() is not None
+        name = f"{component.name}{'List' if paginated else 'Array' if many else 'Document'}"
+        properties = {"data": {"type": "array", "items": component.ref} if many else component.ref}
+        required = ["data"]
+        included = [self.resolve_serializer(force_instance(s), "response").ref
+                    for s in _included_types(type(serializer)).values()]
+        if included:
+            properties["included"] = {
+                "type": "array",
+                "description": "The resources named by `include`.",
+                "items": included[0] if len(included) == 1 else {"oneOf": included},
+            }
+        properties["links"] = {"type": "object"}
+        properties["meta"] = {"type": "object"}
+        if paginated:
+            properties["links"] = PAGINATION_LINKS
+            properties["meta"] = PAGINATION_META
+            required += ["links", "meta"]
+        document = ResolvedComponent(
+            name=name,
+            type=ResolvedComponent.SCHEMA,
+            object=name,
+            schema={"type": "object", "required": required, "properties": properties},
+        )
+        self.registry.register_on_missing(document)
+        return document.ref
+
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
+        for status in self._error_statuses():
+            responses.setdefault(str(status), self._error_response(status))
+        return dict(sorted(responses.items()))
+
+    def _error_response(self, status):
+        if status == 414:
+            return {"description": ERROR_DESCRIPTIONS[status], "content": {"text/html": {"schema": {"type": "string"}}}}
+        response = {
+            "description": ERROR_DESCRIPTIONS[status],
+            "content": {MEDIA_TYPE: {"schema": {"$ref": f"#/components/schemas/{ERROR_DOCUMENT}"}}},
+        }
+        if status == 401:
+            response["headers"] = {"WWW-Authenticate": {
+                "schema": {"type": "string"}, "description": "`Bearer realm=\"api\"`"}}
+        return response
+
+    def _error_statuses(self):
+        """Every error status this operation can answer with (SPEC §2, §3)."""
+        view, method, action = self.view, self.method, self._action()
+        names = _class_names(view)
+        statuses = {400, 406, 414}  # unknown query parameters; an Accept without JSON:API; a huge URL
+        has_body = method in ("POST", "PATCH", "PUT")
+        if not self._is_public():
+            statuses |= {401, 404}
+            if method != "GET" or names & {"AccountAuditLogViewSet", "ActivationCodeView"}:
+                statuses.add(403)
+        if has_body:
+            statuses |= {413, 415}  # too large; not application/vnd.api+json
+            if self._takes_document():
+                statuses |= {403, 409}  # client-generated ids; a `type` or `id` other than the endpoint's
+        if method == "DELETE" and names & DELETE_CONFLICTS:
+            statuses.add(409)
+        if action == "create" and "SessionViewSet" in names:
+            statuses |= {401, 429}  # invalid_credentials, too_many_attempts
+        if "ActivationView" in names:
+            statuses.add(429)
+        if "PingView" in names:
+            statuses.add(503)
+        return sorted(statuses)
+
+    def _takes_document(self):
+        """Does this operation take a JSON:API document as its body?"""
+        request = self.get_request_serializer()
+        if isinstance(request, dict):
+            return MEDIA_TYPE in request
+        return request is not None
+
+
+def _filter_schema(filter_):
+    label = str(filter_.label) if getattr(filter_, "label", None) else None
+    if isinstance(filter_, IdsFilter):
+        result = {"description": "Comma-separated ids.",
+                  "schema": {"type": "string", "pattern": "^[0-9]+(,[0-9]+)*$", "example": "177,178"}}
+    elif isinstance(filter_, StrictBooleanFilter):
+        result = {"schema": {"type": "string", "enum": ["true", "false", "1", "0"]}}
+    elif isinstance(filter_, ChoiceListFilter):
+        result = {"description": f"Comma-separated, each one of: {', '.join(filter_.allowed)}.",
+                  "schema": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": filter_.allowed}},
+                  "style": "form", "explode": False}
+    elif getattr(filter_, "extra", {}).get("choices"):
+        result = {"schema": {"type": "string", "enum": [value for value, _ in filter_.extra["choices"]]}}
+    elif type(filter_).__name__ in ("IsoDateTimeFilter", "DateTimeFilter"):
+        result = {"schema": {"type": "string", "format": "date-time"}}
+    elif type(filter_).__name__ == "DateFilter":
+        result = {"schema": {"type": "string", "format": "date"}}
+    elif type(filter_).__name__ in ("NumberFilter",):
+        result = {"schema": {"type": "number"}}
+    else:
+        result = {"schema": {"type": "string", "minLength": 1}}
+    if label and "description" not in result:
+        result["description"] = label
+    return result
+
+
+# Views whose DELETE can conflict with the state: last_admin (SPEC §3 Users, Account
+# memberships), has_charges (Products).
+DELETE_CONFLICTS = {"UserViewSet", "AccountMembershipViewSet", "ProductViewSet"}
+
+# How deep `include` paths are documented (`user.roles` is two).
+INCLUDE_DEPTH = 2
+
+
+def _included_serializers(serializer_class):
+    included = getattr(serializer_class, "included_serializers", None) or {}
+    return [(name, included[name]) for name in included]
+
+
+def _include_paths(serializer_class, prefix="", depth=INCLUDE_DEPTH):
+    if depth == 0:
+        return
+    for name, included in _included_serializers(serializer_class):
+        path = f"{prefix}{format_field_name(name)}"
+        yield path
+        yield from _include_paths(included, f"{path}.", depth - 1)
+
+
+def _included_types(serializer_class, depth=INCLUDE_DEPTH):
+    """Resource type → serializer class of everything `include` can add to a document."""
+    found = {}
+    for _, included in _included_serializers(serializer_class):
+        found.setdefault(get_resource_type_from_serializer(included), included)
+        if depth > 1:
+            for resource_type, nested in _included_types(included, depth - 1).items():
+                found.setdefault(resource_type, nested)
+    return found
+
+
+# --------------------------------------------------------------------------- hooks
+
+
+def preprocess_endpoints(endpoints, **kwargs):
+    """Drop methods a route does not serve (views routed with `http_method_names=`)."""
+    result = []
+    for path, path_regex, method, callback in endpoints:
+        allowed = (getattr(callback, "initkwargs", None) or {}).get("http_method_names")
+        if allowed and method.lower() not in allowed:
+            continue
+        result.append((path, path_regex, method, callback))
+    return result
+
+
+SCHEMA_PATHS = {
+    "/api/v1/schema/": {
+        "get": {
+            "operationId": "schema_retrieve",
+            "summary": "This OpenAPI 3 document",
+            "description": "YAML by default; JSON with `?format=json` or "
+                           "`Accept: application/vnd.oai.openapi+json`.",
+            "tags": ["Schema"],
+            "security": [],
+            "parameters": [{"in": "query", "name": "format", "required": False,
+                            "schema": {"type": "string", "enum": ["json", "yaml"]}}],
+            "responses": {"200": {
+                "description": "The OpenAPI document.",
+                "content": {
+                    "application/vnd.oai.openapi": {"schema": {"type": "string"}},
+                    "application/yaml": {"schema": {"type": "string"}},
+                    "application/vnd.oai.openapi+json": {"schema": {"type": "object"}},
+                    "application/json": {"schema": {"type": "object"}},
+                },
+            }},
+        },
+    },
+    "/api/v1/docs/": {
+        "get": {
+            "operationId": "docs_retrieve",
+            "summary": "Interactive documentation of this API (Swagger UI)",
+            "tags": ["Schema"],
+            "security": [],
+            "responses": {"200": {"description": "An HTML page.",
+                                  "content": {"text/html": {"schema": {"type": "string"}}}}},
+        },
+    },
+}
+
+
+def postprocess_schema(result, generator, request, public):
+    """Add the schema and docs pages themselves; name the security schemes once for all."""
+    result.setdefault("paths", {}).update(SCHEMA_PATHS)
+    result["paths"] = dict(sorted(result["paths"].items()))
+    return result
+
+
+# --------------------------------------------------------------------------- endpoints the generator cannot read
+
+
+def _view_extension(target, methods):
+    """Document `target` (a view class path) with `extend_schema` per method or action.
+
+    `methods()` returns `extend_schema_view`'s keyword arguments; it runs at generation
+    time, so the serializers it names are imported only once every app is loaded.
+    """
+
+    def view_replacement(self):
+        return extend_schema_view(**methods())(type(self.target_class.__name__, (self.target_class,), {}))
+
+    name = target.rsplit(".", 1)[1] + "Schema"
+    return type(name, (OpenApiViewExtension,), {"target_class": target, "view_replacement": view_replacement})
+
+
+IMAGE = OpenApiTypes.BINARY
+IMAGE_RESPONSES = {(200, "image/png"): IMAGE, (200, "image/jpeg"): IMAGE}
+
+
+def _service_views():
+    from config.views import PingSerializer, VersionSerializer
+
+    return {
+        "VersionView": {"get": extend_schema(summary="The server's version", responses=VersionSerializer)},
+        "PingView": {"get": extend_schema(summary="Whether the server and its database answer",
+                                          responses=PingSerializer)},
+    }
+
+
+def _account_views():
+    from accounts.api.serializers import ActivationCodeSerializer, ActivationSerializer, PermissionSetSerializer
+    from memberships.api.serializers import AccountMembershipSerializer
+
+    return {
+        "AvatarView": {
+            "get": extend_schema(summary="The avatar image (a generated one when none was uploaded)",
+                                 responses=IMAGE_RESPONSES),
+            "put": extend_schema(summary="Upload one's own avatar: a raw PNG or JPEG body up to 1 MiB",
+                                 request={"image/png": IMAGE, "image/jpeg": IMAGE}, responses=IMAGE_RESPONSES),
+            "delete": extend_schema(summary="Reset one's own avatar to the generated one", responses={204: None}),
+        },
+        "PermissionSetView": {"get": extend_schema(
+            summary="The caller's permissions, globally and on one object",
+            parameters=[
+                OpenApiParameter("objectType", str,
+                                 description="A resource type, e.g. `Account` (together with `objectId`)."),
+                OpenApiParameter("objectId", str, pattern=ID_PATTERN, description="That resource's id."),
+            ],
+            responses=PermissionSetSerializer,
+        )},
+        "ActivationCodeView": {
+            "get": extend_schema(summary="The account's activation code (issued when none is valid)",
+                                 responses=ActivationCodeSerializer),
+            "post": extend_schema(summary="Replace the account's activation code; the old one stops working",
+                                  request=None, responses={201: ActivationCodeSerializer}),
+        },
+        "ActivationView": {"post": extend_schema(summary="Join an account with its activation code",
+                                                 request=ActivationSerializer,
+                                                 responses={201: AccountMembershipSerializer})},
+    }
+
+
+VersionViewSchema = _view_extension("config.views.VersionView", lambda: _service_views()["VersionView"])
+PingViewSchema = _view_extension("config.views.PingView", lambda: _service_views()["PingView"])
+AvatarViewSchema = _view_extension("accounts.api.views.AvatarView", lambda: _account_views()["AvatarView"])
+PermissionSetViewSchema = _view_extension("accounts.api.views.PermissionSetView",
+                                          lambda: _account_views()["PermissionSetView"])
+ActivationCodeViewSchema = _view_extension("accounts.api.views.ActivationCodeView",
+                                           lambda: _account_views()["ActivationCodeView"])
+ActivationViewSchema = _view_extension("accounts.api.views.ActivationView",
+                                       lambda: _account_views()["ActivationView"])
+
+
+# drf-spectacular's views read DEFAULT_SCHEMA_CLASS (this module) when they are imported,
+# so they come after RosterAutoSchema.
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView  # noqa: E402
+
+
+class _ErrorDocumentsMixin:
+    """Errors as JSON:API error documents, like every other answer under /api/ (SPEC §2).
+
+    These views render YAML, JSON or HTML, not JSON:API, and the API's exception handler
+    only knows JSON:API-rendered views, so they write their error documents themselves.
+    """
+
+    def handle_exception(self, exc):
+        if isinstance(exc, Http404):
+            exc = exceptions.NotFound()
+        if not isinstance(exc, exceptions.APIException):
+            raise exc
+        status = exc.status_code
+        return jsonapi_error_response(status, DEFAULT_CODE_BY_STATUS.get(status, "invalid"), str(exc.detail),
+                                      headers={"Vary": "Accept"})
+
+
+class SchemaView(_ErrorDocumentsMixin, SpectacularAPIView):
+    """The OpenAPI document: public, YAML or JSON, not a JSON:API document."""
+
+    @extend_schema(exclude=True)
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class DocsView(_ErrorDocumentsMixin, SpectacularSwaggerView):
+    """Swagger UI over the document, with its assets served by us (drf-spectacular-sidecar)."""
+
+    title = "Roster API"
