@@ -326,16 +326,18 @@ class AccountQuerySet(models.QuerySet):
             visible |= Q(is_default=True)
         return self.filter(visible)
 
-    def with_counts(self):
-        """memberCount and utilityCount, computed in the same query as the page."""
+    def with_counts(self, user=None):
+        """memberCount and utilityCount, computed in the same query as the page; with `user`,
+        the utilities counted are those that user sees (personal utilities stay private)."""
         from memberships.models import AccountMembership, Utility
 
-        def count(model):
-            rows = model.objects.filter(account_id=OuterRef("pk")).order_by().values("account_id")
+        def count(rows):
+            rows = rows.filter(account_id=OuterRef("pk")).order_by().values("account_id")
             counted = rows.annotate(n=models.Count("pk")).values("n")
             return Coalesce(Subquery(counted, output_field=models.IntegerField()), 0)
 
-        return self.annotate(member_count=count(AccountMembership), utility_count=count(Utility))
+        utilities = Utility.objects.for_user(user) if user is not None else Utility.objects.all()
+        return self.annotate(member_count=count(AccountMembership.objects.all()), utility_count=count(utilities))
 
 
 HEX_COLOUR = RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a colour in the form #rrggbb.")
@@ -347,22 +349,22 @@ CUSTOM_ATTRIBUTE_MAX_LENGTH = 1024
 def validate_custom_attributes(value):
     """A flat object of string → string | number | bool: at most 100 keys, 1..1024 characters."""
     if not isinstance(value, dict):
-        raise ValidationError("customAttributes must be an object.", code="invalid")
+        raise ValidationError("customAttributes must be an object.", code="invalid_attributes")
     if len(value) > CUSTOM_ATTRIBUTES_MAX_KEYS:
-        raise ValidationError(f"At most {CUSTOM_ATTRIBUTES_MAX_KEYS} custom attributes.", code="invalid")
+        raise ValidationError(f"At most {CUSTOM_ATTRIBUTES_MAX_KEYS} custom attributes.", code="invalid_attributes")
     for key, item in value.items():
         if not 1 <= len(key) <= CUSTOM_ATTRIBUTE_MAX_LENGTH:
             raise ValidationError(f"Custom attribute names are 1 to {CUSTOM_ATTRIBUTE_MAX_LENGTH} characters.",
-                                  code="invalid", params={"key": key})
+                                  code="invalid_attribute", params={"key": key})
         if isinstance(item, str):
             if not 1 <= len(item) <= CUSTOM_ATTRIBUTE_MAX_LENGTH:
                 raise ValidationError(f"`{key[:50]}`: text values are 1 to {CUSTOM_ATTRIBUTE_MAX_LENGTH} characters.",
-                                      code="invalid", params={"key": key})
+                                      code="invalid_attribute", params={"key": key})
         elif isinstance(item, bool) or (isinstance(item, (int, float)) and math.isfinite(item)):
             continue
         else:
-            raise ValidationError(f"`{key[:50]}`: values are text, numbers or true/false.", code="invalid",
-                                  params={"key": key})
+            raise ValidationError(f"`{key[:50]}`: values are text, numbers or true/false.",
+                                  code="invalid_attribute", params={"key": key})
 
 
 class Account(models.Model):

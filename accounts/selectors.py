@@ -58,7 +58,11 @@ def account_prefetch(user, lookup: str) -> Prefetch:
     counts, roles, members, and the utilities `user` may see (a fixed number of queries)."""
     from memberships.models import Utility
 
+    from memberships.models import AccountMembership
+
     utilities = Prefetch("utilities", queryset=Utility.objects.for_user(user).order_by("id"),
                          to_attr="visible_utilities")
-    accounts = Account.objects.with_counts().prefetch_related("account_roles", "account_memberships", utilities)
+    members = Prefetch("account_memberships", queryset=AccountMembership.objects.for_user(user).order_by("id"),
+                       to_attr="visible_account_memberships")
+    accounts = Account.objects.with_counts(user).prefetch_related("account_roles", members, utilities)
     return Prefetch(lookup, queryset=accounts)

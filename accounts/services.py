@@ -577,9 +577,15 @@ def _issue(account: Account, now) -> ActivationCode:
     raise RuntimeError("Could not find a free activation code.")  # 57**8 codes: practically unreachable
 
 
+def _refuse_default(account):
+    if account.is_default:
+        raise Conflict("Nobody joins the default account; it only holds personal utilities.")
+
+
 @transaction.atomic
 def activation_code_current(*, actor: User, account: Account) -> ActivationCode:
     """The account's valid code, issuing one when none is valid."""
+    _refuse_default(account)
     Account.objects.select_for_update().filter(pk=account.pk).first()
     now = timezone.now()
     current = ActivationCode.objects.filter(account=account).first()
@@ -591,6 +597,7 @@ def activation_code_current(*, actor: User, account: Account) -> ActivationCode:
 @transaction.atomic
 def activation_code_refresh(*, actor: User, account: Account) -> ActivationCode:
     """Replace the account's code; the previous one stops working at once."""
+    _refuse_default(account)
     Account.objects.select_for_update().filter(pk=account.pk).first()
     return _issue(account, timezone.now())
 

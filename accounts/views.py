@@ -149,7 +149,10 @@ class DashboardView(LoginRequiredMixin, TemplateView):
     template_name = "accounts/dashboard.html"
 
     def get_context_data(self, **kwargs):
+        from accounts.portal_accounts import dashboard_sections  # it imports this module
+
         user = self.request.user
+        kwargs = {**dashboard_sections(user), **kwargs}
         return super().get_context_data(
             roles=user.roles.all(),
             contact_count=Contact.objects.for_user(user).count(),

@@ -14,7 +14,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.paginator import InvalidPage
 from django.utils.encoding import force_str
 from django_filters import rest_framework as django_filters
-from rest_framework import exceptions
+from django.db import models
+from rest_framework import exceptions, serializers
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import BasePermission
@@ -510,6 +511,8 @@ class FilterBackend(DJAFilterBackend):
         filterset = self.get_filterset(request, queryset, view)
         if filterset is None:
             return queryset
+        for name, flt in filterset.filters.items():
+            flt.wire_name = name
         if not filterset.is_valid():
             errors = [
                 error_object(message, parameter=f"filter[{format_value(field, 'camelize')}]")
@@ -518,6 +521,11 @@ class FilterBackend(DJAFilterBackend):
             ]
             raise ApiError.many(errors)
         return filterset.qs
+
+
+def filter_parameter(flt) -> str:
+    """The query parameter a filter answers to, as the client spelled it (`filter[utility]`)."""
+    return f"filter[{format_value(getattr(flt, 'wire_name', flt.field_name), 'camelize')}]"
 
 
 class StrictBooleanFilter(django_filters.CharFilter):
@@ -530,8 +538,7 @@ class StrictBooleanFilter(django_filters.CharFilter):
             return qs
         lowered = value.strip().lower()
         if lowered not in self.TRUE | self.FALSE:
-            raise ApiError(f"`{value}` is not true or false.",
-                           parameter=f"filter[{format_value(self.field_name, 'camelize')}]")
+            raise ApiError(f"`{value}` is not true or false.", parameter=filter_parameter(self))
         return qs.filter(**{self.field_name: lowered in self.TRUE})
 
 
@@ -549,7 +556,7 @@ class ChoiceListFilter(django_filters.CharFilter):
         unknown = [part for part in wanted if part not in self.allowed]
         if unknown:
             raise ApiError(f"`{unknown[0]}` is not one of {', '.join(self.allowed)}.",
-                           parameter=f"filter[{format_value(self.field_name, 'camelize')}]")
+                           parameter=filter_parameter(self))
         return qs.filter(**{f"{self.field_name}__in": wanted})
 
 
@@ -572,12 +579,30 @@ class IdsFilter(django_filters.CharFilter):
         try:
             ids = parse_id_list(value)
         except DjangoValidationError as exc:
-            raise ApiError(exc.messages[0], parameter=f"filter[{format_value(self.field_name, 'camelize')}]") from None
+            raise ApiError(exc.messages[0], parameter=filter_parameter(self)) from None
         queryset = qs.filter(**{f"{self.field_name}__in": ids})
         return queryset.distinct() if self.distinct else queryset
 
 
 # --------------------------------------------------------------------------- serializers
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """JSON true or false only: "yes", 1 or "true" are a 400, not quietly coerced."""
+
+    def to_internal_value(self, data):
+        if data is True or data is False:
+            return data
+        self.fail("invalid", input=data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """JSON whole numbers only: "5", 5.0 or true are a 400."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
 
 _INCLUDED_TYPES = {}
@@ -679,11 +704,23 @@ class StrictSerializerMixin:
             return True
         if is_rel:
             return not _same_relationship(_jsonable(current), sent)
+        if isinstance(field, serializers.DateTimeField) and isinstance(sent, str):
+            try:
+                return field.to_internal_value(sent) != attribute
+            except serializers.ValidationError:
+                return True
         return _jsonable(current) != sent
 
 
 class ModelSerializer(StrictSerializerMixin, dja_serializers.ModelSerializer):
     serializer_related_field = ResourceRelatedField
+    serializer_field_mapping = {
+        **dja_serializers.ModelSerializer.serializer_field_mapping,
+        **{field: StrictIntegerField for field in (
+            models.IntegerField, models.BigIntegerField, models.SmallIntegerField, models.PositiveIntegerField,
+            models.PositiveSmallIntegerField, models.PositiveBigIntegerField)},
+        models.BooleanField: StrictBooleanField,
+    }
 
 
 class Serializer(dja_serializers.Serializer):

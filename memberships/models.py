@@ -51,6 +51,11 @@ class AccountMembership(models.Model):
     def audit_account_id(self):
         return self.account_id
 
+    def permission_names_for(self, user) -> list[str]:
+        from memberships.permissions import account_membership_permission_names
+
+        return account_membership_permission_names(user, self)
+
 
 class UtilityQuerySet(models.QuerySet):
     def for_user(self, user):
@@ -64,7 +69,9 @@ class UtilityQuerySet(models.QuerySet):
 
         accounts = Account.objects.for_user(user, include_default=False).values("pk")
         member_of = Membership.objects.filter(user_id=user.pk, utility_id=models.OuterRef("pk"))
-        return self.filter(models.Q(account__in=accounts) | models.Exists(member_of))
+        # Personal utilities are private to their members, whoever else is in the default account.
+        in_visible_account = models.Q(account__in=accounts, personal_owner__isnull=True)
+        return self.filter(in_visible_account | models.Exists(member_of))
 
 
 
@@ -89,6 +96,7 @@ class Utility(models.Model):
         verbose_name_plural = "utilities"
         constraints = [
             models.UniqueConstraint("account", Lower("name"), name="utility_name_unique_in_account",
+                                    condition=models.Q(personal_owner__isnull=True),
                                     violation_error_message="This account already has a utility of that name."),
             models.CheckConstraint(condition=models.Q(billing_day__gte=1, billing_day__lte=28),
                                    name="utility_billing_day_1_28"),
@@ -163,3 +171,8 @@ class Membership(models.Model):
 
     def audit_account_id(self):
         return Utility.objects.filter(pk=self.utility_id).values_list("account_id", flat=True).first()
+
+    def permission_names_for(self, user) -> list[str]:
+        from memberships.permissions import membership_permission_names
+
+        return membership_permission_names(user, self)

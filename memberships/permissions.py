@@ -92,7 +92,7 @@ def utility_role(user, utility) -> str | None:
     """The user's effective role in a utility: account admins and site admins act as its admins."""
     if user is None or not user.is_authenticated or utility is None:
         return None
-    if is_site_admin(user) or account_role(user, utility.account) == Role.ADMIN:
+    if is_site_admin(user) or (not utility.is_personal and account_role(user, utility.account) == Role.ADMIN):
         return UtilityRole.ADMIN
     cache = user.__dict__.setdefault("_utility_role_cache", {})
     if utility.pk not in cache:
@@ -123,10 +123,37 @@ UTILITY_ROLE_PERMISSIONS = {
 
 
 def utility_permission_names(user, utility) -> list[str]:
-    """Rights on one utility from the user's role in it (or in its account)."""
-    names = set(UTILITY_ROLE_PERMISSIONS.get(utility_role(user, utility), ()))
-    if is_account_admin(user, utility.account):
-        names |= {"memberships.delete_utility"}
+    """Rights on one utility from the user's role in it (or in its account); whoever sees it reads it."""
+    names = {"memberships.view_utility"}
+    names |= set(UTILITY_ROLE_PERMISSIONS.get(utility_role(user, utility), ()))
+    if Membership.objects.for_user(user).filter(utility=utility).exists():
+        names.add("memberships.view_membership")
+    if is_account_admin(user, utility.account) and not utility.is_personal:
+        names.add("memberships.delete_utility")
+    return sorted(names)
+
+
+def membership_permission_names(user, membership) -> list[str]:
+    """Rights on one membership: leaders change subscriptions and remove up to leaders, admins all."""
+    names = {"memberships.view_membership"}
+    role = utility_role(user, membership.utility)
+    if role is not None and RANK[role] >= RANK[UtilityRole.LEADER]:
+        names.add("memberships.change_membership")
+        if membership.role != UtilityRole.ADMIN or role == UtilityRole.ADMIN:
+            names.add("memberships.delete_membership")
+    if membership.user_id == user.pk:
+        names.add("memberships.delete_membership")
+    return sorted(names)
+
+
+def account_membership_permission_names(user, membership) -> list[str]:
+    names = {"memberships.view_accountmembership"}
+    if is_account_admin(user, membership.account):
+        names.add("memberships.change_accountmembership")
+        if membership.role != Role.ADMIN or is_site_admin(user) or membership.user_id == user.pk:
+            names.add("memberships.delete_accountmembership")
+    elif membership.user_id == user.pk:
+        names.add("memberships.delete_accountmembership")
     return sorted(names)
 
 

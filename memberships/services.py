@@ -1,6 +1,7 @@
 """Writes to account memberships, utilities and memberships. Cross-row rules (one admin at
 least, subscriber seats) take row locks."""
 
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -33,6 +34,8 @@ def _reload(membership) -> AccountMembership:
 
 @transaction.atomic
 def account_membership_create(*, actor, user, account, role=Role.USER) -> AccountMembership:
+    if account.is_default:
+        raise Conflict("The default account has no members; it only holds personal utilities.")
     _lock_account(account.pk)
     if AccountMembership.objects.filter(user=user, account=account).exists():
         raise Conflict("This user is already a member of this account.", code="duplicate")
@@ -183,12 +186,11 @@ def personal_utility_create(*, user, billing_day: int) -> Utility:
     """The user's own utility in the default account, with them as its admin; one per user."""
     from accounts.services import default_account
 
-    User = type(user)
-    User.objects.select_for_update().filter(pk=user.pk).first()  # one request at a time per user
+    get_user_model().objects.select_for_update().filter(pk=user.pk).first()  # one request at a time per user
     if Utility.objects.filter(personal_owner=user).exists():
         raise Conflict("You already have a personal utility.", code="duplicate")
     account = default_account()
-    utility = Utility(account=account, name=f"{user.username} (personal)", billing_day=billing_day,
+    utility = Utility(account=account, name=f"{user.username}'s utility", billing_day=billing_day,
                       personal_owner=user)
     _save(utility, _raise(Conflict("You already have a personal utility.", code="duplicate")))
     Membership.objects.create(user=user, utility=utility, role=Membership.Role.ADMIN, is_subscriber=False)
@@ -230,6 +232,8 @@ def membership_update(*, actor, membership: Membership, data: dict) -> Membershi
     if "role" in data and data["role"] != membership.role:
         if not is_utility_admin(actor, utility):
             raise Forbidden("Only the utility's admins change roles.", field="role")
+        if utility.personal_owner_id == membership.user_id:
+            raise Conflict("The owner of a personal utility stays its admin.", field="role")
         membership.role = data["role"]
     if "is_subscriber" in data and data["is_subscriber"] != membership.is_subscriber:
         if data["is_subscriber"]:
@@ -246,6 +250,8 @@ def membership_delete(*, actor, membership: Membership) -> None:
     """Leaders remove spectators, members and leaders; admins remove anyone; anyone may leave."""
     from memberships.permissions import is_utility_admin
 
+    if membership.utility.personal_owner_id == membership.user_id:
+        raise Conflict("The owner of a personal utility stays in it; delete the utility instead.")
     if membership.role == Membership.Role.ADMIN and membership.user_id != actor.pk:
         if not is_utility_admin(actor, membership.utility):
             raise Forbidden("Only the utility's admins remove an admin.")

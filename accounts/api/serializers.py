@@ -223,7 +223,8 @@ class AccountSerializer(ModelSerializer):
     account_roles = ResourceRelatedField(many=True, required=False, queryset=AccountRole.objects.all())
     # Only site admins change it (they see every account); others may send it back unchanged.
     consultancy_account = ResourceRelatedField(required=False, allow_null=True, queryset=Account.objects.all())
-    account_memberships = ResourceRelatedField(many=True, read_only=True)
+    account_memberships = ResourceRelatedField(many=True, read_only=True, source="visible_account_memberships",
+                                               model=AccountMembership)
     utilities = ResourceRelatedField(many=True, read_only=True, source="visible_utilities", model=Utility)
 
     included_serializers = {
@@ -260,9 +261,9 @@ class AccountSerializer(ModelSerializer):
         read_only_fields = ["created", "updated"]
 
     def to_representation(self, instance):
-        if not hasattr(instance, "member_count"):
-            instance.member_count = instance.account_memberships.count()
-            instance.utility_count = instance.utilities.count()
+        if not hasattr(instance, "member_count"):  # an account not read through the view's queryset
+            fresh = type(instance).objects.with_counts(self.context["request"].user).get(pk=instance.pk)
+            instance.member_count, instance.utility_count = fresh.member_count, fresh.utility_count
         return super().to_representation(instance)
 
 

@@ -223,6 +223,7 @@ class PermissionSetView(RosterAPIView):
             obj = _permission_object(request, object_type, object_id)
             label = obj._meta.app_label
             names |= {f"{label}.{codename}" for codename in get_perms(request.user, obj)}
+            names.add(f"{label}.view_{obj._meta.model_name}")  # it was found through for_user()
             object_names = getattr(obj, "permission_names_for", None)
             if callable(object_names):
                 names |= set(object_names(request.user))
@@ -365,7 +366,7 @@ class AccountViewSet(
     permission_classes = [IsAuthenticated, AccountPermission]
     ordering_fields = ["name", "member_count", "utility_count", "created"]
     ordering = ("name", "id")
-    prefetch_for_includes = {"__all__": ["account_roles", "account_memberships"]}
+    prefetch_for_includes = {"__all__": ["account_roles"]}
 
     def get_prefetch_related(self, include):
         if include == "consultancy_account":
@@ -375,9 +376,12 @@ class AccountViewSet(
     def get_queryset(self):
         # An account's utilities as far as the caller sees them (personal utilities in the
         # default account stay private to their owners).
-        utilities = Prefetch("utilities", queryset=Utility.objects.for_user(self.request.user).order_by("id"),
+        user = self.request.user
+        utilities = Prefetch("utilities", queryset=Utility.objects.for_user(user).order_by("id"),
                              to_attr="visible_utilities")
-        return super().get_queryset().with_counts().prefetch_related(utilities)
+        members = Prefetch("account_memberships", queryset=AccountMembership.objects.for_user(user).order_by("id"),
+                           to_attr="visible_account_memberships")
+        return super().get_queryset().with_counts(user).prefetch_related(utilities, members)
 
     def perform_create(self, serializer):
         serializer.instance = services.account_create(actor=self.request.user, data=dict(serializer.validated_data))

@@ -131,7 +131,8 @@ class UtilityViewSet(
         if request.method == "DELETE":
             services.personal_utility_delete(user=request.user)
             return Response(status=status.HTTP_204_NO_CONTENT)
-        utility = self.get_queryset().filter(personal_owner=request.user).first()
+        utility = Utility.objects.filter(personal_owner=request.user).prefetch_related(
+            _visible_memberships(request)).first()
         if utility is None:
             raise ApiError("You have no personal utility; POST one here.", status_code=404)
         return Response(self.get_serializer(utility).data)

@@ -1,0 +1,534 @@
+"""The portal's account pages: the dashboard's accounts and utilities, an account's settings,
+members, utilities and activation code, its history, and joining with an activation code.
+
+Reads go through `for_user()` (what a user cannot see is a 404); every write goes through the
+services, after the same role predicates the API uses (what they see but may not change is a
+403). Errors the services raise are shown next to the form field they are about, or as a
+message on the page the row action came from.
+"""
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Exists, OuterRef, Q, Subquery
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.utils import timezone
+from django.views import View
+from django.views.generic import TemplateView
+
+from accounts import services
+from accounts.api.serializers import SECRET_NAMES
+from accounts.api.views import ActivationThrottle
+from accounts.filtersets import AUDIT_ACTIONS, AuditLogEntryFilterSet
+from accounts.forms import ServiceErrorsMixin
+from accounts.models import Account, ActivationCode, AuditLogEntry, User, validate_custom_attributes
+from accounts.permissions import is_site_admin
+from accounts.views import SERVICE_ERRORS, DashboardView
+from config.audit import MASK
+from config.errors import Forbidden
+from memberships import services as membership_services
+from memberships.models import AccountMembership, Membership, Utility
+from memberships.permissions import account_role, can_read_account_audit, is_account_admin
+
+AccountRole = AccountMembership.Role
+
+HISTORY_PAGE_SIZE = 50
+
+
+def forbidden_to_403(exc: Exception) -> None:
+    """A write the service refuses as forbidden is a 403 page, like the API's."""
+    if isinstance(exc, Forbidden):
+        raise PermissionDenied(exc.detail)
+
+
+def service_error_message(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return " ".join(exc.messages)
+    return exc.detail
+
+
+# --------------------------------------------------------------------------- forms
+
+
+def _account_formfield(name, **kwargs):
+    return Account._meta.get_field(name).formfield(**kwargs)
+
+
+COLOUR_INPUT = forms.TextInput(attrs={"pattern": "#[0-9a-fA-F]{6}", "placeholder": "#1d4ed8", "size": 8})
+
+
+class AccountForm(ServiceErrorsMixin, forms.Form):
+    """An account's settings. A plain Form: the service validates against the model and saves."""
+
+    name = _account_formfield("name", widget=forms.TextInput(attrs={"autocomplete": "organization"}))
+    primary_color = _account_formfield("primary_color", label="Primary colour", widget=COLOUR_INPUT,
+                                       help_text="#rrggbb")
+    secondary_color = _account_formfield("secondary_color", label="Secondary colour", widget=COLOUR_INPUT,
+                                         help_text="#rrggbb")
+    logo_url = _account_formfield("logo_url", label="Logo URL", assume_scheme="https",
+                                  help_text="An http or https address.")
+    health_time_period = _account_formfield("health_time_period", label="Health time period (seconds)",
+                                            help_text="")
+    exec_interval = _account_formfield("exec_interval", label="Execution interval (seconds)", help_text="")
+    base_line_exec_interval = _account_formfield("base_line_exec_interval",
+                                                 label="Baseline execution interval (seconds)", help_text="")
+    cd_model_frequency = _account_formfield("cd_model_frequency", label="CD model frequency (seconds)",
+                                            help_text="")
+    cd_execution_frequency = _account_formfield("cd_execution_frequency", label="CD execution frequency (seconds)",
+                                                help_text="")
+    data_retention = _account_formfield("data_retention", label="Data retention (days)",
+                                        help_text="0 keeps data forever.")
+    default_product_privacy = _account_formfield("default_product_privacy")
+    custom_attributes = forms.JSONField(
+        required=False, label="Custom attributes",
+        help_text='A JSON object of names to text, numbers or true/false, e.g. {"region": "north"}.',
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 60, "spellcheck": "false"}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "account-%s")
+        super().__init__(*args, **kwargs)
+
+    @classmethod
+    def initial_for(cls, account: Account) -> dict:
+        return {name: getattr(account, name) for name in cls.base_fields}
+
+    def clean_custom_attributes(self):
+        value = self.cleaned_data["custom_attributes"]
+        value = {} if value in (None, "") else value
+        # The model runs this validator too, but its JSONField swaps the message of any
+        # `invalid` error for "Value must be valid JSON."; run it here to keep the real one.
+        validate_custom_attributes(value)
+        return value
+
+
+class AccountMemberAddForm(ServiceErrorsMixin, forms.Form):
+    email = forms.EmailField(label="Email of the person to add", max_length=254,
+                             widget=forms.EmailInput(attrs={"autocomplete": "off"}))
+    role = forms.ChoiceField(choices=AccountRole.choices, initial=AccountRole.USER)
+
+    service_fields = {"user": "email"}
+    service_default_field = "email"
+
+    def __init__(self, *args, actor, **kwargs):
+        kwargs.setdefault("auto_id", "member-%s")
+        super().__init__(*args, **kwargs)
+        self.actor = actor
+
+    def clean_email(self):
+        email = self.cleaned_data["email"].strip()
+        # Only people the admin already sees (shared accounts and utilities, contacts), as in the API.
+        self.user = User.objects.for_user(self.actor).filter(email__iexact=email).first()
+        if self.user is None:
+            raise ValidationError("No user you know has this email. Add them to your contacts first.",
+                                  code="invalid")
+        return email
+
+
+class AccountMemberRoleForm(ServiceErrorsMixin, forms.Form):
+    role = forms.ChoiceField(choices=AccountRole.choices)
+
+
+class ActivationForm(ServiceErrorsMixin, forms.Form):
+    activation_code = forms.CharField(label="Activation code", max_length=64,
+                                      widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}))
+
+    service_default_field = "activation_code"
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "activation-%s")
+        super().__init__(*args, **kwargs)
+
+
+class AuditFilterForm(forms.Form):
+    action = forms.ChoiceField(required=False, choices=[("", "Any action")] + [(a, a) for a in AUDIT_ACTIONS])
+    object_type = forms.ChoiceField(required=False, label="Object type")
+
+    def __init__(self, *args, object_types=(), **kwargs):
+        kwargs.setdefault("auto_id", "history-%s")
+        super().__init__(*args, **kwargs)
+        self.fields["object_type"].choices = [("", "Any type")] + [(name, name) for name in object_types]
+
+
+# --------------------------------------------------------------------------- dashboard
+
+
+def dashboard_sections(user, **overrides) -> dict:
+    """The dashboard's accounts and utilities sections, for `DashboardView`'s context.
+
+    My accounts are those I belong to or consult for (not every account a site admin
+    sees); my utilities are my memberships. Lazy querysets, one query each.
+    """
+    from memberships.forms import PersonalUtilityForm
+
+    my_role = AccountMembership.objects.filter(user_id=user.pk, account_id=OuterRef("pk")).values("role")[:1]
+    consulting = AccountMembership.objects.filter(
+        user_id=user.pk, role__in=[AccountRole.CONSULTANT, AccountRole.ADMIN],
+        account_id=OuterRef("consultancy_account_id"),
+    )
+    accounts = (
+        Account.objects.for_user(user, include_default=False).with_counts()
+        .annotate(my_role=Subquery(my_role), consulting=Exists(consulting))
+        .filter(Q(my_role__isnull=False) | Q(consulting=True))
+        .order_by("name", "id")
+    )
+    memberships = (
+        Membership.objects.for_user(user).filter(user_id=user.pk)
+        .select_related("utility__account").order_by("utility__name", "utility_id")
+    )
+    context = {
+        "my_accounts": accounts,
+        "my_memberships": memberships,
+        "personal_utilities": Utility.objects.for_user(user).filter(personal_owner_id=user.pk)[:1],  # none or one
+        "activation_form": ActivationForm(),
+        "personal_utility_form": PersonalUtilityForm(),
+    }
+    context.update(overrides)
+    return context
+
+
+def render_dashboard(request, **overrides):
+    """The dashboard again, with a bound form showing its errors."""
+    view = DashboardView()
+    view.setup(request)
+    return view.render_to_response(view.get_context_data(**dashboard_sections(request.user, **overrides)))
+
+
+class ActivateView(LoginRequiredMixin, View):
+    """Join an account with its activation code (the dashboard's form)."""
+
+    http_method_names = ["post"]
+
+    def handle_no_permission(self):
+        return redirect_to_login(reverse("dashboard"))
+
+    def post(self, request, *args, **kwargs):
+        form = ActivationForm(request.POST)
+        if form.is_valid():
+            # The API's throttle, shared with it: guessing codes is as slow here as there.
+            if not ActivationThrottle().allow_request(request, self):
+                form.add_error("activation_code", ValidationError(
+                    "Too many attempts; try again later.", code="too_many_attempts"))
+                return render_dashboard(request, activation_form=form)
+            try:
+                membership = services.account_activate(actor=request.user,
+                                                       code=form.cleaned_data["activation_code"])
+            except SERVICE_ERRORS as exc:
+                form.add_service_error(exc)
+            else:
+                messages.success(request, f"You joined {membership.account.name}.")
+                return redirect("account_detail", pk=membership.account_id)
+        return render_dashboard(request, activation_form=form)
+
+
+# --------------------------------------------------------------------------- account pages
+
+
+class AccountCreateView(LoginRequiredMixin, TemplateView):
+    template_name = "accounts/account_form.html"
+
+    def get_context_data(self, **kwargs):
+        kwargs.setdefault("form", AccountForm(initial=AccountForm.initial_for(Account())))
+        return super().get_context_data(**kwargs)
+
+    def post(self, request, *args, **kwargs):
+        form = AccountForm(request.POST)
+        if form.is_valid():
+            try:
+                account = services.account_create(actor=request.user, data=form.cleaned_data)
+            except SERVICE_ERRORS as exc:
+                forbidden_to_403(exc)
+                form.add_service_error(exc)
+            else:
+                messages.success(request, f"{account.name} is created; you are its admin.")
+                return redirect("account_detail", pk=account.pk)
+        return self.render_to_response(self.get_context_data(form=form))
+
+
+class AccountMixin(LoginRequiredMixin):
+    """The account at `pk` as the signed-in user sees it; 404 when they do not."""
+
+    def get_account(self, queryset=None) -> Account:
+        if not hasattr(self, "account"):
+            queryset = queryset if queryset is not None else Account.objects.all()
+            self.account = get_object_or_404(queryset.for_user(self.request.user), pk=self.kwargs["pk"])
+        return self.account
+
+    def require_admin(self, account) -> None:
+        if not is_account_admin(self.request.user, account):
+            raise PermissionDenied("Only the account's admins do this.")
+
+
+class AccountDetailView(AccountMixin, TemplateView):
+    """An account: settings, members, utilities, activation code, and links to its history."""
+
+    template_name = "accounts/account_detail.html"
+
+    def get_context_data(self, **kwargs):
+        from memberships.forms import UtilityCreateForm
+
+        user = self.request.user
+        account = self.get_account(Account.objects.with_counts())
+        is_admin = is_account_admin(user, account)
+        site_admin = is_site_admin(user)
+        members = list(
+            AccountMembership.objects.for_user(user).filter(account=account)
+            .select_related("user").order_by("user__email", "id")
+        )
+        for member in members:
+            # Demoting or removing another admin is for site admins (the service says so too);
+            # offer only what will work.
+            other_admin = member.role == AccountRole.ADMIN and member.user_id != user.pk and not site_admin
+            member.can_change_role = is_admin and not other_admin
+            member.can_remove = member.user_id == user.pk or (is_admin and not other_admin)
+        if is_admin:
+            kwargs.setdefault("settings_form", AccountForm(initial=AccountForm.initial_for(account)))
+            kwargs.setdefault("member_form", AccountMemberAddForm(actor=user))
+            kwargs.setdefault("utility_form", UtilityCreateForm())
+            # Reading the code is not a write: an expired one is replaced only on request.
+            kwargs.setdefault("activation_code", ActivationCode.objects.filter(
+                account=account, expires_at__gt=timezone.now()).first())
+        return super().get_context_data(
+            account=account,
+            my_role=account_role(user, account),
+            is_admin=is_admin,
+            can_read_history=can_read_account_audit(user, account),
+            members=members,
+            role_choices=AccountRole.choices,
+            utilities=Utility.objects.for_user(user).filter(account=account).order_by("name", "id"),
+            **kwargs,
+        )
+
+    def post(self, request, *args, **kwargs):
+        """Save the settings form (account admins)."""
+        account = self.get_account(Account.objects.with_counts())
+        self.require_admin(account)
+        form = AccountForm(request.POST)
+        if form.is_valid():
+            try:
+                services.account_update(actor=request.user, account=account, data=form.cleaned_data)
+            except SERVICE_ERRORS as exc:
+                forbidden_to_403(exc)
+                form.add_service_error(exc)
+            else:
+                messages.success(request, "The account's settings are saved.")
+                return redirect("account_detail", pk=account.pk)
+        return self.render_to_response(self.get_context_data(settings_form=form))
+
+
+def render_account_page(view, **forms):
+    """The account page again, with a bound form showing its errors."""
+    page = AccountDetailView()
+    page.setup(view.request, *view.args, **view.kwargs)
+    return page.render_to_response(page.get_context_data(**forms))
+
+
+class AccountActionView(AccountMixin, View):
+    """A form of the account page that posts to its own address."""
+
+    http_method_names = ["post"]
+    anchor = ""
+
+    def handle_no_permission(self):
+        # These addresses take POSTs only; after signing in, come back to the page itself.
+        return redirect_to_login(reverse("account_detail", kwargs={"pk": self.kwargs["pk"]}))
+
+    def back_to_account(self):
+        url = reverse("account_detail", kwargs={"pk": self.kwargs["pk"]})
+        return redirect(url + (f"#{self.anchor}" if self.anchor else ""))
+
+    def get_membership(self, account) -> AccountMembership:
+        return get_object_or_404(
+            AccountMembership.objects.for_user(self.request.user).filter(account=account).select_related("user"),
+            pk=self.kwargs["membership_pk"],
+        )
+
+
+class AccountMemberAddView(AccountActionView):
+    anchor = "members"
+
+    def post(self, request, *args, **kwargs):
+        account = self.get_account()
+        self.require_admin(account)
+        form = AccountMemberAddForm(request.POST, actor=request.user)
+        if form.is_valid():
+            try:
+                membership = membership_services.account_membership_create(
+                    actor=request.user, user=form.user, account=account, role=form.cleaned_data["role"])
+            except SERVICE_ERRORS as exc:
+                forbidden_to_403(exc)
+                form.add_service_error(exc)
+            else:
+                messages.success(request, f"{membership.user.email} is now a member ({membership.role}).")
+                return self.back_to_account()
+        return render_account_page(self, member_form=form)
+
+
+class AccountMemberRoleView(AccountActionView):
+    anchor = "members"
+
+    def post(self, request, *args, **kwargs):
+        account = self.get_account()
+        membership = self.get_membership(account)
+        self.require_admin(account)
+        form = AccountMemberRoleForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, "Choose one of the roles.")
+            return self.back_to_account()
+        try:
+            membership = membership_services.account_membership_update(
+                actor=request.user, membership=membership, role=form.cleaned_data["role"])
+        except SERVICE_ERRORS as exc:
+            forbidden_to_403(exc)
+            messages.error(request, service_error_message(exc))
+        else:
+            messages.success(request, f"{membership.user.email} is now {membership.role}.")
+        return self.back_to_account()
+
+
+class AccountMemberRemoveView(AccountActionView):
+    anchor = "members"
+
+    def post(self, request, *args, **kwargs):
+        account = self.get_account()
+        membership = self.get_membership(account)
+        leaving = membership.user_id == request.user.pk
+        if not leaving:
+            self.require_admin(account)
+        try:
+            membership_services.account_membership_delete(actor=request.user, membership=membership)
+        except SERVICE_ERRORS as exc:
+            forbidden_to_403(exc)
+            messages.error(request, service_error_message(exc))
+            return self.back_to_account()
+        if leaving:
+            messages.success(request, f"You left {account.name}.")
+            if not Account.objects.for_user(request.user).filter(pk=account.pk).exists():
+                return redirect("dashboard")
+        else:
+            messages.success(request, f"{membership.user.email} is no longer a member.")
+        return self.back_to_account()
+
+
+class AccountUtilityCreateView(AccountActionView):
+    anchor = "utilities"
+
+    def post(self, request, *args, **kwargs):
+        from memberships.forms import UtilityCreateForm
+
+        account = self.get_account()
+        self.require_admin(account)
+        form = UtilityCreateForm(request.POST)
+        if form.is_valid():
+            try:
+                utility = membership_services.utility_create(actor=request.user, account=account,
+                                                             **form.cleaned_data)
+            except SERVICE_ERRORS as exc:
+                forbidden_to_403(exc)
+                form.add_service_error(exc)
+            else:
+                messages.success(request, f"The utility {utility.name} is created.")
+                return redirect("utility_detail", pk=utility.pk)
+        return render_account_page(self, utility_form=form)
+
+
+class ActivationCodeRefreshView(AccountActionView):
+    anchor = "activation-code"
+
+    def post(self, request, *args, **kwargs):
+        account = self.get_account()
+        self.require_admin(account)
+        services.activation_code_refresh(actor=request.user, account=account)
+        messages.success(request, "A new activation code is issued; the previous one no longer works.")
+        return self.back_to_account()
+
+
+class AccountDeleteView(AccountMixin, TemplateView):
+    """Ask, then delete the account with everything in it (account admins)."""
+
+    template_name = "accounts/account_confirm_delete.html"
+
+    def get_context_data(self, **kwargs):
+        account = self.get_account(Account.objects.with_counts())
+        self.require_admin(account)
+        return super().get_context_data(account=account, **kwargs)
+
+    def post(self, request, *args, **kwargs):
+        account = self.get_account()
+        self.require_admin(account)
+        name = account.name
+        try:
+            services.account_delete(actor=request.user, account=account)
+        except SERVICE_ERRORS as exc:
+            forbidden_to_403(exc)
+            messages.error(request, service_error_message(exc))
+            return redirect("account_detail", pk=account.pk)
+        messages.success(request, f"{name} and everything in it are deleted.")
+        return redirect("dashboard")
+
+
+# --------------------------------------------------------------------------- history
+
+
+def masked_changes(changes) -> list[tuple[str, str]]:
+    """(field, "old → new") pairs; anything that looks like a secret is masked whatever was stored."""
+    if not isinstance(changes, dict):
+        return []
+    rows = []
+    for field, value in changes.items():
+        if any(marker in field.lower() for marker in SECRET_NAMES):
+            value = [MASK if item not in (None, "") else item for item in value] if isinstance(value, list) else MASK
+        rows.append((field, _change_text(value)))
+    return rows
+
+
+def _change_text(value) -> str:
+    if isinstance(value, list) and len(value) == 2:
+        old, new = ("—" if item in (None, "") else str(item) for item in value)
+        return f"{old} → {new}"
+    if isinstance(value, dict) and value.get("type") == "m2m":
+        return f"{value.get('operation', 'changed')}: {', '.join(map(str, value.get('objects', [])))}"
+    return str(value)
+
+
+AUDIT_ACTION_NAMES = {number: name for name, number in AUDIT_ACTIONS.items()}
+
+
+class AccountHistoryView(AccountMixin, TemplateView):
+    """The account's audit log, newest first, 50 a page, filtered by action and object type."""
+
+    template_name = "accounts/account_history.html"
+
+    def get_context_data(self, **kwargs):
+        account = self.get_account()
+        if not can_read_account_audit(self.request.user, account):
+            raise PermissionDenied("The history is for the account's admins and consultants.")
+        entries = AuditLogEntry.objects.filter(account_id=account.pk)
+        type_ids = entries.order_by().values_list("content_type_id", flat=True).distinct()
+        object_types = sorted({_type_name(type_id) for type_id in type_ids})
+        form = AuditFilterForm(self.request.GET or None, object_types=object_types)
+        filters = form.cleaned_data if form.is_valid() else {}
+        filtered = AuditLogEntryFilterSet(
+            data={name: value for name, value in filters.items() if value},
+            queryset=entries.select_related("actor", "content_type").order_by("-timestamp", "-id"),
+        ).qs
+        page = Paginator(filtered, HISTORY_PAGE_SIZE).get_page(self.request.GET.get("page"))
+        for entry in page.object_list:
+            entry.action_name = AUDIT_ACTION_NAMES.get(entry.action, str(entry.action))
+            entry.object_type = _type_name(entry.content_type_id)
+            entry.change_rows = masked_changes(entry.changes)
+        return super().get_context_data(account=account, filter_form=form, page_obj=page,
+                                        is_admin=is_account_admin(self.request.user, account), **kwargs)
+
+
+def _type_name(content_type_id) -> str:
+    """The changed object's resource type (`Membership`), as the API names it."""
+    from django.contrib.contenttypes.models import ContentType
+
+    content_type = ContentType.objects.get_for_id(content_type_id)
+    model = content_type.model_class()
+    return model.__name__ if model is not None else content_type.model.title()

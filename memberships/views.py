@@ -1,0 +1,286 @@
+"""The portal's utility pages: a utility's memberships (subscriber toggles, roles, seats),
+its settings and deletion, and the dashboard's personal utility.
+
+Reads go through `for_user()` (unseen is 404); writes go through `memberships.services`
+after the same role predicates the API uses (seen but not allowed is 403).
+"""
+
+from django.contrib import messages
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.views import View
+from django.views.generic import TemplateView
+
+from accounts.models import Account, User
+from accounts.portal_accounts import forbidden_to_403, render_dashboard, service_error_message
+from accounts.views import SERVICE_ERRORS
+from memberships import services
+from memberships.forms import (
+    MembershipAddForm,
+    MembershipRoleForm,
+    PersonalUtilityForm,
+    SubscriberForm,
+    UtilitySettingsForm,
+)
+from memberships.models import Membership, Utility
+from memberships.permissions import has_utility_role, is_account_admin, is_utility_admin, utility_role
+
+UtilityRole = Membership.Role
+
+
+def can_remove(user, utility, membership) -> bool:
+    """Anyone may leave; leaders remove spectators, members and leaders; admins remove anyone."""
+    if membership.user_id == user.pk or is_utility_admin(user, utility):
+        return True
+    return has_utility_role(user, utility, UtilityRole.LEADER) and membership.role != UtilityRole.ADMIN
+
+
+def can_delete_utility(user, utility) -> bool:
+    """The account's admins; a personal utility also by its owner."""
+    return is_account_admin(user, utility.account) or utility.personal_owner_id == user.pk
+
+
+class UtilityMixin(LoginRequiredMixin):
+    """The utility at `pk` as the signed-in user sees it; 404 when they do not."""
+
+    def get_utility(self) -> Utility:
+        if not hasattr(self, "utility"):
+            self.utility = get_object_or_404(
+                Utility.objects.for_user(self.request.user).select_related("account"), pk=self.kwargs["pk"])
+        return self.utility
+
+
+class UtilityDetailView(UtilityMixin, TemplateView):
+    """A utility: its memberships with subscriber toggles and roles, seats, settings."""
+
+    template_name = "memberships/utility_detail.html"
+
+    def get_context_data(self, **kwargs):
+        user = self.request.user
+        utility = self.get_utility()
+        role = utility_role(user, utility)
+        is_admin = is_utility_admin(user, utility)
+        is_leader = has_utility_role(user, utility, UtilityRole.LEADER)
+        memberships = list(
+            Membership.objects.for_user(user).filter(utility=utility)
+            .select_related("user").order_by("user__email", "id")
+        )
+        for membership in memberships:
+            membership.can_remove = can_remove(user, utility, membership)
+        if is_admin:
+            kwargs.setdefault("member_form", MembershipAddForm(actor=user))
+            kwargs.setdefault("settings_form", UtilitySettingsForm(
+                initial=UtilitySettingsForm.initial_for(utility),
+                can_change_billing_day=is_account_admin(user, utility.account),
+            ))
+        return super().get_context_data(
+            utility=utility,
+            my_role=role,
+            is_admin=is_admin,
+            is_leader=is_leader,
+            can_delete=can_delete_utility(user, utility),
+            memberships=memberships,
+            # Seats are counted over the memberships shown: everyone who sees any sees them all.
+            subscriber_count=sum(1 for membership in memberships if membership.is_subscriber),
+            role_choices=UtilityRole.choices,
+            account_visible=Account.objects.for_user(user).filter(pk=utility.account_id).exists(),
+            **kwargs,
+        )
+
+    def post(self, request, *args, **kwargs):
+        """Save the settings form: name and seats (utility admins), billing day (account admins)."""
+        utility = self.get_utility()
+        if not is_utility_admin(request.user, utility):
+            raise PermissionDenied("Only the utility's admins change it.")
+        can_change_billing_day = is_account_admin(request.user, utility.account)
+        form = UtilitySettingsForm(request.POST, initial=UtilitySettingsForm.initial_for(utility),
+                                   can_change_billing_day=can_change_billing_day)
+        if form.is_valid():
+            data = dict(form.cleaned_data)
+            if not can_change_billing_day:
+                data.pop("billing_day")
+            try:
+                services.utility_update(actor=request.user, utility=utility, data=data)
+            except SERVICE_ERRORS as exc:
+                forbidden_to_403(exc)
+                form.add_service_error(exc)
+            else:
+                messages.success(request, "The utility's settings are saved.")
+                return redirect("utility_detail", pk=utility.pk)
+        return self.render_to_response(self.get_context_data(settings_form=form))
+
+
+def render_utility_page(view, **forms):
+    """The utility page again, with a bound form showing its errors."""
+    page = UtilityDetailView()
+    page.setup(view.request, *view.args, **view.kwargs)
+    page.utility = view.get_utility()
+    return page.render_to_response(page.get_context_data(**forms))
+
+
+class UtilityActionView(UtilityMixin, View):
+    """A form of the utility page that posts to its own address."""
+
+    http_method_names = ["post"]
+    anchor = "memberships"
+
+    def handle_no_permission(self):
+        return redirect_to_login(reverse("utility_detail", kwargs={"pk": self.kwargs["pk"]}))
+
+    def back_to_utility(self):
+        return redirect(reverse("utility_detail", kwargs={"pk": self.kwargs["pk"]}) + f"#{self.anchor}")
+
+    def get_membership(self, utility) -> Membership:
+        return get_object_or_404(
+            Membership.objects.for_user(self.request.user).filter(utility=utility).select_related("user"),
+            pk=self.kwargs["membership_pk"],
+        )
+
+
+class MembershipAddView(UtilityActionView):
+    def post(self, request, *args, **kwargs):
+        utility = self.get_utility()
+        if not is_utility_admin(request.user, utility):
+            raise PermissionDenied("Only the utility's admins add members.")
+        form = MembershipAddForm(request.POST, actor=request.user)
+        if form.is_valid():
+            try:
+                membership = services.membership_create(
+                    actor=request.user, user=form.user, utility=utility,
+                    is_subscriber=form.cleaned_data["is_subscriber"], role=form.cleaned_data["role"],
+                )
+            except SERVICE_ERRORS as exc:
+                forbidden_to_403(exc)
+                form.add_service_error(exc)
+            else:
+                messages.success(request, f"{membership.user.email} is now a {membership.role}.")
+                return self.back_to_utility()
+        return render_utility_page(self, member_form=form)
+
+
+class MembershipSubscriberView(UtilityActionView):
+    """Subscribe or unsubscribe a member (leaders and up); the seat limit holds."""
+
+    def post(self, request, *args, **kwargs):
+        utility = self.get_utility()
+        membership = self.get_membership(utility)
+        if not has_utility_role(request.user, utility, UtilityRole.LEADER):
+            raise PermissionDenied("Only the utility's leaders and admins change subscriptions.")
+        form = SubscriberForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, "Say whether to subscribe or unsubscribe.")
+            return self.back_to_utility()
+        try:
+            membership = services.membership_update(
+                actor=request.user, membership=membership,
+                data={"is_subscriber": form.cleaned_data["is_subscriber"]},
+            )
+        except SERVICE_ERRORS as exc:
+            forbidden_to_403(exc)
+            messages.error(request, service_error_message(exc))
+        else:
+            state = "subscribes" if membership.is_subscriber else "no longer subscribes"
+            messages.success(request, f"{membership.user.email} {state}.")
+        return self.back_to_utility()
+
+
+class MembershipRoleView(UtilityActionView):
+    def post(self, request, *args, **kwargs):
+        utility = self.get_utility()
+        membership = self.get_membership(utility)
+        if not is_utility_admin(request.user, utility):
+            raise PermissionDenied("Only the utility's admins change roles.")
+        form = MembershipRoleForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, "Choose one of the roles.")
+            return self.back_to_utility()
+        try:
+            membership = services.membership_update(actor=request.user, membership=membership,
+                                                    data={"role": form.cleaned_data["role"]})
+        except SERVICE_ERRORS as exc:
+            forbidden_to_403(exc)
+            messages.error(request, service_error_message(exc))
+        else:
+            messages.success(request, f"{membership.user.email} is now a {membership.role}.")
+        return self.back_to_utility()
+
+
+class MembershipRemoveView(UtilityActionView):
+    def post(self, request, *args, **kwargs):
+        utility = self.get_utility()
+        membership = self.get_membership(utility)
+        if not can_remove(request.user, utility, membership):
+            raise PermissionDenied("Leaders remove spectators, members and leaders; admins remove anyone.")
+        leaving = membership.user_id == request.user.pk
+        try:
+            services.membership_delete(actor=request.user, membership=membership)
+        except SERVICE_ERRORS as exc:
+            forbidden_to_403(exc)
+            messages.error(request, service_error_message(exc))
+            return self.back_to_utility()
+        if leaving:
+            messages.success(request, f"You left {utility.name}.")
+            if not Utility.objects.for_user(request.user).filter(pk=utility.pk).exists():
+                return redirect("dashboard")
+        else:
+            messages.success(request, f"{membership.user.email} is no longer a member.")
+        return self.back_to_utility()
+
+
+class UtilityDeleteView(UtilityMixin, TemplateView):
+    """Ask, then delete the utility with its memberships (account admins; a personal one's owner)."""
+
+    template_name = "memberships/utility_confirm_delete.html"
+
+    def check(self, utility):
+        if not can_delete_utility(self.request.user, utility):
+            raise PermissionDenied("Only the account's admins delete a utility.")
+
+    def get_context_data(self, **kwargs):
+        utility = self.get_utility()
+        self.check(utility)
+        return super().get_context_data(utility=utility, **kwargs)
+
+    def post(self, request, *args, **kwargs):
+        utility = self.get_utility()
+        self.check(utility)
+        try:
+            if utility.personal_owner_id == request.user.pk:
+                services.personal_utility_delete(user=request.user)
+            else:
+                services.utility_delete(actor=request.user, utility=utility)
+        except SERVICE_ERRORS as exc:
+            forbidden_to_403(exc)
+            messages.error(request, service_error_message(exc))
+            return redirect("utility_detail", pk=utility.pk)
+        messages.success(request, f"The utility {utility.name} is deleted.")
+        if Account.objects.for_user(request.user).filter(pk=utility.account_id, is_default=False).exists():
+            return redirect("account_detail", pk=utility.account_id)
+        return redirect("dashboard")
+
+
+class PersonalUtilityCreateView(LoginRequiredMixin, View):
+    """Create my personal utility (the dashboard's form)."""
+
+    http_method_names = ["post"]
+
+    def handle_no_permission(self):
+        return redirect_to_login(reverse("dashboard"))
+
+    def post(self, request, *args, **kwargs):
+        form = PersonalUtilityForm(request.POST)
+        if form.is_valid():
+            # The service locks the user's row through `type(user)`, which is SimpleLazyObject
+            # for `request.user`; hand it the concrete row.
+            user = User.objects.get(pk=request.user.pk)
+            try:
+                utility = services.personal_utility_create(user=user, billing_day=form.cleaned_data["billing_day"])
+            except SERVICE_ERRORS as exc:
+                form.add_service_error(exc)
+            else:
+                messages.success(request, "Your personal utility is ready.")
+                return redirect("utility_detail", pk=utility.pk)
+        return render_dashboard(request, personal_utility_form=form)
