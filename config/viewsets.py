@@ -40,6 +40,8 @@ class RosterViewSet(PreloadIncludesMixin, viewsets.GenericViewSet):
     ordering_fields = ()
     #: query parameters beyond JSON:API's own that this view understands
     extra_query_params = ()
+    #: the relationship a new object is created inside (e.g. a membership's utility)
+    parent_field = None
 
     def get_queryset(self):
         queryset = super().get_queryset()
@@ -49,12 +51,22 @@ class RosterViewSet(PreloadIncludesMixin, viewsets.GenericViewSet):
         super().initial(request, *args, **kwargs)
         check_query_parameters(request, extra=self.extra_query_params, collection=self.action == "list")
         validate_include(self.get_serializer_class(), request.query_params.get("include"))
+        if self.action == "create" and self.parent_field:
+            # The parent is checked before anything else in the body, so a caller who may not
+            # write into it learns nothing from how the rest of the body would validate.
+            data = request.data
+            if isinstance(data, dict) and data.get(self.parent_field):
+                field = self.get_serializer().fields[self.parent_field]
+                self.check_parent(field.to_internal_value(data[self.parent_field]))
 
     def get_object(self):
         try:
             return super().get_object()
         except (ValueError, TypeError, OverflowError):
             raise Http404 from None
+
+    def check_parent(self, parent):
+        """Raise if the caller may not create objects inside `parent` (403)."""
 
 
 class RosterAPIView(APIView):

@@ -158,3 +158,130 @@ def test_a_disallowed_host_under_api_gets_a_jsonapi_400(api):
     response = api.get("/api/v1/version/", HTTP_HOST="evil.example")
     assert response.status_code == 400
     assert response.document["errors"][0]["code"] == "invalid"
+
+
+class TestAccountsAndUtilitiesReview:
+    """Defects the second review found in accounts, utilities and memberships."""
+
+    @pytest.fixture
+    def setup(self, db):
+        from accounts.models import Account
+        from memberships.models import AccountMembership, Membership, Utility
+
+        consultancy = Account.objects.create(name="Consult")
+        account = Account.objects.create(name="Acme", consultancy_account=consultancy)
+        hidden = Account.objects.create(name="Hidden")
+        admin, member = UserFactory(), UserFactory()
+        AccountMembership.objects.create(account=account, user=admin, role="admin")
+        utility = Utility.objects.create(account=account, name="U1", billing_day=1)
+        Membership.objects.create(utility=utility, user=member, role="member", is_subscriber=False)
+        return {"account": account, "hidden": hidden, "consultancy": consultancy, "admin": admin,
+                "member": member, "utility": utility}
+
+    def test_includes_carry_only_what_the_caller_may_read(self, api, setup):
+        api.as_user(setup["member"])
+        document = api.get(f"/api/v1/utilities/?include=account").document
+        assert document["data"] and not [r for r in document.get("included", []) if r["type"] == "Account"]
+        admin_doc = api.as_user(setup["admin"]).get(
+            f"/api/v1/accounts/{setup['account'].pk}/?include=consultancyAccount").document
+        assert admin_doc.get("included", []) == []
+
+    def test_nested_includes_are_400(self, api, setup):
+        response = api.as_user(setup["admin"]).get("/api/v1/memberships/?include=utility.memberships")
+        assert response.status_code == 400
+
+    @pytest.mark.parametrize("sort", ["-", "name,", ",name", "--name"])
+    def test_empty_sort_terms_are_400(self, api, setup, sort):
+        assert api.as_user(setup["admin"]).get(f"/api/v1/utilities/?sort={sort}").status_code == 400
+
+    def test_forwarded_for_is_not_trusted_by_default(self, api, setup):
+        from accounts.models import AuditLogEntry
+
+        api.as_user(setup["admin"]).patch(f"/api/v1/accounts/{setup['account'].pk}/", body(
+            "Account", {"dataRetention": 9}, id=setup["account"].pk), HTTP_X_FORWARDED_FOR="not-an-ip",
+            REMOTE_ADDR="192.0.2.44")
+        entry = AuditLogEntry.objects.filter(content_type__model="account").latest("timestamp")
+        assert entry.remote_addr == "192.0.2.44"
+
+    def test_consultancy_changes_by_non_site_admins_are_403_whatever_the_id(self, api, setup):
+        api.as_user(setup["admin"])
+        for target in (setup["hidden"].pk, 999999):
+            response = api.patch(f"/api/v1/accounts/{setup['account'].pk}/", body(
+                "Account", relationships={"consultancyAccount": rel("Account", target)}, id=setup["account"].pk))
+            assert response.status_code == 403
+
+    def test_the_default_account_has_no_members_or_codes(self, api, setup, site_admin):
+        from accounts.models import Account
+
+        default = Account.objects.get(is_default=True)
+        api.as_user(site_admin)
+        added = api.post("/api/v1/account-memberships/", body("AccountMembership", {}, {
+            "user": rel("User", setup["member"].pk), "account": rel("Account", default.pk)}))
+        assert added.status_code == 409
+        assert api.get(f"/api/v1/accounts/{default.pk}/activation-code/").status_code == 409
+
+    def test_personal_utility_owner_stays_admin_and_member(self, api, db):
+        from memberships.models import Membership
+
+        owner = UserFactory()
+        api.as_user(owner)
+        utility_id = api.post("/api/v1/utilities/personal/", body("Utility", {"billingDay": 2})).document[
+            "data"]["id"]
+        mine = Membership.objects.get(utility_id=utility_id, user=owner)
+        demote = api.patch(f"/api/v1/memberships/{mine.pk}/", body("Membership", {"role": "spectator"}, id=mine.pk))
+        assert demote.status_code == 409
+        assert api.delete(f"/api/v1/memberships/{mine.pk}/").status_code == 409
+        assert api.get("/api/v1/utilities/personal/").status_code == 200
+
+    def test_personal_utility_names_cannot_be_squatted(self, api, db):
+        first, second = UserFactory(), UserFactory()
+        mine = api.as_user(first).post("/api/v1/utilities/personal/", body("Utility", {"billingDay": 2}))
+        utility_id = mine.document["data"]["id"]
+        api.patch(f"/api/v1/utilities/{utility_id}/", body("Utility", {"name": f"{second.username}'s utility"},
+                                                           id=utility_id))
+        theirs = api.as_user(second).post("/api/v1/utilities/personal/", body("Utility", {"billingDay": 3}))
+        assert theirs.status_code == 201
+
+    @pytest.mark.parametrize("attributes", [{"isSubscriber": "yes"}, {"isSubscriber": 1}])
+    def test_booleans_are_json_booleans(self, api, setup, attributes):
+        response = api.as_user(setup["admin"]).post("/api/v1/memberships/", body("Membership", attributes, {
+            "user": rel("User", setup["admin"].pk), "utility": rel("Utility", setup["utility"].pk)}))
+        assert response.status_code == 400
+
+    def test_integers_are_json_integers(self, api, setup):
+        response = api.as_user(setup["admin"]).post("/api/v1/utilities/", body("Utility", {
+            "name": "Str", "billingDay": "5"}, {"account": rel("Account", setup["account"].pk)}))
+        assert response.status_code == 400
+        assert response.document["errors"][0]["source"]["pointer"] == "/data/attributes/billingDay"
+
+    def test_activation_is_strict(self, api, setup):
+        api.as_user(setup["member"])
+        unknown = api.post("/api/v1/activations/", body("Activation", {"activationCode": "ABCDEFGH", "x": 1}))
+        assert unknown.status_code == 400
+        missing = api.post("/api/v1/activations/", body("Activation", {}))
+        assert missing.document["errors"][0]["source"]["pointer"] == "/data/attributes/activationCode"
+
+    def test_filter_errors_name_the_parameter_sent(self, api, setup):
+        response = api.as_user(setup["admin"]).get("/api/v1/memberships/?filter[utility]=abc")
+        assert response.document["errors"][0]["source"] == {"parameter": "filter[utility]"}
+
+    def test_permission_set_reports_read_rights_and_membership_rights(self, api, setup):
+        from memberships.models import Membership
+
+        api.as_user(setup["member"])
+        utility = api.get(f"/api/v1/users/me/permissions/?objectType=Utility&objectId={setup['utility'].pk}")
+        assert "memberships.view_utility" in utility.document["data"]["attributes"]["permissions"]
+        mine = Membership.objects.get(user=setup["member"])
+        own = api.get(f"/api/v1/users/me/permissions/?objectType=Membership&objectId={mine.pk}")
+        assert "memberships.delete_membership" in own.document["data"]["attributes"]["permissions"]
+
+    def test_timestamps_written_back_in_another_format_are_unchanged(self, api, setup):
+        from memberships.models import Membership
+
+        mine = Membership.objects.get(user=setup["member"])
+        api.as_user(setup["admin"])
+        stamp = api.get(f"/api/v1/memberships/{mine.pk}/").document["data"]["attributes"]["isSubscriberDatetime"]
+        other_format = stamp.replace("Z", "+00:00")
+        response = api.patch(f"/api/v1/memberships/{mine.pk}/", body("Membership", {
+            "isSubscriberDatetime": other_format}, id=mine.pk))
+        assert response.status_code == 200

@@ -19,7 +19,17 @@ from accounts.models import (
     validate_custom_attributes,
 )
 from accounts.services import UnknownPermission, permissions_from_names
-from config.api import ModelSerializer, ResourceRelatedField, Serializer, VisibleResourceRelatedField
+from config.api import (
+    ApiError,
+    ModelSerializer,
+    ResourceRelatedField,
+    Serializer,
+    StrictIntegerField,
+    StrictSerializerMixin,
+    VisibleResourceRelatedField,
+    _jsonable,
+    _same_relationship,
+)
 
 from config.audit import MASK
 from memberships.models import AccountMembership, Membership, Utility
@@ -203,7 +213,7 @@ class CustomAttributesField(serializers.JSONField):
 
 
 def _seconds(**kwargs):
-    return serializers.IntegerField(min_value=1, max_value=2_147_483_647, required=False, **kwargs)
+    return StrictIntegerField(min_value=1, max_value=2_147_483_647, required=False, **kwargs)
 
 
 class AccountSerializer(ModelSerializer):
@@ -216,7 +226,7 @@ class AccountSerializer(ModelSerializer):
     base_line_exec_interval = _seconds()
     cd_model_frequency = _seconds()
     cd_execution_frequency = _seconds()
-    data_retention = serializers.IntegerField(min_value=0, max_value=2_147_483_647, required=False)
+    data_retention = StrictIntegerField(min_value=0, max_value=2_147_483_647, required=False)
     custom_attributes = CustomAttributesField(required=False)
     member_count = serializers.IntegerField(read_only=True)
     utility_count = serializers.IntegerField(read_only=True)
@@ -259,6 +269,24 @@ class AccountSerializer(ModelSerializer):
             "utilities",
         ]
         read_only_fields = ["created", "updated"]
+
+    SITE_ADMIN_MEMBERS = {"consultancy_account": "consultancyAccount", "account_roles": "accountRoles"}
+
+    def to_internal_value(self, data):
+        # Only site admins set these; anyone else sending a new value is refused before the
+        # ids are looked up, so the answer does not depend on whether those ids exist.
+        request = self.context.get("request")
+        if request is not None and not request.user.is_superuser and isinstance(data, dict):
+            for name, wire in self.SITE_ADMIN_MEMBERS.items():
+                if name in data and self._privileged_change(name, data[name]):
+                    raise ApiError(f"Only site admins set `{wire}`.", status_code=403)
+        return super().to_internal_value(data)
+
+    def _privileged_change(self, name, sent):
+        if self.instance is None:
+            return sent not in (None, [])
+        current = self.fields[name].to_representation(self.fields[name].get_attribute(self.instance))
+        return not _same_relationship(_jsonable(current), sent)
 
     def to_representation(self, instance):
         if not hasattr(instance, "member_count"):  # an account not read through the view's queryset
@@ -327,7 +355,7 @@ class ActivationCodeSerializer(Serializer):
         return max(0, int((activation.expires_at - timezone.now()).total_seconds()))
 
 
-class ActivationSerializer(Serializer):
+class ActivationSerializer(StrictSerializerMixin, Serializer):
     activation_code = serializers.CharField(max_length=64)
 
     class Meta:

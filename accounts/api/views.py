@@ -502,8 +502,11 @@ class ActivationView(RosterAPIView):
     resource_name = "Activation"
     throttle_classes = [ActivationThrottle]
 
+    def get_serializer(self, *args, **kwargs):
+        return ActivationSerializer(*args, context={"request": self.request, "view": self}, **kwargs)
+
     def post(self, request):
-        serializer = ActivationSerializer(data=request.data)
+        serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         membership = services.account_activate(actor=request.user,
                                                code=serializer.validated_data["activation_code"])

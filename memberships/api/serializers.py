@@ -3,13 +3,14 @@
 from rest_framework import serializers
 
 from accounts.models import Account, User
-from config.api import ModelSerializer, ParentRelatedField, ResourceRelatedField, VisibleResourceRelatedField
+from config.api import ModelSerializer, ParentRelatedField, ResourceRelatedField, StrictBooleanField, StrictIntegerField
 from memberships.models import AccountMembership, Membership, Utility
 
 
 class AccountMembershipSerializer(ModelSerializer):
     role = serializers.ChoiceField(choices=AccountMembership.Role.choices, required=False)
-    user = VisibleResourceRelatedField(queryset=User.objects.all())
+    # Admins add any existing user (SPEC); the view checks the account before this is looked up.
+    user = ResourceRelatedField(queryset=User.objects.all())
     account = ParentRelatedField(queryset=Account.objects.all())
 
     included_serializers = {
@@ -27,9 +28,8 @@ class AccountMembershipSerializer(ModelSerializer):
 
 class UtilitySerializer(ModelSerializer):
     name = serializers.CharField(max_length=200)
-    billing_day = serializers.IntegerField(min_value=1, max_value=28)
-    subscriber_seats = serializers.IntegerField(min_value=0, max_value=2_147_483_647, required=False,
-                                                allow_null=True)
+    billing_day = StrictIntegerField(min_value=1, max_value=28)
+    subscriber_seats = StrictIntegerField(min_value=0, max_value=2_147_483_647, required=False, allow_null=True)
     is_personal = serializers.BooleanField(read_only=True)
     account = ParentRelatedField(queryset=Account.objects.all())
     memberships = ResourceRelatedField(many=True, read_only=True, source="visible_memberships", model=Membership)
@@ -59,10 +59,11 @@ class PersonalUtilitySerializer(UtilitySerializer):
 
 
 class MembershipSerializer(ModelSerializer):
-    is_subscriber = serializers.BooleanField()
+    is_subscriber = StrictBooleanField()
     is_subscriber_datetime = serializers.DateTimeField(read_only=True)
     role = serializers.ChoiceField(choices=Membership.Role.choices, required=False)
-    user = VisibleResourceRelatedField(queryset=User.objects.all())
+    # Admins add any existing user (SPEC, seed 004); the view checks the utility before this is looked up.
+    user = ResourceRelatedField(queryset=User.objects.all())
     utility = ParentRelatedField(queryset=Utility.objects.all())
 
     included_serializers = {

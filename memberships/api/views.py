@@ -49,10 +49,15 @@ class AccountMembershipViewSet(
             return [account_prefetch(self.request.user, "account")]
         return super().get_prefetch_related(include)
 
+    parent_field = "account"
+
+    def check_parent(self, account):
+        if not is_account_admin(self.request.user, account):
+            raise Forbidden("Only the account's admins add members.")
+
     def perform_create(self, serializer):
         data = serializer.validated_data
-        if not is_account_admin(self.request.user, data["account"]):
-            raise Forbidden("Only the account's admins add members.")
+        self.check_parent(data["account"])
         serializer.instance = services.account_membership_create(
             actor=self.request.user,
             user=data["user"],
@@ -101,10 +106,15 @@ class UtilityViewSet(
     def _fresh(self, utility):
         return self.get_queryset().get(pk=utility.pk)
 
+    parent_field = "account"
+
+    def check_parent(self, account):
+        if not is_account_admin(self.request.user, account):
+            raise Forbidden("Only the account's admins create utilities.")
+
     def perform_create(self, serializer):
         data = serializer.validated_data
-        if not is_account_admin(self.request.user, data["account"]):
-            raise Forbidden("Only the account's admins create utilities.")
+        self.check_parent(data["account"])
         utility = services.utility_create(actor=self.request.user, account=data["account"], name=data["name"],
                                           billing_day=data["billing_day"],
                                           subscriber_seats=data.get("subscriber_seats"))
@@ -165,10 +175,15 @@ class MembershipViewSet(
             return [_visible_memberships(self.request, "utility__memberships")]
         return super().get_prefetch_related(include)
 
+    parent_field = "utility"
+
+    def check_parent(self, utility):
+        if not is_utility_admin(self.request.user, utility):
+            raise Forbidden("Only the utility's admins add members.")
+
     def perform_create(self, serializer):
         data = serializer.validated_data
-        if not is_utility_admin(self.request.user, data["utility"]):
-            raise Forbidden("Only the utility's admins add members.")
+        self.check_parent(data["utility"])
         serializer.instance = services.membership_create(
             actor=self.request.user, user=data["user"], utility=data["utility"],
             is_subscriber=data["is_subscriber"], role=data.get("role", Membership.Role.SPECTATOR),

@@ -90,11 +90,21 @@ class TestCreate:
                                                               "account": rel("Account", 999999)}))
         assert unseen.status_code == missing.status_code == 404
 
-    def test_unseen_user_is_refused(self, api, world):
+    def test_admins_add_any_existing_user(self, api, world):
         stranger = UserFactory()
         response = api.as_user(world["admin"]).post(URL, self.payload(stranger, world["account"]))
-        assert response.status_code == 400
-        assert response.document["errors"][0]["source"]["pointer"] == "/data/relationships/user"
+        assert response.status_code == 201
+        missing = api.post(URL, body("AccountMembership", {}, {"user": rel("User", 999999),
+                                                              "account": rel("Account", world["account"].pk)}))
+        assert missing.status_code == 400
+        assert missing.document["errors"][0]["source"]["pointer"] == "/data/relationships/user"
+
+    def test_non_admins_learn_nothing_about_user_ids(self, api, world):
+        api.as_user(world["user"])
+        existing = api.post(URL, self.payload(world["outsider"], world["account"]))
+        missing = api.post(URL, body("AccountMembership", {}, {"user": rel("User", 999999),
+                                                              "account": rel("Account", world["account"].pk)}))
+        assert existing.status_code == missing.status_code == 403
 
     def test_bad_role_is_400(self, api, world):
         newcomer = UserFactory()
