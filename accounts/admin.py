@@ -22,7 +22,8 @@ from django.contrib.auth.forms import BaseUserCreationForm, UsernameField
 from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, router, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.http import HttpResponseRedirect
 from django.template import engines
 from django.template.response import TemplateResponse
@@ -51,7 +52,8 @@ from accounts.models import (
 from accounts.permissions import is_site_admin
 from config.errors import ServiceError
 from memberships import services as membership_services
-from memberships.models import AccountMembership
+from memberships.models import AccountMembership, Membership, Utility
+from memberships.permissions import is_account_admin
 
 
 def _error_text(exc) -> str:
@@ -684,6 +686,88 @@ class AccountMembershipInline(admin.TabularInline):
         return super().get_queryset(request).select_related("user", "account")
 
 
+def subscriber_count():
+    """A utility's subscribers, counted in the same query as the rows (joins elsewhere in the
+    query, such as a search across members, cannot inflate it)."""
+    rows = Membership.objects.filter(utility_id=OuterRef("pk"), is_subscriber=True).order_by().values("utility_id")
+    return Coalesce(Subquery(rows.annotate(n=Count("pk")).values("n"), output_field=IntegerField()), 0)
+
+
+def seats_taken(utility) -> str:
+    """Subscribers over seats, e.g. "3 / 10" or "3 / unlimited"."""
+    seats = _("unlimited") if utility.subscriber_seats is None else utility.subscriber_seats
+    return f"{utility.subscriber_count} / {seats}"
+
+
+class UtilityInlineForm(forms.ModelForm):
+    # Set per request by UtilityInline.get_formset: only the account's admins change a billing day.
+    billing_day_locked = False
+
+    class Meta:
+        model = Utility
+        fields = ("name", "billing_day", "subscriber_seats")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None and self.billing_day_locked:
+            self.fields["billing_day"].disabled = True
+
+    def clean_subscriber_seats(self):
+        seats = self.cleaned_data.get("subscriber_seats")
+        taken = getattr(self.instance, "subscriber_count", 0) if self.instance.pk is not None else 0
+        if seats is not None and seats < taken:
+            raise ValidationError(
+                _("%(taken)d members subscribe already; free seats before lowering the limit to %(seats)d.")
+                % {"taken": taken, "seats": seats}, code="seat_limit_reached")
+        return seats
+
+
+class UtilityInlineFormSet(forms.BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        # The database compares names case-insensitively; two new rows would only clash at save time.
+        seen = set()
+        for form in self.forms:
+            if not hasattr(form, "cleaned_data") or self._should_delete_form(form):
+                continue
+            name = form.cleaned_data.get("name")
+            if not name:
+                continue
+            if name.casefold() in seen:
+                form.add_error("name", _("Another row has this name already."))
+            seen.add(name.casefold())
+
+
+class UtilityInline(admin.TabularInline):
+    """An account's utilities. Saves go through the utility services (AccountAdmin.save_formset);
+    a utility's memberships are on its own page, one click away."""
+
+    model = Utility
+    form = UtilityInlineForm
+    formset = UtilityInlineFormSet
+    fields = ("name", "billing_day", "subscriber_seats", "seats_taken")
+    readonly_fields = ("seats_taken",)
+    extra = 0
+    show_change_link = True
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(subscriber_count=subscriber_count())
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.form = type(formset.form.__name__, (formset.form,), {
+            "billing_day_locked": obj is not None and not is_account_admin(request.user, obj),
+        })
+        return formset
+
+    @admin.display(description=_("subscribers / seats"))
+    def seats_taken(self, obj):
+        return seats_taken(obj) if obj.pk is not None else "-"
+
+
+UTILITY_INLINE_FIELDS = ("name", "billing_day", "subscriber_seats")
+
+
 class UniqueNameForm(forms.ModelForm):
     """Name the field for a name taken in another case (the database constraint cannot)."""
 
@@ -723,7 +807,7 @@ class AccountAdmin(ServiceErrorsAsMessages, AuditlogHistoryAdminMixin, GuardedMo
     ordering = ("name",)
     autocomplete_fields = ("consultancy_account",)
     filter_horizontal = ("account_roles",)
-    inlines = (AccountMembershipInline,)
+    inlines = (AccountMembershipInline, UtilityInline)
     actions = ("refresh_activation_codes",)
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     account_history_per_page = 50
@@ -748,7 +832,13 @@ class AccountAdmin(ServiceErrorsAsMessages, AuditlogHistoryAdminMixin, GuardedMo
 
     def get_inlines(self, request, obj):
         # The creator becomes the new account's admin; members are added once it exists.
-        return self.inlines if obj is not None else ()
+        if obj is None:
+            return ()
+        if obj.is_default:
+            # Its utilities are everyone's personal ones (one per user): listed, filtered and
+            # searched in the utility admin rather than all on this page.
+            return tuple(inline for inline in self.inlines if inline is not UtilityInline)
+        return self.inlines
 
     def has_delete_permission(self, request, obj=None):
         if obj is not None and obj.is_default:
@@ -786,6 +876,8 @@ class AccountAdmin(ServiceErrorsAsMessages, AuditlogHistoryAdminMixin, GuardedMo
             self.save_formset(request, form, formset, change=change)
 
     def save_formset(self, request, form, formset, change):
+        if formset.model is Utility:
+            return self.save_utility_formset(request, form, formset)
         if formset.model is not AccountMembership:
             return super().save_formset(request, form, formset, change)
         formset.save(commit=False)
@@ -803,6 +895,22 @@ class AccountAdmin(ServiceErrorsAsMessages, AuditlogHistoryAdminMixin, GuardedMo
                                                           role=membership.role)
         for membership in formset.deleted_objects:
             membership_services.account_membership_delete(actor=request.user, membership=membership)
+
+    def save_utility_formset(self, request, form, formset):
+        formset.save(commit=False)
+        # Removals, changes, additions: the order a person would follow by hand.
+        for utility in formset.deleted_objects:
+            membership_services.utility_delete(actor=request.user, utility=utility)
+        for utility, fields in formset.changed_objects:
+            changes = {name: getattr(utility, name) for name in fields if name in UTILITY_INLINE_FIELDS}
+            if changes:
+                membership_services.utility_update(actor=request.user, utility=utility, data=changes)
+        for utility in formset.new_objects:
+            created = membership_services.utility_create(
+                actor=request.user, account=form.instance, name=utility.name, billing_day=utility.billing_day,
+                subscriber_seats=utility.subscriber_seats,
+            )
+            adopt(utility, created)
 
     def response_add(self, request, obj, post_url_continue=None):
         # Go on to the new account's page, where its members are added (as UserAdmin does).

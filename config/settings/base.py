@@ -1,6 +1,7 @@
 """Settings shared by every environment; values come from DJANGO_* environment variables."""
 
 import os
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -142,6 +143,15 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # Serve straight from the apps' static folders, so no collectstatic step is needed
 # before gunicorn can serve the admin and portal assets.
 WHITENOISE_USE_FINDERS = True
+
+# A cache all gunicorn workers on a host share, so throttles (activations) count per user,
+# not per worker process.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": env("DJANGO_CACHE_DIR", os.path.join(tempfile.gettempdir(), "roster-cache")),
+    }
+}
 
 # Request bodies above this are refused with 413 (SPEC §2).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024

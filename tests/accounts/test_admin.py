@@ -26,7 +26,7 @@ from accounts.models import (
     hash_token,
 )
 from config.errors import Conflict
-from memberships.models import AccountMembership
+from memberships.models import AccountMembership, Utility
 from tests.factories import PASSWORD, ContactFactory, RoleFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -672,6 +672,19 @@ def inline_data(account, **changes):
         data[f"{prefix}-{index}-role"] = row["role"]
         if row.get("DELETE"):
             data[f"{prefix}-{index}-DELETE"] = "on"
+    # The utilities inline, unchanged (tests/memberships/test_utility_admin.py changes it).
+    utilities = list(Utility.objects.filter(account=account).order_by("name", "id"))
+    prefix = "utilities"
+    data[f"{prefix}-TOTAL_FORMS"] = data[f"{prefix}-INITIAL_FORMS"] = str(len(utilities))
+    data[f"{prefix}-MIN_NUM_FORMS"] = "0"
+    data[f"{prefix}-MAX_NUM_FORMS"] = "1000"
+    for index, utility in enumerate(utilities):
+        data[f"{prefix}-{index}-id"] = str(utility.pk)
+        data[f"{prefix}-{index}-account"] = str(account.pk)
+        data[f"{prefix}-{index}-name"] = utility.name
+        data[f"{prefix}-{index}-billing_day"] = str(utility.billing_day)
+        if utility.subscriber_seats is not None:
+            data[f"{prefix}-{index}-subscriber_seats"] = str(utility.subscriber_seats)
     return {key: value for key, value in data.items() if value != ""}
 
 

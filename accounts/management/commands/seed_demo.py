@@ -2,8 +2,9 @@
 
 Idempotent: every object is looked up by its natural key (email, name, pair) and only
 created when missing, so a second run adds nothing. Each part of the demo is one
-`seed_<section>` method listed in `SECTIONS`; later apps add theirs (utilities,
-memberships, products, charges) the same way.
+`seed_<section>` method listed in `SECTIONS`; later apps add theirs (products, charges)
+the same way. Everything is written through the services, so the demo obeys the rules
+the API does (subscriber seats included) and has an audit history.
 """
 
 import json
@@ -15,12 +16,13 @@ from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.db.models import Count, Q
 
 from accounts import services
 from accounts.models import Account, AccountRole, Contact, Role, User
 from config.errors import ServiceError
 from memberships import services as membership_services
-from memberships.models import AccountMembership
+from memberships.models import AccountMembership, Membership, Utility
 
 # `make run PORT=...` passes the port on, so the printed addresses are the real ones.
 BASE_URL = f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
@@ -137,11 +139,88 @@ DEMO_ACCOUNT_MEMBERS = {
 # Named in the sign-in instructions: a consultant of the consultancy, who reads its clients.
 DEMO_CONSULTANT_EMAIL = "daniel.okafor@example.com"
 
+# (account, name, billing day, subscriber seats (None: unlimited), members drawn from the co-op
+# members below). The consultancy has none: it advises, it is not billed.
+DEMO_UTILITIES = [
+    ("Northwind Energy", "Northwind Residential", 1, None, 32),
+    ("Northwind Energy", "Northwind Business", 15, 20, 26),
+    ("Northwind Energy", "Northwind EV Charging", 28, 12, 22),
+    ("Harbor Utilities Co-op", "Harbor North Shore", 5, None, 34),
+    ("Harbor Utilities Co-op", "Harbor South Shore", 5, 30, 30),
+    ("Harbor Utilities Co-op", "Harbor Marina", 12, 8, 18),
+    ("Harbor Utilities Co-op", "Harbor Community Solar", 20, None, 28),
+    ("Alpine Power", "Alpine Valley Grid", 10, None, 32),
+    ("Alpine Power", "Alpine Ski Resorts", 3, 15, 20),
+    ("Lakeside Solar Collective", "Lakeside Rooftops", 7, None, 26),
+    ("Lakeside Solar Collective", "Lakeside Battery Pool", 14, 10, 16),
+]
+
+# utility → [(email, role, subscribes)]: the named demo people, added before the co-op members
+# so they have their seats. Account admins need no membership: they act as their utilities' admins.
+DEMO_UTILITY_MEMBERS = {
+    "Northwind Residential": [
+        ("tomas.ortega@example.com", "leader", True),
+        ("mei.chen@example.org", "member", True),
+        ("ines.duarte@example.org", "spectator", False),
+    ],
+    "Northwind Business": [("tomas.ortega@example.com", "admin", False)],
+    "Harbor North Shore": [("elena.petrova@example.net", "member", False)],
+    "Harbor Marina": [
+        ("lukas.novak@example.org", "leader", True),
+        ("amira.haddad@example.com", "member", True),
+    ],
+    "Alpine Valley Grid": [
+        ("kwame.mensah@example.net", "leader", True),
+        ("jonas.berg@example.org", "member", True),
+        ("lukas.novak@example.org", "spectator", False),
+    ],
+    "Lakeside Rooftops": [
+        ("daniel.okafor@example.com", "admin", True),
+        ("hannah.schmidt@example.net", "member", True),
+    ],
+}
+# Named in the sign-in instructions: someone who leads a utility without administering an account.
+DEMO_LEADER_EMAIL = "tomas.ortega@example.com"
+
+# (email, billing day): demo people with a personal utility in the default account.
+DEMO_PERSONAL_UTILITIES = [("amira.haddad@example.com", 1), ("mei.chen@example.org", 16)]
+
+# The co-op members who fill the utilities: member01@example.org ... member60@example.org.
+# They sign in through the directory (LDAP), so they have no local password: hashing sixty
+# passwords with Argon2 would take most of the seed's time, and nobody signs in as them.
+MEMBER_COUNT = 60
+
+
+def member_email(number: int) -> str:
+    return f"member{number:02d}@example.org"
+
+
+def co_op_roster(index: int, size: int):
+    """The co-op members of the index-th demo utility, as [(email, role, wants to subscribe)].
+
+    Deterministic, so a second run asks for the same rows: a window of the members, shifted
+    per utility, with one admin, a leader in eight, a member in three, the rest spectators;
+    everyone but half the spectators wants to subscribe (seats permitting).
+    """
+    roster = []
+    for position in range(size):
+        number = (index * 23 + position) % MEMBER_COUNT + 1
+        if position == 0:
+            role = Membership.Role.ADMIN
+        elif position % 8 == 1:
+            role = Membership.Role.LEADER
+        elif position % 3 == 0:
+            role = Membership.Role.MEMBER
+        else:
+            role = Membership.Role.SPECTATOR
+        roster.append((member_email(number), role, role != Membership.Role.SPECTATOR or position % 2 == 0))
+    return roster
+
 
 class Command(BaseCommand):
     help = "Fill the database with a demo (idempotent) and print how to sign in."
 
-    SECTIONS = ("users", "roles", "contacts", "accounts")
+    SECTIONS = ("users", "roles", "contacts", "accounts", "utilities")
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -243,6 +322,48 @@ class Command(BaseCommand):
                                                                   role=role)
                     self.created["account memberships"] += 1
 
+    def seed_utilities(self):
+        for number in range(1, MEMBER_COUNT + 1):
+            email = member_email(number)
+            self.users[email] = self.get_or_create_user(email, first_name="Member", last_name=f"{number:02d}",
+                                                        strategy=User.Strategy.LDAP)
+        self.utilities = {}
+        for account_name, name, billing_day, seats, _size in DEMO_UTILITIES:
+            account = self.accounts[account_name]
+            utility = Utility.objects.filter(account=account, name__iexact=name).first()
+            if utility is None:
+                utility = membership_services.utility_create(
+                    actor=self.users[self.first_admin(account_name)], account=account, name=name,
+                    billing_day=billing_day, subscriber_seats=seats,
+                )
+                self.created["utilities"] += 1
+            self.utilities[name] = utility
+        for email, billing_day in DEMO_PERSONAL_UTILITIES:
+            user = self.users[email]
+            if not Utility.objects.filter(personal_owner=user).exists():
+                membership_services.personal_utility_create(user=user, billing_day=billing_day)
+                self.created["personal utilities"] += 1
+        existing = set(
+            Membership.objects.filter(utility__in=self.utilities.values()).values_list("user_id", "utility_id")
+        )
+        for index, (account_name, name, _day, _seats, size) in enumerate(DEMO_UTILITIES):
+            utility = self.utilities[name]
+            actor = self.users[self.first_admin(account_name)]
+            subscribers = Membership.objects.filter(utility=utility, is_subscriber=True).count()
+            for email, role, wants_to_subscribe in DEMO_UTILITY_MEMBERS.get(name, []) + co_op_roster(index, size):
+                user = self.users[email]
+                if (user.pk, utility.pk) in existing:
+                    continue
+                # Seats taken, the rest join without subscribing, as the API would have them do.
+                subscribes = wants_to_subscribe and (
+                    utility.subscriber_seats is None or subscribers < utility.subscriber_seats
+                )
+                membership_services.membership_create(actor=actor, user=user, utility=utility, role=role,
+                                                      is_subscriber=subscribes)
+                existing.add((user.pk, utility.pk))
+                subscribers += subscribes
+                self.created["memberships"] += 1
+
     # ------------------------------------------------------------------- helpers
 
     @staticmethod
@@ -266,6 +387,7 @@ class Command(BaseCommand):
         made = ", ".join(f"{count} {kind}" for kind, count in self.created.items() if count) or "nothing new"
         self.stdout.write(self.style.SUCCESS(f"Roster demo data is ready (created {made})."))
         self.print_accounts()
+        self.print_utilities()
 
     def print_accounts(self):
         """Who administers and who consults for each demo account, as the database has it now."""
@@ -297,6 +419,38 @@ class Command(BaseCommand):
                 lines.append(f"    {label + ':':<13}{', '.join(emails) if emails else '-'}")
         self.stdout.write("\n".join(lines))
 
+    def print_utilities(self):
+        """The demo's utilities, their seats and memberships, as the database has them now."""
+        utilities = (
+            Utility.objects.filter(pk__in=[utility.pk for utility in self.utilities.values()])
+            .select_related("account")
+            .annotate(subscribers=Count("memberships", filter=Q(memberships__is_subscriber=True)))
+            .order_by("account__name", "name")
+        )
+        personal = Utility.objects.filter(personal_owner__email__in=[e for e, _ in DEMO_PERSONAL_UTILITIES]).count()
+        memberships = Membership.objects.filter(utility__in=self.utilities.values())
+        roles = dict(memberships.values_list("role").annotate(n=Count("pk")).order_by())
+        by_role = ", ".join(f"{roles.get(role, 0)} {role}s" for role in reversed(Membership.Role.values))
+        subscribers = memberships.filter(is_subscriber=True).count()
+        full = [f"{u.name} {u.subscribers}/{u.subscriber_seats}" for u in utilities
+                if u.subscriber_seats is not None and u.subscribers >= u.subscriber_seats]
+        lines = [
+            "",
+            f"Utilities: {len(utilities)} in {len({u.account_id for u in utilities})} accounts, plus {personal} "
+            f"personal; {memberships.count()} memberships ({by_role}), {subscribers} subscribing.",
+            f"  All seats taken: {', '.join(full) if full else '-'}",
+        ]
+        self.stdout.write("\n".join(lines))
+
+    @staticmethod
+    def utility_roles_of(email):
+        rows = (
+            Membership.objects.filter(user__email__iexact=email, role__in=["admin", "leader"])
+            .order_by("utility__name")
+            .values_list("role", "utility__name")
+        )
+        return "; ".join(f"{role} of {name}" for role, name in rows) or "no utility role"
+
     @staticmethod
     def roles_of(email, role):
         names = list(
@@ -321,6 +475,8 @@ class Command(BaseCommand):
             f"  ({self.roles_of(DEMO_USER_EMAIL, 'admin')}; not staff)",
             f"  Consultant     {DEMO_CONSULTANT_EMAIL}  password: {self.password}"
             f"  ({self.roles_of(DEMO_CONSULTANT_EMAIL, 'consultant')}: reads its clients' accounts)",
+            f"  Utility leader {DEMO_LEADER_EMAIL}  password: {self.password}"
+            f"  ({self.utility_roles_of(DEMO_LEADER_EMAIL)})",
             "  (passwords as seeded; a run on an existing database keeps any changed since)",
             "",
             "Get an API token:",
