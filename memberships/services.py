@@ -89,7 +89,7 @@ def ensure_user_can_leave_everything(user) -> None:
             _ensure_another_admin(account_id, membership)
         except Conflict:
             name = Account.objects.filter(pk=account_id).values_list("name", flat=True).first()
-            raise Conflict(f"You are the last admin of “{name}”; promote another member first.",
+            raise Conflict(f"{user.email} is the last admin of “{name}”; promote another member first.",
                            code="last_admin") from None
 
 
@@ -158,7 +158,8 @@ def utility_update(*, actor, utility: Utility, data: dict) -> Utility:
 
     utility = _lock_utility(utility.pk)
     if "billing_day" in data and data["billing_day"] != utility.billing_day:
-        if not is_account_admin(actor, utility.account):
+        owner = utility.personal_owner_id is not None and utility.personal_owner_id == actor.pk
+        if not owner and not is_account_admin(actor, utility.account):
             raise Forbidden("Only the account's admins change the billing day.", field="billing_day")
         utility.billing_day = data["billing_day"]
     if "name" in data and data["name"] != utility.name:

@@ -326,16 +326,17 @@ class AuditLogEntrySerializer(ModelSerializer):
         return audit_changes_for_wire(entry.changes)
 
 
-SECRET_NAMES = ("password", "token", "secret", "key_hash", "code")
+# Fields whose values never leave the server, however they were stored.
+SECRET_NAMES = {"password", "token", "secret", "key_hash", "code", "read_token"}
 
 
 def audit_changes_for_wire(changes):
-    """camelCase field names; anything that looks like a secret is masked whatever was stored."""
+    """camelCase field names; secret fields are masked whatever was stored."""
     if not isinstance(changes, dict):
         return {}
     result = {}
     for field, value in changes.items():
-        if any(marker in field.lower() for marker in SECRET_NAMES):
+        if field.lower() in SECRET_NAMES:
             value = [MASK if item not in (None, "") else item for item in value] if isinstance(value, list) else MASK
         result[format_field_name(field)] = value
     return result

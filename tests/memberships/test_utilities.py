@@ -209,3 +209,12 @@ def test_permission_set_for_a_utility(api, place):
     admin = api.as_user(place["account_admin"]).get(url).document["data"]["attributes"]["permissions"]
     assert {"memberships.add_membership", "memberships.change_utility", "memberships.delete_utility"} <= set(admin)
     assert api.as_user(place["outsider"]).get(url).status_code == 404
+
+
+@pytest.mark.django_db
+def test_personal_utility_owner_sets_its_billing_day(api):
+    owner = UserFactory()
+    api.as_user(owner)
+    utility_id = api.post(f"{URL}personal/", body("Utility", {"billingDay": 3})).document["data"]["id"]
+    response = api.patch(f"{URL}{utility_id}/", body("Utility", {"billingDay": 21}, id=utility_id))
+    assert response.status_code == 200 and response.document["data"]["attributes"]["billingDay"] == 21
