@@ -1,0 +1,23 @@
+"""A small run of the benchmark harness, so `make bench` keeps working. Figures are not asserted."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.run import ENDPOINTS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_benchmark_harness_runs_end_to_end(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--accounts", "2", "--utilities", "4", "--users", "20",
+         "--memberships", "60", "--audit", "200", "--duration", "1", "--connections", "2", "--driver", "python",
+         "--database-url", f"sqlite:///{tmp_path}/bench.sqlite3"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    table = result.stdout.split("ratio", 1)[1]
+    for endpoint in ENDPOINTS:
+        line = next(row for row in table.splitlines() if row.startswith(endpoint.name))
+        assert "(errors!)" not in line, line
