@@ -4,12 +4,14 @@
 #   make test [PYTEST_ARGS=-q]    run the test suite (SQLite)
 #   make test-postgres            run the test suite against a throwaway PostgreSQL
 #   make lint                     Django system checks, incl. deployment checks
+#   make fuzz [FUZZ_EXAMPLES=100] schemathesis against a live server, driven by /api/v1/schema/
 #   make clean                    remove the virtualenv, the dev database and collected static files
 
 PYTHON ?= python3
 VENV ?= .venv
 PORT ?= 8000
 PYTEST_ARGS ?=
+FUZZ_EXAMPLES ?= 100
 
 VENV_PYTHON := $(VENV)/bin/python
 RUNTIME_STAMP := $(VENV)/.installed-runtime
@@ -20,6 +22,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 .DELETE_ON_ERROR:
 
 .PHONY: help setup setup-dev run test test-postgres lint clean
+.PHONY: fuzz
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -58,6 +61,10 @@ test: setup-dev
 
 test-postgres: setup-dev
 	VENV=$(VENV) bash scripts/test_postgres.sh $(PYTEST_ARGS)
+
+# A longer schemathesis pass than CI's (.ci/run uses a handful of examples per operation).
+fuzz: setup-dev
+	VENV=$(VENV) bash scripts/fuzz.sh $(FUZZ_EXAMPLES)
 
 # The deploy check runs the production settings with a throwaway secret key
 # generated on the spot, so no real secret is ever needed (or leaked) here.

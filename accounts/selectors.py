@@ -66,3 +66,25 @@ def account_prefetch(user, lookup: str) -> Prefetch:
                        to_attr="visible_account_memberships")
     accounts = Account.objects.with_counts(user).prefetch_related("account_roles", members, utilities)
     return Prefetch(lookup, queryset=accounts)
+
+
+def user_prefetches(viewer, lookup: str) -> list:
+    """Prefetches for users reached through `lookup` (an included `user`, `contact`, `actor`),
+    so they render every relationship a fetched user has, scoped to what `viewer` may see."""
+    from memberships.models import AccountMembership, Membership
+
+    return [
+        f"{lookup}__roles",
+        Prefetch(f"{lookup}__account_memberships", queryset=AccountMembership.objects.for_user(viewer).order_by("id"),
+                 to_attr="visible_account_memberships"),
+        Prefetch(f"{lookup}__memberships", queryset=Membership.objects.for_user(viewer).order_by("id"),
+                 to_attr="visible_memberships"),
+    ]
+
+
+def utility_prefetches(viewer, lookup: str) -> list:
+    """Prefetches for utilities reached through `lookup`, scoped to what `viewer` may see."""
+    from memberships.models import Membership
+
+    return [Prefetch(f"{lookup}__memberships", queryset=Membership.objects.for_user(viewer).order_by("id"),
+                     to_attr="visible_memberships")]

@@ -173,7 +173,11 @@ def exception_handler(exc, context):
             return None
     if view is not None:
         view.resource_name = "errors"
-    response.data = _normalise(response.data, response.status_code)
+    if isinstance(response.data, dict) and "errors" in response.data:
+        # a view not rendered as JSON:API: DJA has already wrapped the list
+        response.data["errors"] = _normalise(response.data["errors"], response.status_code)
+    else:
+        response.data = _normalise(response.data, response.status_code)
     if response.status_code == 401:
         response["WWW-Authenticate"] = WWW_AUTHENTICATE
     return response

@@ -158,8 +158,15 @@ FIELD_SCHEMAS = {
     ("AccountSerializer", "custom_attributes"): {
         "type": "object", "maxProperties": 100,
         "description": "A flat object of text, number or boolean values (keys 1..1024 characters).",
-        "additionalProperties": {"oneOf": [{"type": "string", "maxLength": 1024}, {"type": "number"},
-                                           {"type": "boolean"}]}},
+        "additionalProperties": {"oneOf": [{"type": "string", "minLength": 1, "maxLength": 1024},
+                                           {"type": "number"}, {"type": "boolean"}]}},
+    ("AccountSerializer", "logo_url"): {
+        "type": "string", "format": "uri", "pattern": "^https?://", "maxLength": 500,
+        "description": "An http or https URL."},
+    ("UserSerializer", "password"): {
+        "type": "string", "minLength": 8, "maxLength": 4096,
+        "description": "Checked by the server's password validators: at least 8 characters, not too "
+                       "common, not all digits, not too like the user's other attributes."},
 }
 
 
@@ -271,7 +278,7 @@ class RosterAutoSchema(JsonApiAutoSchema):
                 "name": "sort",
                 "required": False,
                 "description": "Comma-separated sort fields; a leading `-` sorts descending.",
-                "schema": {"type": "array", "minItems": 1,
+                "schema": {"type": "array", "minItems": 1, "uniqueItems": True,
                            "items": {"type": "string", "enum": [t for f in sortable for t in (f, f"-{f}")]}},
                 "style": "form",
                 "explode": False,
@@ -322,7 +329,8 @@ class RosterAutoSchema(JsonApiAutoSchema):
             "name": "include",
             "required": False,
             "description": "Related resources to return in the top-level `included` (comma-separated paths).",
-            "schema": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": paths}},
+            "schema": {"type": "array", "minItems": 1, "uniqueItems": True,
+                       "items": {"type": "string", "enum": paths}},
             "style": "form",
             "explode": False,
         }}
@@ -344,7 +352,8 @@ class RosterAutoSchema(JsonApiAutoSchema):
                 "required": False,
                 "description": f"Sparse fieldset: only these attributes and relationships of `{resource_type}` "
                                "resources (comma-separated).",
-                "schema": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": fields}},
+                "schema": {"type": "array", "minItems": 1, "uniqueItems": True,
+                           "items": {"type": "string", "enum": fields}},
                 "style": "form",
                 "explode": False,
             }
@@ -356,8 +365,7 @@ class RosterAutoSchema(JsonApiAutoSchema):
         for cls in type(field.parent).__mro__ if field.parent is not None else ():
             schema = FIELD_SCHEMAS.get((cls.__name__, field.field_name))
             if schema is not None:
-                schema = {**schema, **self._get_serializer_field_meta(field, direction)}
-                return schema
+                return {**self._get_serializer_field_meta(field, direction), **schema}
         if isinstance(field, (RelatedField, ManyRelatedField)):
             # Relationship objects are built by `_relationship`; this only keeps the
             # generator from guessing at computed sources such as `visible_memberships`.
@@ -543,6 +551,8 @@ class RosterAutoSchema(JsonApiAutoSchema):
             statuses |= {401, 429}  # invalid_credentials, too_many_attempts
         if "ActivationView" in names:
             statuses.add(429)
+        if "ActivationCodeView" in names:
+            statuses.add(409)  # the default account has no activation code
         if "PingView" in names:
             statuses.add(503)
         return sorted(statuses)
@@ -564,7 +574,8 @@ def _filter_schema(filter_):
         result = {"schema": {"type": "string", "enum": ["true", "false", "1", "0"]}}
     elif isinstance(filter_, ChoiceListFilter):
         result = {"description": f"Comma-separated, each one of: {', '.join(filter_.allowed)}.",
-                  "schema": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": filter_.allowed}},
+                  "schema": {"type": "array", "minItems": 1, "uniqueItems": True,
+                             "items": {"type": "string", "enum": filter_.allowed}},
                   "style": "form", "explode": False}
     elif getattr(filter_, "extra", {}).get("choices"):
         result = {"schema": {"type": "string", "enum": [value for value, _ in filter_.extra["choices"]]}}
@@ -585,8 +596,8 @@ def _filter_schema(filter_):
 # memberships), has_charges (Products).
 DELETE_CONFLICTS = {"UserViewSet", "AccountMembershipViewSet", "ProductViewSet"}
 
-# How deep `include` paths are documented (`user.roles` is two).
-INCLUDE_DEPTH = 2
+# How deep `include` paths go: only direct relationships (nested paths are a 400).
+INCLUDE_DEPTH = 1
 
 
 def _included_serializers(serializer_class):

@@ -15,7 +15,10 @@ def validate_include(serializer_class, include):
         return
     if not include.strip():
         raise ApiError("`include` needs at least one path.", parameter="include")
-    for path in include.split(","):
+    paths = include.split(",")
+    if len(paths) != len(set(paths)):
+        raise ApiError("`include` names a path twice.", parameter="include")
+    for path in paths:
         if "." in path:
             raise ApiError(f"`{path}`: only direct relationships can be included.", parameter="include")
         current = serializer_class

@@ -285,3 +285,17 @@ class TestAccountsAndUtilitiesReview:
         response = api.patch(f"/api/v1/memberships/{mine.pk}/", body("Membership", {
             "isSubscriberDatetime": other_format}, id=mine.pk))
         assert response.status_code == 200
+
+
+class TestFuzzFindings:
+    def test_unsafe_methods_on_unrouted_api_paths_are_jsonapi_404(self, api, user):
+        from django.test import Client
+
+        client = Client(enforce_csrf_checks=True)
+        client.force_login(user)
+        for method in ("post", "patch", "delete", "put"):
+            response = getattr(client, method)("/api/v1/roles/abc/", data="", content_type=MEDIA_TYPE)
+            assert response.status_code == 404 and response["Content-Type"] == MEDIA_TYPE, method
+
+    def test_a_repeated_include_path_is_400(self, api, site_admin):
+        assert api.as_user(site_admin).get("/api/v1/users/?include=roles,roles").status_code == 400

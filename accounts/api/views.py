@@ -242,7 +242,11 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
     ordering_fields = ["created", "expires_at", "last_seen_at"]
     ordering = ("-created", "-id")
     select_for_includes = {"user": ["user"]}
-    prefetch_for_includes = {"user": ["user__roles"]}
+
+    def get_prefetch_related(self, include):
+        if include == "user":
+            return selectors.user_prefetches(self.request.user, "user")
+        return super().get_prefetch_related(include)
 
     def get_permissions(self):
         if self.action == "create":
@@ -340,7 +344,11 @@ class ContactViewSet(
     queryset = Contact.objects.select_related("contact")
     serializer_class = ContactSerializer
     ordering_fields = ["created"]
-    prefetch_for_includes = {"contact": ["contact__roles"]}
+
+    def get_prefetch_related(self, include):
+        if include == "contact":
+            return selectors.user_prefetches(self.request.user, "contact")
+        return super().get_prefetch_related(include)
 
     def perform_create(self, serializer):
         serializer.instance = services.contact_create(
@@ -450,7 +458,11 @@ class AccountAuditLogViewSet(mixins.ListModelMixin, RosterViewSet):
     ordering_fields = ["timestamp"]
     ordering = ("-timestamp", "-id")
     select_for_includes = {"__all__": ["content_type"]}
-    prefetch_for_includes = {"actor": ["actor__roles"]}
+
+    def get_prefetch_related(self, include):
+        if include == "actor":
+            return selectors.user_prefetches(self.request.user, "actor")
+        return super().get_prefetch_related(include)
     resource_name = "AuditLogEntry"
 
     def get_queryset(self):

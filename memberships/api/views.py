@@ -6,7 +6,7 @@ from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from accounts.selectors import account_prefetch
+from accounts.selectors import account_prefetch, user_prefetches, utility_prefetches
 from config.api import ApiError
 from config.errors import Forbidden
 from config.viewsets import RosterViewSet
@@ -42,11 +42,12 @@ class AccountMembershipViewSet(
     permission_classes = [IsAuthenticated, AccountMembershipPermission]
     ordering_fields = ["created", "role"]
     select_for_includes = {"user": ["user"]}
-    prefetch_for_includes = {"user": ["user__roles"]}
 
     def get_prefetch_related(self, include):
         if include == "account":
             return [account_prefetch(self.request.user, "account")]
+        if include == "user":
+            return user_prefetches(self.request.user, "user")
         return super().get_prefetch_related(include)
 
     parent_field = "account"
@@ -163,7 +164,6 @@ class MembershipViewSet(
     ordering_fields = ["created", "role", "is_subscriber", "is_subscriber_datetime"]
     ordering = ("-id",)
     select_for_includes = {"user": ["user"]}
-    prefetch_for_includes = {"user": ["user__roles"]}
 
     def get_queryset(self):
         queryset = super().get_queryset()
@@ -172,7 +172,9 @@ class MembershipViewSet(
 
     def get_prefetch_related(self, include):
         if include == "utility":
-            return [_visible_memberships(self.request, "utility__memberships")]
+            return utility_prefetches(self.request.user, "utility")
+        if include == "user":
+            return user_prefetches(self.request.user, "user")
         return super().get_prefetch_related(include)
 
     parent_field = "utility"

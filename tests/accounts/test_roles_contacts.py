@@ -188,9 +188,9 @@ class TestContacts:
         for _ in range(30):
             ContactFactory(owner=user)
         api.as_user(user)
-        # session, count, page, contacts' roles and memberships, + the included users' visibility
-        # check (has_perm twice, then the check)
-        with django_assert_max_num_queries(8):
+        # session, count, page, the contacts' roles, account memberships and memberships, + the included
+        # users' visibility check (has_perm twice, then the check)
+        with django_assert_max_num_queries(9):
             response = api.get(f"{CONTACTS}?page_size=100&include=contact")
         assert len(response.document["data"]) == 30 and len(response.document["included"]) == 30
 

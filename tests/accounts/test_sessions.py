@@ -221,7 +221,8 @@ def test_session_list_query_count_is_fixed(api, user, django_assert_max_num_quer
     for _ in range(30):
         token_for(user)
     api.as_user(user)
-    # session, count, page, user roles, + the included user's visibility check (has_perm x2, check)
-    with django_assert_max_num_queries(7):
+    # session, count, page, user roles, account memberships, memberships, + the included user's
+    # visibility check (has_perm x2, check)
+    with django_assert_max_num_queries(9):
         response = api.get(f"{URL}?page_size=100&include=user")
     assert len(response.document["data"]) == 31

@@ -43,9 +43,10 @@ class TestRead:
         for _ in range(25):
             member(world["account"])
         api.as_user(world["admin"])
-        # session, count, page (+ users), users' roles, accounts (+ counts), their roles, members, utilities,
-        # + visibility checks of the included users (has_perm x2, check) and accounts
-        with django_assert_max_num_queries(12):
+        # session, count, page (+ users), the users' roles, account memberships and memberships, accounts
+        # (+ counts), their roles, members, utilities, + visibility checks of the included users
+        # (has_perm x2, check) and accounts
+        with django_assert_max_num_queries(14):
             document = api.get(f"{URL}?include=user,account&page_size=100").document
         assert {r["type"] for r in document["included"]} == {"User", "Account"}
         assert len(document["data"]) == 28

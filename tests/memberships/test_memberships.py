@@ -96,9 +96,9 @@ class TestRead:
         assert set(document["data"][0]["attributes"]) == {"isSubscriber"}
         assert {r["type"] for r in document["included"]} == {"User", "Utility"}
 
-    # Without include: session, count, page. With it: + user roles, utility memberships, the
-    # utilities' own prefetch, and one visibility check per included type.
-    @pytest.mark.parametrize("include,bound", [("", 3), ("&include=user,utility", 10)])
+    # Without include: session, count, page. With it: + the users' roles, account memberships and
+    # memberships, the utilities and their memberships, and one visibility check per included type.
+    @pytest.mark.parametrize("include,bound", [("", 3), ("&include=user,utility", 12)])
     def test_query_count_is_fixed(self, api, place, include, bound, django_assert_max_num_queries):
         for _ in range(60):
             utility_member(place["utility"], URole.MEMBER)
