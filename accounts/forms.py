@@ -130,12 +130,17 @@ class EmailChangeForm(ServiceErrorsMixin, forms.Form):
 
 
 class PasswordChangeForm(ServiceErrorsMixin, auth_forms.PasswordChangeForm):
-    """Django's form for the checks; the view saves through `services.user_update`."""
+    """Django's form for the checks; saving goes through `services.user_update`."""
 
     service_fields = {"current_password": "old_password", "password": "new_password2"}
 
     def save(self, commit=True):
-        raise NotImplementedError("Save through services.user_update.")
+        return services.user_update(
+            actor=self.user,
+            user=self.user,
+            data={"password": self.cleaned_data["new_password1"]},
+            current_password=self.cleaned_data["old_password"],
+        )
 
 
 class AvatarForm(ServiceErrorsMixin, forms.Form):

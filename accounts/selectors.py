@@ -53,7 +53,7 @@ def default_avatar_png(seed: int, size: int = 5, cell: int = 40) -> bytes:
     return out.getvalue()
 
 
-def account_prefetch(user, lookup: str) -> Prefetch:
+def account_prefetches(user, lookup: str) -> list:
     """Prefetch accounts reached through `lookup` with everything their resource renders:
     counts, roles, members, and the utilities `user` may see (a fixed number of queries)."""
     from memberships.models import Utility
@@ -65,7 +65,7 @@ def account_prefetch(user, lookup: str) -> Prefetch:
     members = Prefetch("account_memberships", queryset=AccountMembership.objects.for_user(user).order_by("id"),
                        to_attr="visible_account_memberships")
     accounts = Account.objects.with_counts(user).prefetch_related("account_roles", members, utilities)
-    return Prefetch(lookup, queryset=accounts)
+    return [Prefetch(lookup, queryset=accounts)]
 
 
 def user_prefetches(viewer, lookup: str) -> list:

@@ -313,12 +313,7 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
     def form_valid(self, form):
         try:
-            user = services.user_update(
-                actor=self.request.user,
-                user=self.request.user,
-                data={"password": form.cleaned_data["new_password1"]},
-                current_password=form.cleaned_data["old_password"],
-            )
+            user = form.save()
         except SERVICE_ERRORS as exc:
             form.add_service_error(exc)
             return self.form_invalid(form)

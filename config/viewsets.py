@@ -45,6 +45,15 @@ class RosterViewSet(PreloadIncludesMixin, viewsets.GenericViewSet):
     extra_query_params = ()
     #: the relationship a new object is created inside (e.g. a membership's utility)
     parent_field = None
+    #: include path → `builder(viewer, lookup)` returning prefetches scoped to what the viewer may
+    #: see (relationships of included resources that depend on the caller)
+    scoped_prefetches = {}
+
+    def get_prefetch_related(self, include):
+        builder = self.scoped_prefetches.get(include)
+        if builder is not None:
+            return builder(self.request.user, include)
+        return super().get_prefetch_related(include)
 
     def get_queryset(self):
         queryset = super().get_queryset()

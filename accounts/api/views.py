@@ -242,11 +242,7 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
     ordering_fields = ["created", "expires_at", "last_seen_at"]
     ordering = ("-created", "-id")
     select_for_includes = {"user": ["user"]}
-
-    def get_prefetch_related(self, include):
-        if include == "user":
-            return selectors.user_prefetches(self.request.user, "user")
-        return super().get_prefetch_related(include)
+    scoped_prefetches = {"user": selectors.user_prefetches}
 
     def get_permissions(self):
         if self.action == "create":
@@ -344,11 +340,7 @@ class ContactViewSet(
     queryset = Contact.objects.select_related("contact")
     serializer_class = ContactSerializer
     ordering_fields = ["created"]
-
-    def get_prefetch_related(self, include):
-        if include == "contact":
-            return selectors.user_prefetches(self.request.user, "contact")
-        return super().get_prefetch_related(include)
+    scoped_prefetches = {"contact": selectors.user_prefetches}
 
     def perform_create(self, serializer):
         serializer.instance = services.contact_create(
@@ -375,11 +367,7 @@ class AccountViewSet(
     ordering_fields = ["name", "member_count", "utility_count", "created"]
     ordering = ("name", "id")
     prefetch_for_includes = {"__all__": ["account_roles"]}
-
-    def get_prefetch_related(self, include):
-        if include == "consultancy_account":
-            return [selectors.account_prefetch(self.request.user, "consultancy_account")]
-        return super().get_prefetch_related(include)
+    scoped_prefetches = {"consultancy_account": selectors.account_prefetches}
 
     def get_queryset(self):
         # An account's utilities as far as the caller sees them (personal utilities in the
@@ -458,11 +446,7 @@ class AccountAuditLogViewSet(mixins.ListModelMixin, RosterViewSet):
     ordering_fields = ["timestamp"]
     ordering = ("-timestamp", "-id")
     select_for_includes = {"__all__": ["content_type"]}
-
-    def get_prefetch_related(self, include):
-        if include == "actor":
-            return selectors.user_prefetches(self.request.user, "actor")
-        return super().get_prefetch_related(include)
+    scoped_prefetches = {"actor": selectors.user_prefetches}
     resource_name = "AuditLogEntry"
 
     def get_queryset(self):

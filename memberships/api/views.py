@@ -6,7 +6,7 @@ from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from accounts.selectors import account_prefetch, user_prefetches, utility_prefetches
+from accounts.selectors import account_prefetches, user_prefetches, utility_prefetches
 from config.api import ApiError
 from config.errors import Forbidden
 from config.viewsets import RosterViewSet
@@ -42,13 +42,7 @@ class AccountMembershipViewSet(
     permission_classes = [IsAuthenticated, AccountMembershipPermission]
     ordering_fields = ["created", "role"]
     select_for_includes = {"user": ["user"]}
-
-    def get_prefetch_related(self, include):
-        if include == "account":
-            return [account_prefetch(self.request.user, "account")]
-        if include == "user":
-            return user_prefetches(self.request.user, "user")
-        return super().get_prefetch_related(include)
+    scoped_prefetches = {"account": account_prefetches, "user": user_prefetches}
 
     parent_field = "account"
 
@@ -95,11 +89,7 @@ class UtilityViewSet(
     permission_classes = [IsAuthenticated, UtilityPermission]
     ordering_fields = ["name", "billing_day", "created"]
     ordering = ("name", "id")
-
-    def get_prefetch_related(self, include):
-        if include == "account":
-            return [account_prefetch(self.request.user, "account")]
-        return super().get_prefetch_related(include)
+    scoped_prefetches = {"account": account_prefetches}
 
     def get_queryset(self):
         return super().get_queryset().select_related("account").prefetch_related(_visible_memberships(self.request))
@@ -169,13 +159,7 @@ class MembershipViewSet(
         queryset = super().get_queryset()
         # Lists render ids only; a single membership needs its utility and account for the rules.
         return queryset if self.action == "list" else queryset.select_related("utility__account")
-
-    def get_prefetch_related(self, include):
-        if include == "utility":
-            return utility_prefetches(self.request.user, "utility")
-        if include == "user":
-            return user_prefetches(self.request.user, "user")
-        return super().get_prefetch_related(include)
+    scoped_prefetches = {"utility": utility_prefetches, "user": user_prefetches}
 
     parent_field = "utility"
 
