@@ -52,7 +52,7 @@ ENDPOINTS = [
              "/ceiling/accounts/?page_size=100"),
     Endpoint("audit log page 1", "GET", "/api/v1/accounts/{account}/auditlog/?page_size=100", "admin",
              "/ceiling/accounts/{account}/auditlog/?page_size=100"),
-    Endpoint("audit log page 1000", "GET", "/api/v1/accounts/{account}/auditlog/?page_size=100&page={deep_page}",
+    Endpoint("audit log deep page", "GET", "/api/v1/accounts/{account}/auditlog/?page_size=100&page={deep_page}",
              "admin", "/ceiling/accounts/{account}/auditlog/?page_size=100&page={deep_page}"),
     Endpoint("membership PATCH", "PATCH", "/api/v1/memberships/{membership}/", "member",
              "/ceiling/memberships/{membership}/",
