@@ -360,7 +360,8 @@ def validate_custom_attributes(value):
             if not 1 <= len(item) <= CUSTOM_ATTRIBUTE_MAX_LENGTH:
                 raise ValidationError(f"`{key[:50]}`: text values are 1 to {CUSTOM_ATTRIBUTE_MAX_LENGTH} characters.",
                                       code="invalid_attribute", params={"key": key})
-        elif isinstance(item, bool) or (isinstance(item, (int, float)) and math.isfinite(item)):
+        elif isinstance(item, bool) or (isinstance(item, int) and -2**63 <= item < 2**63) or (
+                isinstance(item, float) and math.isfinite(item)):
             continue
         else:
             raise ValidationError(f"`{key[:50]}`: values are text, numbers or true/false.",

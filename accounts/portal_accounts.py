@@ -8,6 +8,7 @@ message on the page the row action came from.
 """
 
 from django import forms
+from django.forms.fields import InvalidJSONInput
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.auth.views import redirect_to_login
@@ -61,6 +62,22 @@ def _account_formfield(name, **kwargs):
 COLOUR_INPUT = forms.TextInput(attrs={"pattern": "#[0-9a-fA-F]{6}", "placeholder": "#1d4ed8", "size": 8})
 
 
+class SafeJSONField(forms.JSONField):
+    """Django's JSONField lets ValueError escape (e.g. a number of 5,000 digits): a field error instead."""
+
+    def to_python(self, value):
+        try:
+            return super().to_python(value)
+        except ValueError:
+            raise forms.ValidationError("Enter a valid JSON object.", code="invalid") from None
+
+    def bound_data(self, data, initial):
+        try:
+            return super().bound_data(data, initial)
+        except ValueError:
+            return InvalidJSONInput(data)  # shown back as typed, next to its error
+
+
 class AccountForm(ServiceErrorsMixin, forms.Form):
     """An account's settings. A plain Form: the service validates against the model and saves."""
 
@@ -83,7 +100,7 @@ class AccountForm(ServiceErrorsMixin, forms.Form):
     data_retention = _account_formfield("data_retention", label="Data retention (days)",
                                         help_text="0 keeps data forever.")
     default_product_privacy = _account_formfield("default_product_privacy")
-    custom_attributes = forms.JSONField(
+    custom_attributes = SafeJSONField(
         required=False, label="Custom attributes",
         help_text='A JSON object of names to text, numbers or true/false, e.g. {"region": "north"}.',
         widget=forms.Textarea(attrs={"rows": 4, "cols": 60, "spellcheck": "false"}),
@@ -272,7 +289,7 @@ class AccountDetailView(AccountMixin, TemplateView):
         from memberships.forms import UtilityCreateForm
 
         user = self.request.user
-        account = self.get_account(Account.objects.with_counts())
+        account = self.get_account(Account.objects.with_counts(self.request.user))
         is_admin = is_account_admin(user, account)
         site_admin = is_site_admin(user)
         members = list(
@@ -305,7 +322,7 @@ class AccountDetailView(AccountMixin, TemplateView):
 
     def post(self, request, *args, **kwargs):
         """Save the settings form (account admins)."""
-        account = self.get_account(Account.objects.with_counts())
+        account = self.get_account(Account.objects.with_counts(self.request.user))
         self.require_admin(account)
         form = AccountForm(request.POST)
         if form.is_valid():
@@ -442,8 +459,13 @@ class ActivationCodeRefreshView(AccountActionView):
     def post(self, request, *args, **kwargs):
         account = self.get_account()
         self.require_admin(account)
-        services.activation_code_refresh(actor=request.user, account=account)
-        messages.success(request, "A new activation code is issued; the previous one no longer works.")
+        try:
+            services.activation_code_refresh(actor=request.user, account=account)
+        except SERVICE_ERRORS as exc:
+            forbidden_to_403(exc)
+            messages.error(request, service_error_message(exc))
+        else:
+            messages.success(request, "A new activation code is issued; the previous one no longer works.")
         return self.back_to_account()
 
 
@@ -453,7 +475,7 @@ class AccountDeleteView(AccountMixin, TemplateView):
     template_name = "accounts/account_confirm_delete.html"
 
     def get_context_data(self, **kwargs):
-        account = self.get_account(Account.objects.with_counts())
+        account = self.get_account(Account.objects.with_counts(self.request.user))
         self.require_admin(account)
         return super().get_context_data(account=account, **kwargs)
 

@@ -111,6 +111,13 @@ def is_utility_admin(user, utility) -> bool:
     return has_utility_role(user, utility, UtilityRole.ADMIN)
 
 
+def can_change_billing_day(user, utility) -> bool:
+    """The account's admins; for a personal utility, its owner."""
+    if utility.is_personal and utility.personal_owner_id == getattr(user, "pk", None):
+        return True
+    return is_account_admin(user, utility.account)
+
+
 UTILITY_ROLE_PERMISSIONS = {
     UtilityRole.SPECTATOR: ["memberships.view_utility", "memberships.view_membership"],
     UtilityRole.MEMBER: ["memberships.view_utility", "memberships.view_membership"],

@@ -154,12 +154,11 @@ def utility_create(*, actor, account, name: str, billing_day: int, subscriber_se
 @transaction.atomic
 def utility_update(*, actor, utility: Utility, data: dict) -> Utility:
     """Utility admins rename and set seats; the billing day is for the account's admins."""
-    from memberships.permissions import is_account_admin
+    from memberships.permissions import can_change_billing_day
 
     utility = _lock_utility(utility.pk)
     if "billing_day" in data and data["billing_day"] != utility.billing_day:
-        owner = utility.personal_owner_id is not None and utility.personal_owner_id == actor.pk
-        if not owner and not is_account_admin(actor, utility.account):
+        if not can_change_billing_day(actor, utility):
             raise Forbidden("Only the account's admins change the billing day.", field="billing_day")
         utility.billing_day = data["billing_day"]
     if "name" in data and data["name"] != utility.name:

@@ -26,7 +26,13 @@ from memberships.forms import (
     UtilitySettingsForm,
 )
 from memberships.models import Membership, Utility
-from memberships.permissions import has_utility_role, is_account_admin, is_utility_admin, utility_role
+from memberships.permissions import (
+    can_change_billing_day,
+    has_utility_role,
+    is_account_admin,
+    is_utility_admin,
+    utility_role,
+)
 
 UtilityRole = Membership.Role
 
@@ -74,7 +80,7 @@ class UtilityDetailView(UtilityMixin, TemplateView):
             kwargs.setdefault("member_form", MembershipAddForm(actor=user))
             kwargs.setdefault("settings_form", UtilitySettingsForm(
                 initial=UtilitySettingsForm.initial_for(utility),
-                can_change_billing_day=is_account_admin(user, utility.account),
+                can_change_billing_day=can_change_billing_day(user, utility),
             ))
         return super().get_context_data(
             utility=utility,
@@ -95,12 +101,12 @@ class UtilityDetailView(UtilityMixin, TemplateView):
         utility = self.get_utility()
         if not is_utility_admin(request.user, utility):
             raise PermissionDenied("Only the utility's admins change it.")
-        can_change_billing_day = is_account_admin(request.user, utility.account)
+        billing_day_allowed = can_change_billing_day(request.user, utility)
         form = UtilitySettingsForm(request.POST, initial=UtilitySettingsForm.initial_for(utility),
-                                   can_change_billing_day=can_change_billing_day)
+                                   can_change_billing_day=billing_day_allowed)
         if form.is_valid():
             data = dict(form.cleaned_data)
-            if not can_change_billing_day:
+            if not billing_day_allowed:
                 data.pop("billing_day")
             try:
                 services.utility_update(actor=request.user, utility=utility, data=data)

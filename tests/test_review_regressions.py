@@ -299,3 +299,49 @@ class TestFuzzFindings:
 
     def test_a_repeated_include_path_is_400(self, api, site_admin):
         assert api.as_user(site_admin).get("/api/v1/users/?include=roles,roles").status_code == 400
+
+
+class TestPortalReview:
+    @pytest.fixture
+    def admin_account(self, db):
+        from accounts.models import Account
+        from memberships.models import AccountMembership
+
+        account = Account.objects.create(name="Portal Co")
+        admin = UserFactory()
+        AccountMembership.objects.create(account=account, user=admin, role="admin")
+        return account, admin
+
+    @pytest.mark.parametrize("raw", ['{"a": 1' + "0" * 400 + "}", '{"a": ' + "9" * 5000 + "}"])
+    def test_huge_numbers_in_custom_attributes_are_a_field_error(self, client, admin_account, raw):
+        account, admin = admin_account
+        client.force_login(admin)
+        response = client.post(f"/accounts/{account.pk}/", {"name": account.name, "custom_attributes": raw,
+                                                              "health_time_period": 86400})
+        assert response.status_code == 200
+        account.refresh_from_db()
+        assert account.custom_attributes == {}
+
+    def test_huge_numbers_in_custom_attributes_are_a_400_over_the_api(self, api, admin_account):
+        account, admin = admin_account
+        response = api.as_user(admin).patch(f"/api/v1/accounts/{account.pk}/", body(
+            "Account", {"customAttributes": {"a": 10 ** 400}}, id=account.pk))
+        assert response.status_code == 400
+
+    def test_refreshing_the_default_accounts_code_is_a_message(self, client, site_admin):
+        from accounts.models import Account
+
+        default = Account.objects.get(is_default=True)
+        client.force_login(site_admin)
+        response = client.post(f"/accounts/{default.pk}/activation-code/refresh/")
+        assert response.status_code == 302
+
+    def test_personal_owner_sets_the_billing_day_in_the_portal(self, client, db):
+        from memberships.services import personal_utility_create
+
+        owner = UserFactory()
+        utility = personal_utility_create(user=owner, billing_day=3)
+        client.force_login(owner)
+        client.post(f"/utilities/{utility.pk}/", {"name": utility.name, "billing_day": 20})
+        utility.refresh_from_db()
+        assert utility.billing_day == 20
