@@ -1,7 +1,7 @@
 """The viewset base every resource builds on: visibility through `for_user()`, includes checked."""
 
 from django.http import Http404
-from rest_framework import viewsets
+from rest_framework import mixins, viewsets
 from rest_framework.views import APIView
 from rest_framework_json_api.utils import format_value
 from rest_framework_json_api.views import PreloadIncludesMixin
@@ -79,6 +79,17 @@ class RosterViewSet(PreloadIncludesMixin, viewsets.GenericViewSet):
 
     def check_parent(self, parent):
         """Raise if the caller may not create objects inside `parent` (403)."""
+
+
+class RosterModelViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    RosterViewSet,
+):
+    """A resource with every JSON:API operation (list, read, create, PATCH, delete)."""
 
 
 class RosterAPIView(APIView):

@@ -2,7 +2,7 @@
 
 from accounts.permissions import is_site_admin
 from config.api import RulePermission
-from memberships.models import AccountMembership, Membership, Utility
+from memberships.models import AccountMembership, Membership
 
 Role = AccountMembership.Role
 UtilityRole = Membership.Role

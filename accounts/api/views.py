@@ -35,18 +35,11 @@ from memberships.api.serializers import AccountMembershipSerializer
 from memberships.models import AccountMembership, Membership, Utility
 from memberships.permissions import AccountPermission, can_read_account_audit, is_account_admin
 from config.api import MEDIA_TYPE, ApiError, JSONAPIRenderer
-from config.viewsets import RosterAPIView, RosterViewSet
+from config.viewsets import RosterAPIView, RosterModelViewSet, RosterViewSet
 from config.errors import Forbidden
 
 
-class UserViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.DestroyModelMixin,
-    RosterViewSet,
-):
+class UserViewSet(RosterModelViewSet):
     queryset = User.objects.all()
     serializer_class = UserSerializer
     filterset_class = UserFilterSet
@@ -295,14 +288,7 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
         return Response(self.get_serializer(session).data)
 
 
-class RoleViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.DestroyModelMixin,
-    RosterViewSet,
-):
+class RoleViewSet(RosterModelViewSet):
     queryset = Role.objects.prefetch_related(
         Prefetch("permissions", queryset=Permission.objects.select_related("content_type"))
     )
@@ -352,14 +338,7 @@ class ContactViewSet(
 
 
 
-class AccountViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.DestroyModelMixin,
-    RosterViewSet,
-):
+class AccountViewSet(RosterModelViewSet):
     queryset = Account.objects.all()
     serializer_class = AccountSerializer
     filterset_class = AccountFilterSet
@@ -399,14 +378,7 @@ class AccountViewSet(
         return self.retrieve(request)
 
 
-class AccountRoleViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.DestroyModelMixin,
-    RosterViewSet,
-):
+class AccountRoleViewSet(RosterModelViewSet):
     queryset = AccountRole.objects.all()
     serializer_class = AccountRoleSerializer
     permission_classes = [IsAuthenticated, SiteAdminWritePermission]

@@ -1,7 +1,7 @@
 """The JSON:API face of account memberships, utilities and memberships. Views call services."""
 
 from django.db.models import Prefetch
-from rest_framework import mixins, status
+from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from accounts.selectors import account_prefetches, user_prefetches, utility_prefetches
 from config.api import ApiError
 from config.errors import Forbidden
-from config.viewsets import RosterViewSet
+from config.viewsets import RosterModelViewSet
 from memberships import services
 from memberships.api.serializers import (
     AccountMembershipSerializer,
@@ -28,14 +28,7 @@ from memberships.permissions import (
 )
 
 
-class AccountMembershipViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.DestroyModelMixin,
-    RosterViewSet,
-):
+class AccountMembershipViewSet(RosterModelViewSet):
     queryset = AccountMembership.objects.all()
     serializer_class = AccountMembershipSerializer
     filterset_class = AccountMembershipFilterSet
@@ -75,14 +68,7 @@ def _visible_memberships(request, lookup="memberships"):
                     to_attr="visible_memberships")
 
 
-class UtilityViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.DestroyModelMixin,
-    RosterViewSet,
-):
+class UtilityViewSet(RosterModelViewSet):
     queryset = Utility.objects.all()
     serializer_class = UtilitySerializer
     filterset_class = UtilityFilterSet
@@ -139,14 +125,7 @@ class UtilityViewSet(
         return Response(self.get_serializer(utility).data)
 
 
-class MembershipViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.DestroyModelMixin,
-    RosterViewSet,
-):
+class MembershipViewSet(RosterModelViewSet):
     queryset = Membership.objects.all()
     serializer_class = MembershipSerializer
     filterset_class = MembershipFilterSet
