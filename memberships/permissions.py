@@ -118,6 +118,19 @@ def can_change_billing_day(user, utility) -> bool:
     return is_account_admin(user, utility.account)
 
 
+def can_remove_membership(user, membership, utility=None) -> bool:
+    """Anyone may leave; leaders remove spectators, members and leaders; admins remove anyone."""
+    utility = utility or membership.utility
+    if membership.user_id == user.pk or is_utility_admin(user, utility):
+        return True
+    return has_utility_role(user, utility, UtilityRole.LEADER) and membership.role != UtilityRole.ADMIN
+
+
+def can_delete_utility(user, utility) -> bool:
+    """The account's admins; a personal utility also by its owner."""
+    return is_account_admin(user, utility.account) or utility.personal_owner_id == user.pk
+
+
 UTILITY_ROLE_PERMISSIONS = {
     UtilityRole.SPECTATOR: ["memberships.view_utility", "memberships.view_membership"],
     UtilityRole.MEMBER: ["memberships.view_utility", "memberships.view_membership"],
@@ -178,5 +191,5 @@ class MembershipPermission(RulePermission):
 
     object_rules = {
         "partial_update": lambda user, m: has_utility_role(user, m.utility, UtilityRole.LEADER),
-        "destroy": lambda user, m: m.user_id == user.pk or has_utility_role(user, m.utility, UtilityRole.LEADER),
+        "destroy": can_remove_membership,
     }

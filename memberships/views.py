@@ -28,25 +28,14 @@ from memberships.forms import (
 from memberships.models import Membership, Utility
 from memberships.permissions import (
     can_change_billing_day,
+    can_delete_utility,
+    can_remove_membership,
     has_utility_role,
-    is_account_admin,
     is_utility_admin,
     utility_role,
 )
 
 UtilityRole = Membership.Role
-
-
-def can_remove(user, utility, membership) -> bool:
-    """Anyone may leave; leaders remove spectators, members and leaders; admins remove anyone."""
-    if membership.user_id == user.pk or is_utility_admin(user, utility):
-        return True
-    return has_utility_role(user, utility, UtilityRole.LEADER) and membership.role != UtilityRole.ADMIN
-
-
-def can_delete_utility(user, utility) -> bool:
-    """The account's admins; a personal utility also by its owner."""
-    return is_account_admin(user, utility.account) or utility.personal_owner_id == user.pk
 
 
 class UtilityMixin(LoginRequiredMixin):
@@ -75,7 +64,7 @@ class UtilityDetailView(UtilityMixin, TemplateView):
             .select_related("user").order_by("user__email", "id")
         )
         for membership in memberships:
-            membership.can_remove = can_remove(user, utility, membership)
+            membership.can_remove = can_remove_membership(user, membership, utility)
         if is_admin:
             kwargs.setdefault("member_form", MembershipAddForm(actor=user))
             kwargs.setdefault("settings_form", UtilitySettingsForm(
@@ -218,7 +207,7 @@ class MembershipRemoveView(UtilityActionView):
     def post(self, request, *args, **kwargs):
         utility = self.get_utility()
         membership = self.get_membership(utility)
-        if not can_remove(request.user, utility, membership):
+        if not can_remove_membership(request.user, membership, utility):
             raise PermissionDenied("Leaders remove spectators, members and leaders; admins remove anyone.")
         leaving = membership.user_id == request.user.pk
         try:
