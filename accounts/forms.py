@@ -175,3 +175,28 @@ class ContactAddForm(ServiceErrorsMixin, forms.Form):
         if self.contact is None:
             raise ValidationError("No user has this email.", code="invalid")
         return email
+
+
+class MemberByEmailForm(ServiceErrorsMixin, forms.Form):
+    """Add a person to an account or utility by email; the view's subclass adds the role fields."""
+
+    email = forms.EmailField(label="Email of the person to add", max_length=254,
+                             widget=forms.EmailInput(attrs={"autocomplete": "off"}))
+
+    service_fields = {"user": "email"}
+    service_default_field = "email"
+    id_prefix = "member"
+
+    def __init__(self, *args, actor, **kwargs):
+        kwargs.setdefault("auto_id", f"{self.id_prefix}-%s")
+        super().__init__(*args, **kwargs)
+        self.actor = actor
+
+    def clean_email(self):
+        email = self.cleaned_data["email"].strip()
+        # Only people the admin already sees (shared accounts and utilities, contacts).
+        self.user = User.objects.for_user(self.actor).filter(email__iexact=email).first()
+        if self.user is None:
+            raise ValidationError("No user you know has this email. Add them to your contacts first.",
+                                  code="invalid")
+        return email

@@ -25,8 +25,8 @@ from accounts import services
 from accounts.api.serializers import SECRET_NAMES
 from accounts.api.views import ActivationThrottle
 from accounts.filtersets import AUDIT_ACTIONS, AuditLogEntryFilterSet
-from accounts.forms import ServiceErrorsMixin
-from accounts.models import Account, ActivationCode, AuditLogEntry, User, validate_custom_attributes
+from accounts.forms import MemberByEmailForm, ServiceErrorsMixin
+from accounts.models import Account, ActivationCode, AuditLogEntry, validate_custom_attributes
 from accounts.permissions import is_site_admin
 from accounts.views import SERVICE_ERRORS, DashboardView
 from config.audit import MASK
@@ -123,27 +123,8 @@ class AccountForm(ServiceErrorsMixin, forms.Form):
         return value
 
 
-class AccountMemberAddForm(ServiceErrorsMixin, forms.Form):
-    email = forms.EmailField(label="Email of the person to add", max_length=254,
-                             widget=forms.EmailInput(attrs={"autocomplete": "off"}))
+class AccountMemberAddForm(MemberByEmailForm):
     role = forms.ChoiceField(choices=AccountRole.choices, initial=AccountRole.USER)
-
-    service_fields = {"user": "email"}
-    service_default_field = "email"
-
-    def __init__(self, *args, actor, **kwargs):
-        kwargs.setdefault("auto_id", "member-%s")
-        super().__init__(*args, **kwargs)
-        self.actor = actor
-
-    def clean_email(self):
-        email = self.cleaned_data["email"].strip()
-        # Only people the admin already sees (shared accounts and utilities, contacts), as in the API.
-        self.user = User.objects.for_user(self.actor).filter(email__iexact=email).first()
-        if self.user is None:
-            raise ValidationError("No user you know has this email. Add them to your contacts first.",
-                                  code="invalid")
-        return email
 
 
 class AccountMemberRoleForm(ServiceErrorsMixin, forms.Form):

@@ -2,10 +2,8 @@
 through `memberships.services`."""
 
 from django import forms
-from django.core.exceptions import ValidationError
 
-from accounts.forms import ServiceErrorsMixin
-from accounts.models import User
+from accounts.forms import MemberByEmailForm, ServiceErrorsMixin
 from memberships.models import Membership, Utility
 
 
@@ -55,28 +53,11 @@ class PersonalUtilityForm(ServiceErrorsMixin, forms.Form):
         super().__init__(*args, **kwargs)
 
 
-class MembershipAddForm(ServiceErrorsMixin, forms.Form):
-    email = forms.EmailField(label="Email of the person to add", max_length=254,
-                             widget=forms.EmailInput(attrs={"autocomplete": "off"}))
+class MembershipAddForm(MemberByEmailForm):
     role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.SPECTATOR)
     is_subscriber = forms.BooleanField(label="Subscriber", required=False)
 
-    service_fields = {"user": "email"}
-    service_default_field = "email"
-
-    def __init__(self, *args, actor, **kwargs):
-        kwargs.setdefault("auto_id", "membership-%s")
-        super().__init__(*args, **kwargs)
-        self.actor = actor
-
-    def clean_email(self):
-        email = self.cleaned_data["email"].strip()
-        # Only people the admin already sees (shared accounts and utilities, contacts), as in the API.
-        self.user = User.objects.for_user(self.actor).filter(email__iexact=email).first()
-        if self.user is None:
-            raise ValidationError("No user you know has this email. Add them to your contacts first.",
-                                  code="invalid")
-        return email
+    id_prefix = "membership"
 
 
 class MembershipRoleForm(forms.Form):
