@@ -83,8 +83,9 @@ def user_prefetches(viewer, lookup: str) -> list:
 
 
 def utility_prefetches(viewer, lookup: str) -> list:
-    """Prefetches for utilities reached through `lookup`, scoped to what `viewer` may see."""
+    """Prefetches for utilities reached through `lookup` (or for utilities themselves, when
+    `lookup` is empty), scoped to what `viewer` may see."""
     from memberships.models import Membership
 
-    return [Prefetch(f"{lookup}__memberships", queryset=Membership.objects.for_user(viewer).order_by("id"),
+    return [Prefetch(f"{lookup}__memberships" if lookup else "memberships", queryset=Membership.objects.for_user(viewer).order_by("id"),
                      to_attr="visible_memberships")]

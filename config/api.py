@@ -42,6 +42,7 @@ from rest_framework_json_api.utils import (
     undo_format_field_name,
 )
 
+from config.documents import Document, dumps
 from config.errors import WWW_AUTHENTICATE, ServiceError
 
 MEDIA_TYPE = "application/vnd.api+json"
@@ -245,7 +246,9 @@ class _VisibleIncludedRenderer(JSONRenderer):
         request = (renderer_context or {}).get("request")
         if included and request is not None:
             data["included"] = visible_included(included, request.user)
-        return super().render(data, accepted_media_type, renderer_context)
+        if data is None:
+            return b""
+        return dumps(data)
 
 
 def visible_included(included, user):
@@ -269,6 +272,11 @@ def visible_included(included, user):
 
 
 class JSONAPIRenderer(dja_renderers.JSONRenderer, _VisibleIncludedRenderer):
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if isinstance(data, Document):  # built by the fast read path: only encoding is left
+            return dumps(data.content)
+        return super().render(data, accepted_media_type, renderer_context)
+
     @classmethod
     def _filter_sparse_fields(cls, serializer, fields, resource_name):
         """`fields[Type]=camelCase` as well as DJA's serializer does (its renderer compares the

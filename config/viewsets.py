@@ -2,10 +2,12 @@
 
 from django.http import Http404
 from rest_framework import mixins, viewsets
+from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_json_api.utils import format_value
 from rest_framework_json_api.views import PreloadIncludesMixin
 
+from config import documents
 from config.api import ID_PATTERN, ApiError, check_query_parameters
 
 
@@ -81,9 +83,47 @@ class RosterViewSet(PreloadIncludesMixin, viewsets.GenericViewSet):
         """Raise if the caller may not create objects inside `parent` (403)."""
 
 
+# The fast read path (config.documents): GET lists and details whose serializers it
+# understands are built in one pass; everything else takes DJA's standard path. Resource
+# viewsets use these two mixins instead of DRF's (a view may set `fast_read = False`).
+
+
+class ListModelMixin(mixins.ListModelMixin):
+    def list(self, request, *args, **kwargs):
+        builder = documents.Builder.for_view(self)
+        if builder is None:
+            return super().list(request, *args, **kwargs)
+        queryset = builder.strip(self.filter_queryset(self.get_queryset()))
+        page = self.paginate_queryset(queryset)
+        if page is None:
+            return Response(documents.Document(builder.document(queryset, many=True)))
+        document = builder.document(page, many=True)
+        paginated = self.get_paginated_response(None).data
+        document["links"], document["meta"] = paginated["links"], paginated["meta"]
+        return Response(documents.Document(document))
+
+
+class RetrieveModelMixin(mixins.RetrieveModelMixin):
+    def retrieve(self, request, *args, **kwargs):
+        builder = documents.Builder.for_view(self)
+        if builder is None:
+            return super().retrieve(request, *args, **kwargs)
+        self._fast_builder = builder
+        try:
+            instance = self.get_object()
+        finally:
+            self._fast_builder = None
+        return Response(documents.Document(builder.document([instance], many=False)))
+
+    def filter_queryset(self, queryset):
+        queryset = super().filter_queryset(queryset)
+        builder = getattr(self, "_fast_builder", None)
+        return queryset if builder is None else builder.strip(queryset)
+
+
 class RosterModelViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
+    ListModelMixin,
+    RetrieveModelMixin,
     mixins.CreateModelMixin,
     mixins.UpdateModelMixin,
     mixins.DestroyModelMixin,

@@ -271,6 +271,9 @@ class AccountSerializer(ModelSerializer):
         read_only_fields = ["created", "updated"]
 
     SITE_ADMIN_MEMBERS = {"consultancy_account": "consultancyAccount", "account_roles": "accountRoles"}
+    # to_representation below only fills in counts for an account read without them; the fast
+    # read path (config.documents) always reads accounts with_counts().
+    plain_representation = True
 
     def to_internal_value(self, data):
         # Only site admins set these; anyone else sending a new value is refused before the

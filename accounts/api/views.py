@@ -35,7 +35,7 @@ from memberships.api.serializers import AccountMembershipSerializer
 from memberships.models import AccountMembership, Membership, Utility
 from memberships.permissions import AccountPermission, can_read_account_audit, is_account_admin
 from config.api import MEDIA_TYPE, ApiError, JSONAPIRenderer
-from config.viewsets import RosterAPIView, RosterModelViewSet, RosterViewSet
+from config.viewsets import ListModelMixin, RetrieveModelMixin, RosterAPIView, RosterModelViewSet, RosterViewSet
 from config.errors import Forbidden
 
 
@@ -229,7 +229,7 @@ class PermissionSetView(RosterAPIView):
         return Response(PermissionSetSerializer(payload).data)
 
 
-class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, RosterViewSet):
+class SessionViewSet(ListModelMixin, RetrieveModelMixin, mixins.DestroyModelMixin, RosterViewSet):
     queryset = Session.objects.all()
     serializer_class = SessionSerializer
     ordering_fields = ["created", "expires_at", "last_seen_at"]
@@ -317,8 +317,8 @@ class RoleViewSet(RosterModelViewSet):
 
 
 class ContactViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
+    ListModelMixin,
+    RetrieveModelMixin,
     mixins.CreateModelMixin,
     mixins.DestroyModelMixin,
     RosterViewSet,
@@ -352,8 +352,11 @@ class AccountViewSet(RosterModelViewSet):
         # An account's utilities as far as the caller sees them (personal utilities in the
         # default account stay private to their owners).
         user = self.request.user
-        utilities = Prefetch("utilities", queryset=Utility.objects.for_user(user).order_by("id"),
-                             to_attr="visible_utilities")
+        visible_utilities = Utility.objects.for_user(user).order_by("id")
+        if "utilities" in self.request.query_params.get("include", "").split(","):
+            # included utilities render their memberships (as far as the caller sees them)
+            visible_utilities = visible_utilities.prefetch_related(*selectors.utility_prefetches(user, ""))
+        utilities = Prefetch("utilities", queryset=visible_utilities, to_attr="visible_utilities")
         members = Prefetch("account_memberships", queryset=AccountMembership.objects.for_user(user).order_by("id"),
                            to_attr="visible_account_memberships")
         return super().get_queryset().with_counts(user).prefetch_related(utilities, members)
@@ -406,7 +409,7 @@ def _account_for(request, pk, *, deleted_ok_for_site_admins=False):
     return account
 
 
-class AccountAuditLogViewSet(mixins.ListModelMixin, RosterViewSet):
+class AccountAuditLogViewSet(ListModelMixin, RosterViewSet):
     """Every change to an account and to everything inside it, newest first.
 
     One indexed query on `account_id`; entries outlive what they describe, and site admins

@@ -78,7 +78,10 @@ class UtilityViewSet(RosterModelViewSet):
     scoped_prefetches = {"account": account_prefetches}
 
     def get_queryset(self):
-        return super().get_queryset().select_related("account").prefetch_related(_visible_memberships(self.request))
+        queryset = super().get_queryset().prefetch_related(_visible_memberships(self.request))
+        if "account" in self.request.query_params.get("include", "").split(","):
+            return queryset  # the include's scoped prefetch brings the account (a join would void it)
+        return queryset.select_related("account")
 
     def _fresh(self, utility):
         return self.get_queryset().get(pk=utility.pk)

@@ -1,0 +1,438 @@
+"""The fast read path: JSON:API documents for GET lists and details, built in one pass.
+
+djangorestframework-jsonapi renders a page by serialising every row to a dict, then walking
+every field of every row again to sort attributes from relationships, looking up resource
+types per row, and building a fresh serializer for each included object; to-many
+relationships are filled by prefetching whole model instances. Here the work that depends
+only on the serializer class is done once per request (a `Plan`), rows are turned into
+resource objects in a single loop, to-many relationships are loaded as id pairs
+(`values_list`, no model instances), included resources are fetched by id through
+`for_user()` (which is also their visibility check), and the document is encoded with orjson.
+
+The documents are exactly what the standard path produces (DJA's renderer plus
+`config.api.visible_included`); `tests/test_fast_read.py` renders every resource and include
+path both ways and compares them. A serializer the plan does not understand (an overridden
+`to_representation`, hyperlinked relationships, ...) falls back to the standard path, as
+does everything when the `API_FAST_READ` setting is off.
+
+Conventions the loader relies on (the standard path's prefetches follow them too):
+- a to-many relationship whose `source` is `visible_<relation>` holds the related objects the
+  caller may see: `Related.objects.for_user(viewer).order_by("id")`;
+- any other to-many `source` names a model relation and holds all of it, in the related
+  model's default order.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from functools import lru_cache
+from operator import attrgetter
+
+import orjson
+from django.conf import settings
+from django.db.models import F, Prefetch
+from rest_framework import serializers
+from rest_framework.fields import SkipField
+from rest_framework.relations import ManyRelatedField, PKOnlyObject
+from rest_framework.settings import ISO_8601, api_settings
+from rest_framework.utils.encoders import JSONEncoder
+from rest_framework_json_api.relations import HyperlinkedMixin
+from rest_framework_json_api.relations import ResourceRelatedField as DJAResourceRelatedField
+from rest_framework_json_api.utils import (
+    format_field_name,
+    get_included_resources,
+    get_resource_type_from_model,
+    get_resource_type_from_serializer,
+    undo_format_field_name,
+)
+
+VISIBLE_PREFIX = "visible_"
+_encoder = JSONEncoder()
+
+
+# --------------------------------------------------------------------------- encoding
+
+
+class Document:
+    """A finished JSON:API document; the renderer only encodes it."""
+
+    __slots__ = ("content",)
+
+    def __init__(self, content):
+        self.content = content
+
+
+def _default(value):
+    # Decimals, lazy strings, dates that reached the document unconverted: DRF's own rules.
+    return _encoder.default(value)
+
+
+def dumps(data) -> bytes:
+    """orjson, falling back to the standard encoder for what orjson refuses (integers beyond
+    64 bits, non-string keys)."""
+    try:
+        return orjson.dumps(data, default=_default)
+    except TypeError:
+        return json.dumps(data, cls=JSONEncoder, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+# --------------------------------------------------------------------------- plans
+
+
+@lru_cache(maxsize=None)
+def wire_name(name: str) -> str:
+    return format_field_name(name)
+
+
+def _converter(field):
+    """`field.to_representation`, minus DRF's per-call overhead for the common exact types.
+    Each shortcut returns what DRF returns; anything unusual goes to the field itself."""
+    kind = type(field)
+    to_representation = field.to_representation
+    if kind.to_representation is serializers.DateTimeField.to_representation:
+        output_format = getattr(field, "format", api_settings.DATETIME_FORMAT)
+        if output_format is None or output_format.lower() != ISO_8601:
+            return to_representation
+        zone = field.timezone if hasattr(field, "timezone") else field.default_timezone()
+        if zone is None:
+            return to_representation
+
+        def datetime_iso(value):
+            if type(value) is not datetime or value.tzinfo is None:
+                return to_representation(value)
+            text = value.astimezone(zone).isoformat()
+            return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+        return datetime_iso
+    if kind.to_representation is serializers.BooleanField.to_representation:
+        return lambda value: value if value is True or value is False else to_representation(value)
+    if kind.to_representation is serializers.CharField.to_representation:
+        return lambda value: value if type(value) is str else to_representation(value)
+    if kind.to_representation is serializers.IntegerField.to_representation:
+        return lambda value: value if type(value) is int else to_representation(value)
+    return to_representation
+
+
+def _plain_relation(field) -> bool:
+    """A DJA resource relation with no links: `{"data": identifier}` and nothing else."""
+    return isinstance(field, DJAResourceRelatedField) and not (
+        isinstance(field, HyperlinkedMixin) and (field.self_link_view_name or field.related_link_view_name)
+    ) and type(field).to_representation is DJAResourceRelatedField.to_representation
+
+
+def _identifier_type(relation) -> str:
+    resource_type = relation.get_resource_type_from_included_serializer()
+    if resource_type is not None:
+        return resource_type
+    model = getattr(relation, "model", None) or relation.get_queryset().model
+    return get_resource_type_from_model(model)
+
+
+class Unsupported(Exception):
+    """The serializer renders something the plan cannot reproduce exactly."""
+
+
+class Plan:
+    """How one serializer class renders, bound to this request's serializer instance."""
+
+    def __init__(self, serializer, sparse):
+        from config.api import ModelSerializer
+
+        cls = type(serializer)
+        if cls.to_representation is not ModelSerializer.to_representation and not getattr(
+                cls, "plain_representation", False):
+            raise Unsupported(f"{cls.__name__} overrides to_representation")
+        self.serializer = serializer
+        self.model = serializer.Meta.model
+        self.type = get_resource_type_from_serializer(serializer)
+        self.included_serializers = getattr(serializer, "included_serializers", None) or {}
+        wanted = sparse.get(self.type)
+        self.attributes = []  # (wire name, field, kind)
+        self.to_one = []  # (name, wire name, type, attname or None, field)
+        self.to_many = []  # (name, wire name, type, source)
+        meta = getattr(serializer, "Meta", None)
+        if getattr(meta, "meta_fields", None) or hasattr(serializer, "get_root_meta"):
+            raise Unsupported(f"{cls.__name__} has meta fields")
+        concrete = {f.name: f for f in self.model._meta.concrete_fields}
+        for name, field in serializer.fields.items():
+            if field.write_only or name == "id":
+                continue
+            if wanted is not None and name not in wanted:
+                continue
+            if isinstance(field, ManyRelatedField):
+                child = field.child_relation
+                if not _plain_relation(child) or len(field.source_attrs) != 1:
+                    raise Unsupported(f"{cls.__name__}.{name}")
+                self.to_many.append((name, wire_name(name), _identifier_type(child), field.source))
+            elif isinstance(field, serializers.RelatedField):
+                if not _plain_relation(field):
+                    raise Unsupported(f"{cls.__name__}.{name}")
+                model_field = concrete.get(field.source)
+                attname = model_field.attname if model_field is not None and model_field.is_relation else None
+                self.to_one.append((name, wire_name(name), _identifier_type(field), attname, field))
+            elif isinstance(field, serializers.SerializerMethodField):
+                self.attributes.append((wire_name(name), getattr(serializer, field.method_name), "method"))
+            elif field.source in concrete and not concrete[field.source].is_relation and type(
+                    field).get_attribute is serializers.Field.get_attribute:
+                self.attributes.append((wire_name(name), (attrgetter(field.source), _converter(field)), "column"))
+            else:
+                self.attributes.append((wire_name(name), field, "field"))
+        self.to_many_names = {name for name, *_ in self.to_many}
+        self.relation_names = {name for name, *_ in self.to_one} | self.to_many_names
+        self.relation_sources = {source for *_, source in self.to_many} | {
+            field.source for *_, field in self.to_one}
+
+    # ----------------------------------------------------------------- loading
+
+    def kept_lookups(self, lookups):
+        """The prefetch lookups this plan does not load itself (it loads relationships and
+        the resources they lead to)."""
+        loaded_here = self.relation_names | self.relation_sources
+        return [lookup for lookup in lookups if _first_segment(lookup) not in loaded_here]
+
+    def strip(self, queryset):
+        lookups = queryset._prefetch_related_lookups
+        if not lookups:
+            return queryset
+        return queryset.prefetch_related(None).prefetch_related(*self.kept_lookups(lookups))
+
+    def load_to_many(self, pks, viewer, with_objects=None) -> tuple[dict, dict]:
+        """Every to-many relationship of the rows `pks`, one query each.
+
+        Returns `source → {pk: [related pk, ...]}`, and for the relationships named in
+        `with_objects` (name → prefetch lookups for them) the related objects themselves,
+        `name → {related pk: object}`, fetched by that same query.
+        """
+        loaded, objects = {}, {}
+        for name, _wire, _type, source in self.to_many:
+            ids = loaded[source] = {pk: [] for pk in pks}
+            if with_objects is not None and name in with_objects:
+                found = objects[name] = {}
+                if pks:
+                    for related in related_rows(self.model, source, viewer, pks).prefetch_related(
+                            *with_objects[name]):
+                        ids[related._parent].append(related.pk)
+                        found.setdefault(related.pk, related)
+            elif pks:
+                for parent, pk in related_rows(self.model, source, viewer, pks).values_list("_parent", "pk"):
+                    ids[parent].append(pk)
+        return loaded, objects
+
+    # ----------------------------------------------------------------- rendering
+
+    def resource(self, instance, to_many):
+        pk = instance.pk
+        resource = {"type": self.type, "id": str(pk)}
+        attributes = {}
+        for wire, field, kind in self.attributes:
+            if kind == "column":
+                getter, convert = field
+                value = getter(instance)
+                attributes[wire] = None if value is None else convert(value)
+                continue
+            if kind == "method":
+                attributes[wire] = field(instance)
+                continue
+            try:
+                value = field.get_attribute(instance)
+            except SkipField:
+                continue
+            if value is None or (isinstance(value, PKOnlyObject) and value.pk is None):
+                attributes[wire] = None
+            else:
+                attributes[wire] = field.to_representation(value)
+        if attributes:
+            resource["attributes"] = attributes
+        relationships = {}
+        for _name, wire, type_name, attname, field in self.to_one:
+            if attname is not None:
+                related = getattr(instance, attname)
+                relationships[wire] = {"data": None if related is None else {"type": type_name, "id": str(related)}}
+                continue
+            try:
+                value = field.get_attribute(instance)
+            except SkipField:
+                continue
+            if value is None or (isinstance(value, PKOnlyObject) and value.pk is None):
+                relationships[wire] = {"data": None}
+            else:
+                relationships[wire] = {"data": field.to_representation(value)}
+        for _name, wire, type_name, source in self.to_many:
+            ids = to_many[source][pk]
+            relationships[wire] = {"meta": {"count": len(ids)},
+                                   "data": [{"type": type_name, "id": str(i)} for i in ids]}
+        if relationships:
+            resource["relationships"] = relationships
+        return resource
+
+
+def _first_segment(lookup) -> str:
+    if isinstance(lookup, Prefetch):
+        first = lookup.prefetch_through.split("__")[0]
+        return lookup.to_attr if lookup.to_attr and "__" not in lookup.prefetch_through else first
+    return lookup.split("__")[0]
+
+
+def _relation(model, source):
+    name = source[len(VISIBLE_PREFIX):] if source.startswith(VISIBLE_PREFIX) else source
+    return model._meta.get_field(name), source.startswith(VISIBLE_PREFIX)
+
+
+def _reverse_name(model, source) -> str:
+    """The name the related model filters its parents by (`utility` for Utility.memberships)."""
+    field, _visible = _relation(model, source)
+    if field.many_to_many and not field.auto_created:
+        return field.related_query_name()
+    return field.field.name
+
+
+def is_visible_source(source) -> bool:
+    return source.startswith(VISIBLE_PREFIX)
+
+
+def related_rows(model, source, viewer, pks):
+    """The related objects of a to-many relationship of the parents `pks`, each annotated
+    with its `_parent`, in the order the standard path's prefetch gives them."""
+    field, visible = _relation(model, source)
+    related = field.related_model
+    queryset = related.objects.for_user(viewer).order_by("id") if visible else related._default_manager.all()
+    # Annotate first, so the filter reuses the annotation's join (filtering and selecting a
+    # many-valued relation separately would join it twice and multiply the rows).
+    return queryset.annotate(_parent=F(_reverse_name(model, source))).filter(_parent__in=pks)
+
+
+def _reroot(lookup, prefix):
+    """`user__roles` seen from the users themselves: `roles` (None when not under prefix)."""
+    start = f"{prefix}__"
+    if isinstance(lookup, Prefetch):
+        if not lookup.prefetch_through.startswith(start):
+            return None
+        return Prefetch(lookup.prefetch_through[len(start):], queryset=lookup.queryset, to_attr=lookup.to_attr)
+    return lookup[len(start):] if lookup.startswith(start) else None
+
+
+# --------------------------------------------------------------------------- the builder
+
+
+class Builder:
+    """Builds one request's document. `for_view` answers None when the fast path does not apply."""
+
+    def __init__(self, view):
+        self.view = view
+        self.request = view.request
+        self.viewer = view.request.user
+        self.sparse = {}
+        for name, value in self.request.query_params.items():
+            if name.startswith("fields[") and name.endswith("]"):
+                self.sparse[name[7:-1]] = {undo_format_field_name(part) for part in value.split(",")}
+        self.context = view.get_serializer_context()
+        self.plan = Plan(view.get_serializer_class()(context=self.context), self.sparse)
+        self.includes = []  # (path, plan of the included serializer)
+        for path in get_included_resources(self.request, self.plan.serializer):
+            serializer_class = self.plan.included_serializers[path]
+            if not any(name == path for name, *_ in self.plan.to_one + self.plan.to_many):
+                raise Unsupported(f"include {path}")
+            self.includes.append((path, Plan(serializer_class(context=self.context), self.sparse)))
+
+    @classmethod
+    def for_view(cls, view):
+        if not getattr(settings, "API_FAST_READ", True) or not getattr(view, "fast_read", True):
+            return None
+        try:
+            return cls(view)
+        except Unsupported:
+            return None
+
+    def strip(self, queryset):
+        return self.plan.strip(queryset)
+
+    def document(self, rows, *, many):
+        rows = list(rows)
+        plan = self.plan
+        # A to-many relationship that is also included is fetched once, as objects.
+        with_objects = {path: self._lookups(path, included_plan) for path, included_plan in self.includes
+                        if path in plan.to_many_names and self._base_queryset(path) is None}
+        to_many, objects = plan.load_to_many([row.pk for row in rows], self.viewer, with_objects)
+        data = [plan.resource(row, to_many) for row in rows]
+        document = {"data": data if many else data[0]}
+        if self.includes:
+            primary = {(resource["type"], resource["id"]) for resource in data}
+            document["included"] = self._included(rows, to_many, objects, primary)
+        return document
+
+    def _included(self, rows, to_many, objects, primary):
+        """Included resources the caller may see, sorted by type and id (as DJA sorts them),
+        without those already in `data`."""
+        by_key = {}
+        for path, plan in self.includes:
+            if path in objects:
+                instances = self._visible(plan.model, path, objects[path])
+            else:
+                ids = self._related_ids(path, rows, to_many)
+                instances = self._fetch(path, plan, ids) if ids else []
+            nested, _ = plan.load_to_many([instance.pk for instance in instances], self.viewer)
+            for instance in instances:
+                resource = plan.resource(instance, nested)
+                key = (resource["type"], resource["id"])
+                if key not in primary:
+                    by_key[key] = resource
+        return [by_key[key] for key in sorted(by_key)]
+
+    def _related_ids(self, path, rows, to_many):
+        ids = set()
+        for name, _wire, _type, attname, field in self.plan.to_one:
+            if name != path:
+                continue
+            for row in rows:
+                if attname is not None:
+                    value = getattr(row, attname)
+                else:
+                    related = field.get_attribute(row)
+                    value = None if related is None else related.pk
+                if value is not None:
+                    ids.add(value)
+            return ids
+        source = next(source for name, _wire, _type, source in self.plan.to_many if name == path)
+        for related in to_many[source].values():
+            ids.update(related)
+        return ids
+
+    def _visible(self, model, path, objects):
+        """What of `objects` (fetched through a relationship) the caller may read."""
+        if not hasattr(model.objects, "for_user"):
+            return []  # a type without a visibility rule is never included (as visible_included)
+        source = next(source for name, _wire, _type, source in self.plan.to_many if name == path)
+        visible = model.objects.for_user(self.viewer)
+        if is_visible_source(source) or (not visible.query.where and not visible.query.is_empty()):
+            return list(objects.values())  # already read through for_user(), or all are visible
+        keep = set(visible.filter(pk__in=list(objects)).values_list("pk", flat=True))
+        return [instance for pk, instance in objects.items() if pk in keep]
+
+    def _lookups(self, path, plan):
+        """The prefetches an included resource's attributes need, seen from the resource."""
+        lookups = []
+        builder = getattr(self.view, "scoped_prefetches", {}).get(path)
+        for lookup in builder(self.viewer, path) if builder else []:
+            if not (isinstance(lookup, Prefetch) and lookup.prefetch_through == path):
+                lookups.append(lookup)
+        lookups += (getattr(self.view, "prefetch_for_includes", None) or {}).get(path, [])
+        return plan.kept_lookups([r for r in (_reroot(lookup, path) for lookup in lookups) if r is not None])
+
+    def _base_queryset(self, path):
+        """The queryset a scoped prefetch reads the included resources with (e.g. accounts
+        with their counts), if it names one."""
+        builder = getattr(self.view, "scoped_prefetches", {}).get(path)
+        for lookup in builder(self.viewer, path) if builder else []:
+            if isinstance(lookup, Prefetch) and lookup.prefetch_through == path and lookup.queryset is not None:
+                return lookup.queryset
+        return None
+
+    def _fetch(self, path, plan, ids):
+        """The included objects with these ids that the caller may see: one query."""
+        model = plan.model
+        if not hasattr(model.objects, "for_user"):
+            return []  # a type without a visibility rule is never included (as visible_included)
+        base = self._base_queryset(path)
+        queryset = (model._default_manager.all() if base is None else plan.strip(base))
+        return list(queryset.for_user(self.viewer).filter(pk__in=ids).prefetch_related(*self._lookups(path, plan)))
