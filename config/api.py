@@ -19,6 +19,7 @@ from rest_framework import exceptions, serializers
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import BasePermission
+from rest_framework.relations import MANY_RELATION_KWARGS
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -620,6 +621,18 @@ class StrictIntegerField(serializers.IntegerField):
 _INCLUDED_TYPES = {}
 
 
+class IdOrderedManyRelatedField(serializers.ManyRelatedField):
+    """A to-many relationship's `data`, always in id order (whatever order the related model
+    sorts itself in), so every path that renders it agrees."""
+
+    def to_representation(self, iterable):
+        return [self.child_relation.to_representation(value) for value in sorted(iterable, key=_pk)]
+
+
+def _pk(value):
+    return value.pk
+
+
 class ResourceRelatedField(dja_relations.ResourceRelatedField):
     """Relationship ids as strings or numbers; anything that is not an id is a 400, never a 500."""
 
@@ -632,6 +645,12 @@ class ResourceRelatedField(dja_relations.ResourceRelatedField):
         except KeyError:
             resource_type = _INCLUDED_TYPES[key] = super().get_resource_type_from_included_serializer()
             return resource_type
+
+    @classmethod
+    def many_init(cls, *args, **kwargs):
+        list_kwargs = {"child_relation": cls(*args, **kwargs)}
+        list_kwargs.update({key: value for key, value in kwargs.items() if key in MANY_RELATION_KWARGS})
+        return IdOrderedManyRelatedField(**list_kwargs)
 
     def conflict(self, key, **kwargs):
         name = self.field_name or getattr(self.parent, "field_name", "")

@@ -31,7 +31,8 @@ from operator import attrgetter
 
 import orjson
 from django.conf import settings
-from django.db.models import F, Prefetch
+from django.db import connection
+from django.db.models import Aggregate, Exists, F, IntegerField, OuterRef, Prefetch, Subquery, TextField, Value
 from rest_framework import serializers
 from rest_framework.fields import SkipField
 from rest_framework.relations import ManyRelatedField, PKOnlyObject
@@ -197,8 +198,18 @@ class Plan:
             return queryset
         return queryset.prefetch_related(None).prefetch_related(*self.kept_lookups(lookups))
 
-    def load_to_many(self, pks, viewer, with_objects=None) -> tuple[dict, dict]:
-        """Every to-many relationship of the rows `pks`, one query each.
+    def annotate(self, queryset, viewer, outer="pk", prefix="_ids_"):
+        """Each to-many relationship's ids as an annotation of the row `outer` points at."""
+        return queryset.annotate(**{f"{prefix}{source}": ids_subquery(self.model, source, viewer, outer)
+                                    for *_, source in self.to_many})
+
+    def read_to_many(self, instances, prefix="_ids_") -> dict:
+        """What `annotate` put on the instances, shaped as `load_to_many` returns it."""
+        return {source: {instance.pk: read_ids(getattr(instance, prefix + source)) for instance in instances}
+                for *_, source in self.to_many}
+
+    def load_to_many(self, pks, viewer, with_objects=None, only=None) -> tuple[dict, dict]:
+        """Every to-many relationship of the rows `pks` (or those named in `only`), one query each.
 
         Returns `source → {pk: [related pk, ...]}`, and for the relationships named in
         `with_objects` (name → prefetch lookups for them) the related objects themselves,
@@ -206,6 +217,8 @@ class Plan:
         """
         loaded, objects = {}, {}
         for name, _wire, _type, source in self.to_many:
+            if only is not None and name not in only:
+                continue
             ids = loaded[source] = {pk: [] for pk in pks}
             if with_objects is not None and name in with_objects:
                 found = objects[name] = {}
@@ -292,14 +305,45 @@ def is_visible_source(source) -> bool:
 
 
 def related_rows(model, source, viewer, pks):
-    """The related objects of a to-many relationship of the parents `pks`, each annotated
-    with its `_parent`, in the order the standard path's prefetch gives them."""
+    """The related objects of a to-many relationship of the parents `pks` (of any parent when
+    `pks` is None), each annotated with its `_parent`, in id order."""
     field, visible = _relation(model, source)
     related = field.related_model
-    queryset = related.objects.for_user(viewer).order_by("id") if visible else related._default_manager.all()
+    queryset = related.objects.for_user(viewer) if visible else related._default_manager.all()
     # Annotate first, so the filter reuses the annotation's join (filtering and selecting a
     # many-valued relation separately would join it twice and multiply the rows).
-    return queryset.annotate(_parent=F(_reverse_name(model, source))).filter(_parent__in=pks)
+    queryset = queryset.annotate(_parent=F(_reverse_name(model, source)))
+    return queryset if pks is None else queryset.filter(_parent__in=pks).order_by("pk")
+
+
+class IdArray(Aggregate):
+    """A group's ids as one value: JSON array text on SQLite, a JSON array on PostgreSQL."""
+
+    function = "JSON_GROUP_ARRAY"
+    output_field = TextField()
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return super().as_sql(compiler, connection, function="JSON_AGG", **extra_context)
+
+
+def aggregates_ids(connection) -> bool:
+    return connection.vendor in ("sqlite", "postgresql")
+
+
+def ids_subquery(model, source, viewer, outer_ref):
+    """A correlated subquery giving the ids of a to-many relationship of the row `outer_ref`
+    points at, as one value (read back with `read_ids`)."""
+    rows = related_rows(model, source, viewer, None).filter(_parent=OuterRef(outer_ref))
+    return Subquery(rows.order_by().values("_parent").annotate(ids=IdArray("pk")).values("ids")[:1])
+
+
+def read_ids(value) -> list:
+    """The ids an `ids_subquery` produced, in id order (the order relationship data has)."""
+    if not value:
+        return []
+    ids = value if isinstance(value, list) else orjson.loads(value)
+    ids.sort()
+    return ids
 
 
 def _reroot(lookup, prefix):
@@ -334,6 +378,14 @@ class Builder:
             if not any(name == path for name, *_ in self.plan.to_one + self.plan.to_many):
                 raise Unsupported(f"include {path}")
             self.includes.append((path, Plan(serializer_class(context=self.context), self.sparse)))
+        # With ids aggregated in SQL, to-many relationships ride in the row queries, and a
+        # to-one include that needs nothing but its own row rides in the page query.
+        self.aggregate = aggregates_ids(connection)
+        self.joined = {}  # path → (plan, attname)
+        for path, plan in self.includes if self.aggregate else ():
+            attname = next((entry[3] for entry in self.plan.to_one if entry[0] == path), None)
+            if attname is not None and self._base_queryset(path) is None and not self._lookups(path, plan):
+                self.joined[path] = (plan, attname)
 
     @classmethod
     def for_view(cls, view):
@@ -344,16 +396,35 @@ class Builder:
         except Unsupported:
             return None
 
-    def strip(self, queryset):
-        return self.plan.strip(queryset)
+    def prepare(self, queryset):
+        """The view's queryset, reading what this document needs (before pagination)."""
+        queryset = self.plan.strip(queryset)
+        if not self.aggregate:
+            return queryset
+        queryset = self.plan.annotate(queryset, self.viewer).annotate(_fast_read=Value(1, output_field=IntegerField()))
+        for path, (plan, attname) in self.joined.items():
+            queryset = plan.annotate(queryset.select_related(path), self.viewer, outer=attname,
+                                     prefix=f"_inc_{path}_")
+            visible = plan.model.objects.for_user(self.viewer)
+            if visible.query.where or visible.query.is_empty():
+                queryset = queryset.annotate(**{f"_inc_{path}_visible": Exists(visible.filter(pk=OuterRef(attname)))})
+        return queryset
 
     def document(self, rows, *, many):
         rows = list(rows)
         plan = self.plan
+        if rows and not hasattr(rows[0], "_fast_read"):
+            # read by a view's own lookup rather than through prepare(): load separately
+            self.aggregate, self.joined = False, {}
         # A to-many relationship that is also included is fetched once, as objects.
         with_objects = {path: self._lookups(path, included_plan) for path, included_plan in self.includes
                         if path in plan.to_many_names and self._base_queryset(path) is None}
-        to_many, objects = plan.load_to_many([row.pk for row in rows], self.viewer, with_objects)
+        pks = [row.pk for row in rows]
+        if self.aggregate:
+            to_many = plan.read_to_many(rows)
+            objects = plan.load_to_many(pks, self.viewer, with_objects, only=with_objects)[1] if with_objects else {}
+        else:
+            to_many, objects = plan.load_to_many(pks, self.viewer, with_objects)
         data = [plan.resource(row, to_many) for row in rows]
         document = {"data": data if many else data[0]}
         if self.includes:
@@ -366,18 +437,37 @@ class Builder:
         without those already in `data`."""
         by_key = {}
         for path, plan in self.includes:
-            if path in objects:
+            if path in self.joined:
+                instances = self._joined(path, rows)
+            elif path in objects:
                 instances = self._visible(plan.model, path, objects[path])
             else:
                 ids = self._related_ids(path, rows, to_many)
                 instances = self._fetch(path, plan, ids) if ids else []
-            nested, _ = plan.load_to_many([instance.pk for instance in instances], self.viewer)
+            if self.aggregate and path not in objects:
+                nested = plan.read_to_many(instances)
+            else:
+                nested, _ = plan.load_to_many([instance.pk for instance in instances], self.viewer)
             for instance in instances:
                 resource = plan.resource(instance, nested)
                 key = (resource["type"], resource["id"])
                 if key not in primary:
                     by_key[key] = resource
         return [by_key[key] for key in sorted(by_key)]
+
+    def _joined(self, path, rows):
+        """The included objects read with the page (select_related), with their relationship
+        ids moved over from the page's annotations."""
+        plan, attname = self.joined[path]
+        prefix, instances = f"_inc_{path}_", {}
+        for row in rows:
+            if getattr(row, attname) is None or not getattr(row, f"{prefix}visible", True):
+                continue
+            instance = getattr(row, path)
+            for *_, source in plan.to_many:
+                setattr(instance, f"_ids_{source}", getattr(row, prefix + source))
+            instances.setdefault(instance.pk, instance)
+        return list(instances.values())
 
     def _related_ids(self, path, rows, to_many):
         ids = set()
@@ -435,4 +525,5 @@ class Builder:
             return []  # a type without a visibility rule is never included (as visible_included)
         base = self._base_queryset(path)
         queryset = (model._default_manager.all() if base is None else plan.strip(base))
-        return list(queryset.for_user(self.viewer).filter(pk__in=ids).prefetch_related(*self._lookups(path, plan)))
+        queryset = queryset.for_user(self.viewer).filter(pk__in=ids).prefetch_related(*self._lookups(path, plan))
+        return list(plan.annotate(queryset, self.viewer) if self.aggregate else queryset)

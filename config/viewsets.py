@@ -93,7 +93,7 @@ class ListModelMixin(mixins.ListModelMixin):
         builder = documents.Builder.for_view(self)
         if builder is None:
             return super().list(request, *args, **kwargs)
-        queryset = builder.strip(self.filter_queryset(self.get_queryset()))
+        queryset = builder.prepare(self.filter_queryset(self.get_queryset()))
         page = self.paginate_queryset(queryset)
         if page is None:
             return Response(documents.Document(builder.document(queryset, many=True)))
@@ -118,7 +118,7 @@ class RetrieveModelMixin(mixins.RetrieveModelMixin):
     def filter_queryset(self, queryset):
         queryset = super().filter_queryset(queryset)
         builder = getattr(self, "_fast_builder", None)
-        return queryset if builder is None else builder.strip(queryset)
+        return queryset if builder is None else builder.prepare(queryset)
 
 
 class RosterModelViewSet(

@@ -141,6 +141,9 @@ def test_fast_documents_equal_standard_documents(demo, viewer_index):
             if not path.endswith("/auditlog/"):
                 include = query.split("include=")[1] if "include=" in query else None
                 _compare(client, detail + (f"?include={include}" if include else ""), mismatches)
+    for path in ("/api/v1/users/me/", "/api/v1/users/me/?include=roles,accountMemberships,memberships",
+                 "/api/v1/accounts/default/", "/api/v1/utilities/personal/"):
+        _compare(client, path, mismatches)
     assert fast_paths >= (8 if viewer_index == 0 else 1)  # the site admin sees something everywhere
     assert not mismatches, "\n".join(f"{path}: {diff}" for path, diff in mismatches[:20])
 
