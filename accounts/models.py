@@ -270,7 +270,11 @@ class AuditLogEntry(AbstractLogEntry):
 
     class Meta(AbstractLogEntry.Meta):
         indexes = [
-            models.Index(fields=["account_id", "-timestamp", "-id"], name="auditlog_account_time_idx"),
+            # An account's history, newest first, with every filtered column in the key: the
+            # audit-log API's COUNT and its pages' primary keys (config.pagination.ids_first)
+            # are read from this index alone, however deep the page and whichever filter.
+            models.Index(fields=["account_id", "-timestamp", "-id", "action", "content_type", "actor"],
+                         name="auditlog_account_page_idx"),
         ]
 
 

@@ -156,20 +156,31 @@ def main(argv=None):
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"),
                         help="an EMPTY database to fill (default: a temporary SQLite file)")
     parser.add_argument("--only", help="run only endpoints whose name contains this text")
+    parser.add_argument("--keep", metavar="DIR",
+                        help="keep the seeded SQLite database in DIR and reuse it on the next run with the same "
+                             "DIR (the sizes are those of the run that seeded it)")
     args = parser.parse_args(argv)
 
-    workdir = tempfile.mkdtemp(prefix="roster-bench-")
+    workdir = args.keep or tempfile.mkdtemp(prefix="roster-bench-")
+    os.makedirs(workdir, exist_ok=True)
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings", "DJANGO_DEBUG": "false",
-           "DATABASE_URL": args.database_url or f"sqlite:///{workdir}/bench.sqlite3"}
+           "DATABASE_URL": args.database_url or f"sqlite:///{os.path.abspath(workdir)}/bench.sqlite3"}
+    seed_file = Path(workdir) / "seed.json"
     server = None
     try:
-        print(f"Seeding {args.users} users, {args.memberships} memberships, {args.audit} audit entries "
-              f"into {env['DATABASE_URL'].split('@')[-1]} ...", flush=True)
         manage(env, "migrate", "--noinput", "-v0")
-        seeded = json.loads(manage(env, "bench_seed", *[f"--{k}={getattr(args, k)}" for k in
-                                                        ("accounts", "utilities", "users", "memberships", "audit")])
-                            .strip().splitlines()[-1])
-        print(f"Seeded in {seeded['seconds']} s.", flush=True)
+        if args.keep and seed_file.exists():
+            seeded = json.loads(seed_file.read_text())
+            print(f"Reusing the database seeded in {workdir}: {seeded['sizes']}.", flush=True)
+        else:
+            print(f"Seeding {args.users} users, {args.memberships} memberships, {args.audit} audit entries "
+                  f"into {env['DATABASE_URL'].split('@')[-1]} ...", flush=True)
+            seeded = json.loads(manage(env, "bench_seed", *[f"--{k}={getattr(args, k)}" for k in
+                                                            ("accounts", "utilities", "users", "memberships",
+                                                             "audit")]).strip().splitlines()[-1])
+            print(f"Seeded in {seeded['seconds']} s.", flush=True)
+            if args.keep:
+                seed_file.write_text(json.dumps(seeded))
         deep_entries = (args.audit + 4) // 5
         deep_page = max(1, min(1000, deep_entries // 100))
         port = free_port()
@@ -212,7 +223,8 @@ def main(argv=None):
         if server is not None:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=30)
-        shutil.rmtree(workdir, ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def print_table(rows, args):

@@ -396,9 +396,16 @@ class Builder:
         except Unsupported:
             return None
 
+    def strip(self, queryset):
+        """The view's queryset without the prefetches this document replaces."""
+        return self.plan.strip(queryset)
+
     def prepare(self, queryset):
         """The view's queryset, reading what this document needs (before pagination)."""
-        queryset = self.plan.strip(queryset)
+        return self.annotate(self.strip(queryset))
+
+    def annotate(self, queryset):
+        """Relationship ids and joined includes as columns of the rows' query."""
         if not self.aggregate:
             return queryset
         queryset = self.plan.annotate(queryset, self.viewer).annotate(_fast_read=Value(1, output_field=IntegerField()))

@@ -93,7 +93,13 @@ class ListModelMixin(mixins.ListModelMixin):
         builder = documents.Builder.for_view(self)
         if builder is None:
             return super().list(request, *args, **kwargs)
-        queryset = builder.prepare(self.filter_queryset(self.get_queryset()))
+        queryset = self.filter_queryset(self.get_queryset())
+        if self.paginator is not None and hasattr(self.paginator, "finish"):
+            # a paginator that reads the page's rows in a query of its own (ids first)
+            # takes the plain queryset and adds what the document needs to that query
+            queryset, self.paginator.finish = builder.strip(queryset), builder.annotate
+        else:
+            queryset = builder.prepare(queryset)
         page = self.paginate_queryset(queryset)
         if page is None:
             return Response(documents.Document(builder.document(queryset, many=True)))

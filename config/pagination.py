@@ -1,0 +1,95 @@
+"""Page-number pagination that stays cheap on deep pages ("ids first").
+
+`OFFSET n` makes the database build and throw away n rows before the page starts. With
+plain slicing those are whole rows (every column, every join), so page 1,000 of a long
+list costs a thousand pages of row fetches. Here the OFFSET runs over primary keys alone,
+which an index holding the filter and sort columns answers without touching the table;
+only the page's own rows are then read, by primary key. Both steps are one SQL query
+(`WHERE pk IN (SELECT pk … ORDER BY … LIMIT … OFFSET …) ORDER BY …`), so a request costs
+no more queries than before, and the wire format (`Pagination`'s links and meta) is the
+same.
+
+The outer query deliberately carries no other condition: a repeated filter tempts
+SQLite into walking the whole filtered index again to avoid a sort of the page's rows.
+"""
+
+from django.core.paginator import Paginator
+from django.db import connections
+from django.db.models.query import ModelIterable
+
+from config.api import Pagination
+
+
+def _can_go_ids_first(queryset) -> bool:
+    """Whether the page's rows can be re-read by primary key from the model alone.
+
+    Annotations, extra columns, DISTINCT, unions, deferred fields or `values()` would be
+    lost or changed by starting again from the model, and without a defined order the
+    page's rows have no order to keep; such querysets are sliced as usual.
+    """
+    query = queryset.query
+    return (
+        queryset._iterable_class is ModelIterable
+        and queryset.ordered
+        and not query.annotations
+        and not query.extra
+        and not query.extra_order_by
+        and not query.distinct
+        and not query.combinator
+        and query.deferred_loading == (frozenset(), True)
+        and connections[queryset.db].features.allow_sliced_subqueries_with_in
+    )
+
+
+def ids_first(queryset, start, stop, finish=None):
+    """`queryset[start:stop]`, found as primary keys first and then read by primary key.
+
+    Returns a queryset with the same rows in the same order (ties of an ordering that is not
+    total may swap places, as they may between two plain queries), and the same
+    `select_related` and `prefetch_related`. `finish(queryset)`, when given, adds what the
+    page's rows are read with (the fast read path's annotations) to the query that reads them.
+    """
+    finish = finish or (lambda rows: rows)
+    if not _can_go_ids_first(queryset):
+        return finish(queryset)[start:stop]
+    query = queryset.query
+    ordering = query.order_by or (queryset.model._meta.ordering if query.default_ordering else ())
+    keys = queryset.prefetch_related(None).values("pk")[start:stop]
+    rows = queryset.model._base_manager.using(queryset.db).filter(pk__in=keys).order_by(*ordering)
+    rows.query.select_related = query.select_related
+    return finish(rows.prefetch_related(*queryset._prefetch_related_lookups))
+
+
+class IdsFirstPaginator(Paginator):
+    """Django's paginator, slicing each page through `ids_first()`."""
+
+    finish = None
+
+    def page(self, number):
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = bottom + self.per_page
+        if top + self.orphans >= self.count:
+            top = self.count
+        return self._get_page(ids_first(self.object_list, bottom, top, self.finish), number, self)
+
+
+class IdsFirstPagination(Pagination):
+    """`Pagination` (same parameters, links and meta) for long lists read deep into.
+
+    The queryset it is given is counted and sliced as it is; `finish` (set by the fast read
+    path) is applied only to the query that reads the page's rows.
+    """
+
+    django_paginator_class = IdsFirstPaginator
+    finish = None
+
+    def paginate_queryset(self, queryset, request, view=None):
+        finish = self.finish
+        paginator_class = self.django_paginator_class
+        self.django_paginator_class = type("FinishingPaginator", (paginator_class,), {"finish": staticmethod(finish)}) \
+            if finish else paginator_class
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        finally:
+            self.django_paginator_class = paginator_class
