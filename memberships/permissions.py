@@ -1,5 +1,7 @@
 """Role predicates for accounts (and, later, utilities), and the DRF classes built on them."""
 
+from django.db.models import OuterRef, Subquery
+
 from accounts.permissions import is_site_admin
 from config.api import RulePermission
 from memberships.models import AccountMembership, Membership
@@ -11,15 +13,39 @@ RANK = Membership.RANK
 
 def account_role(user, account) -> str | None:
     """The user's role in the account, or None."""
-    if user is None or not user.is_authenticated or account is None:
+    return _account_role(user, None if account is None else account.pk)
+
+
+def _account_role(user, account_id) -> str | None:
+    if user is None or not user.is_authenticated or account_id is None:
         return None
     cache = user.__dict__.setdefault("_account_role_cache", {})
-    if account.pk not in cache:
-        cache[account.pk] = (
-            AccountMembership.objects.filter(user_id=user.pk, account_id=account.pk).values_list("role", flat=True)
+    if account_id not in cache:
+        cache[account_id] = (
+            AccountMembership.objects.filter(user_id=user.pk, account_id=account_id).values_list("role", flat=True)
             .first()
         )
-    return cache[account.pk]
+    return cache[account_id]
+
+
+def with_caller_roles(accounts, user):
+    """Accounts annotated with the caller's role in each and in its consultancy, so the rules
+    below need no query of their own for them (see `remember_caller_roles`)."""
+    def role_in(account_ref):
+        return Subquery(AccountMembership.objects.filter(user_id=user.pk, account_id=OuterRef(account_ref))
+                        .values("role")[:1])
+
+    return accounts.annotate(_caller_role=role_in("pk"), _caller_consultancy_role=role_in("consultancy_account_id"))
+
+
+def remember_caller_roles(user, account):
+    """Prime the role cache from an account read through `with_caller_roles`."""
+    if account is None or not hasattr(account, "_caller_role"):
+        return
+    cache = user.__dict__.setdefault("_account_role_cache", {})
+    cache[account.pk] = account._caller_role
+    if account.consultancy_account_id is not None:
+        cache[account.consultancy_account_id] = account._caller_consultancy_role
 
 
 def is_account_admin(user, account) -> bool:
@@ -30,7 +56,7 @@ def consults_for(user, account) -> bool:
     """Is the user a consultant or admin of the account's consultancy?"""
     if account is None or account.consultancy_account_id is None:
         return False
-    return account_role(user, account.consultancy_account) in (Role.CONSULTANT, Role.ADMIN)
+    return _account_role(user, account.consultancy_account_id) in (Role.CONSULTANT, Role.ADMIN)
 
 
 def can_read_account_audit(user, account) -> bool:

@@ -33,7 +33,13 @@ from accounts.models import Account, AccountRole, AuditLogEntry, Contact, Role, 
 from accounts.permissions import RolePermission, SiteAdminWritePermission, UserPermission, can_delete_user
 from memberships.api.serializers import AccountMembershipSerializer
 from memberships.models import AccountMembership, Membership, Utility
-from memberships.permissions import AccountPermission, can_read_account_audit, is_account_admin
+from memberships.permissions import (
+    AccountPermission,
+    can_read_account_audit,
+    is_account_admin,
+    remember_caller_roles,
+    with_caller_roles,
+)
 from config.api import MEDIA_TYPE, ApiError, JSONAPIRenderer
 from config.pagination import IdsFirstPagination
 from config.viewsets import ListModelMixin, RetrieveModelMixin, RosterAPIView, RosterModelViewSet, RosterViewSet
@@ -403,8 +409,10 @@ class AccountRoleViewSet(RosterModelViewSet):
 
 
 def _account_for(request, pk, *, deleted_ok_for_site_admins=False):
-    """The account at `pk` if the caller sees it; 404 otherwise."""
-    account = Account.objects.for_user(request.user).filter(pk=pk).first()
+    """The account at `pk` if the caller sees it; 404 otherwise. The caller's roles in it and
+    in its consultancy come with it, so the permission rules ask no further query."""
+    account = with_caller_roles(Account.objects.for_user(request.user), request.user).filter(pk=pk).first()
+    remember_caller_roles(request.user, account)
     if account is None and not (deleted_ok_for_site_admins and request.user.is_superuser):
         raise Http404
     return account
