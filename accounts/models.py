@@ -11,7 +11,7 @@ from django.contrib.auth.models import UserManager as DjangoUserManager
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator, URLValidator
 from django.db import models
-from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models import OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 
@@ -23,17 +23,22 @@ class UserQuerySet(models.QuerySet):
             return self.none()
         if user.is_superuser or user.has_perm("accounts.view_user"):
             return self.all()
-        from memberships.models import AccountMembership, Membership
+        from memberships.models import AccountMembership, Membership, visible_account_ids
 
-        contacts = Contact.objects.filter(owner_id=user.pk, contact_id=OuterRef("pk"))
-        shared_accounts = AccountMembership.objects.filter(
-            user_id=OuterRef("pk"),
-            account__in=Account.objects.for_user(user, include_default=False).values("pk"),
-        )
+        # One `pk IN (...)` over a UNION of index lookups, not ORed EXISTS per user row (see
+        # memberships.models for why).
+        themselves = User.objects.filter(pk=user.pk)
+        contacts = Contact.objects.filter(owner_id=user.pk)
+        # People in the accounts the user sees (not the default account's, unless they are in it).
+        in_shared_accounts = AccountMembership.objects.filter(account_id__in=visible_account_ids(user))
         # People in the utilities whose memberships the user may read (their own utilities,
         # and those of accounts they administer or consult for).
-        shared_utilities = Membership.objects.for_user(user).filter(user_id=OuterRef("pk"))
-        return self.filter(Q(pk=user.pk) | Exists(contacts) | Exists(shared_accounts) | Exists(shared_utilities))
+        in_shared_utilities = Membership.objects.for_user(user)
+        return self.filter(pk__in=themselves.order_by().values("pk").union(
+            contacts.order_by().values("contact_id"),
+            in_shared_accounts.order_by().values("user_id"),
+            in_shared_utilities.order_by().values("user_id"),
+        ))
 
 
 class UserManager(DjangoUserManager.from_queryset(UserQuerySet)):
@@ -317,15 +322,9 @@ class AccountQuerySet(models.QuerySet):
             return self.none()
         if user.is_superuser:
             return self.all()
-        from memberships.models import AccountMembership
+        from memberships.models import visible_account_ids
 
-        own = AccountMembership.objects.filter(user_id=user.pk, account_id=OuterRef("pk"))
-        consulting = AccountMembership.objects.filter(
-            user_id=user.pk,
-            role__in=[AccountMembership.Role.CONSULTANT, AccountMembership.Role.ADMIN],
-            account_id=OuterRef("consultancy_account_id"),
-        )
-        visible = Exists(own) | Exists(consulting)
+        visible = Q(pk__in=visible_account_ids(user))
         if include_default:
             visible |= Q(is_default=True)
         return self.filter(visible)
