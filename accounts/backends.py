@@ -5,7 +5,8 @@ import logging
 from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Permission
-from django.db.models import Q
+from django.db.models import Q, Subquery, Value
+from django.db.models.functions import Concat
 
 from accounts.models import User
 
@@ -73,6 +74,28 @@ class RosterBackend(ModelBackend):
         return user if user.check_password(password) else None
 
     def _get_group_permissions(self, user_obj):
-        return Permission.objects.filter(
-            Q(group__user=user_obj) | Q(roster_roles__users=user_obj)
-        ).distinct()
+        return Permission.objects.filter(_through_groups_or_roles(user_obj)).distinct()
+
+
+def _through_groups_or_roles(user):
+    return Q(group__user=user) | Q(roster_roles__users=user)
+
+
+def held_permission_names(user_ref):
+    """A subquery: every `app_label.codename` the user `user_ref` points at holds globally
+    (directly, through groups, through Roles), as one JSON array; see `remember_permissions`."""
+    from config.documents import JSONGroupArray
+
+    held = Permission.objects.filter(Q(user=user_ref) | _through_groups_or_roles(user_ref)).order_by()
+    names = held.annotate(_all=Value(1)).values("_all").annotate(
+        names=JSONGroupArray(Concat("content_type__app_label", Value("."), "codename"))).values("names")
+    return Subquery(names[:1])
+
+
+def remember_permissions(user, names):
+    """Prime ModelBackend's per-request cache with what `held_permission_names` read, so
+    `user.has_perm()` asks no query (superusers hold everything and never ask)."""
+    from config.documents import read_json_array
+
+    if user.is_active and not user.is_superuser:
+        user._perm_cache = set(read_json_array(names))

@@ -316,8 +316,9 @@ def related_rows(model, source, viewer, pks):
     return queryset if pks is None else queryset.filter(_parent__in=pks).order_by("pk")
 
 
-class IdArray(Aggregate):
-    """A group's ids as one value: JSON array text on SQLite, a JSON array on PostgreSQL."""
+class JSONGroupArray(Aggregate):
+    """A group's values as one JSON array: text on SQLite, parsed on PostgreSQL (read it
+    back with `read_json_array`)."""
 
     function = "JSON_GROUP_ARRAY"
     output_field = TextField()
@@ -334,14 +335,18 @@ def ids_subquery(model, source, viewer, outer_ref):
     """A correlated subquery giving the ids of a to-many relationship of the row `outer_ref`
     points at, as one value (read back with `read_ids`)."""
     rows = related_rows(model, source, viewer, None).filter(_parent=OuterRef(outer_ref))
-    return Subquery(rows.order_by().values("_parent").annotate(ids=IdArray("pk")).values("ids")[:1])
+    return Subquery(rows.order_by().values("_parent").annotate(ids=JSONGroupArray("pk")).values("ids")[:1])
+
+
+def read_json_array(value) -> list:
+    if not value:
+        return []
+    return value if isinstance(value, list) else orjson.loads(value)
 
 
 def read_ids(value) -> list:
     """The ids an `ids_subquery` produced, in id order (the order relationship data has)."""
-    if not value:
-        return []
-    ids = value if isinstance(value, list) else orjson.loads(value)
+    ids = read_json_array(value)
     ids.sort()
     return ids
 
