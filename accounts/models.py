@@ -15,8 +15,11 @@ from django.db.models import OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 
+from config.visibility import per_caller
+
 
 class UserQuerySet(models.QuerySet):
+    @per_caller
     def for_user(self, user):
         """Users the given user may see: themselves, people they share a space with, their contacts."""
         if user is None or not user.is_authenticated:
@@ -126,6 +129,7 @@ class User(AbstractUser):
 
 
 class RoleQuerySet(models.QuerySet):
+    @per_caller
     def for_user(self, user):
         """Every signed-in user reads every role."""
         if user is None or not user.is_authenticated:
@@ -154,6 +158,7 @@ class Role(models.Model):
 
 
 class ContactQuerySet(models.QuerySet):
+    @per_caller
     def for_user(self, user):
         if user is None or not user.is_authenticated:
             return self.none()
@@ -198,6 +203,7 @@ class SessionQuerySet(models.QuerySet):
         now = now or timezone.now()
         return self.filter(expires_at__gt=now, absolute_expires_at__gt=now)
 
+    @per_caller
     def for_user(self, user):
         """A user's own live sessions; nobody sees anybody else's, site admins included."""
         if user is None or not user.is_authenticated:
@@ -287,6 +293,7 @@ class AuditLogEntry(AbstractLogEntry):
 
 
 class AccountRoleQuerySet(models.QuerySet):
+    @per_caller
     def for_user(self, user):
         """Every signed-in user reads account roles."""
         if user is None or not user.is_authenticated:
@@ -313,6 +320,7 @@ class AccountRole(models.Model):
 
 
 class AccountQuerySet(models.QuerySet):
+    @per_caller
     def for_user(self, user, include_default=True):
         """Accounts the user sees: their own, their consultancy's clients, the default account.
 

@@ -172,6 +172,7 @@ def main(argv=None):
         if args.keep and seed_file.exists():
             seeded = json.loads(seed_file.read_text())
             print(f"Reusing the database seeded in {workdir}: {seeded['sizes']}.", flush=True)
+            manage(env, "bench_seed", "--analyze-only")  # new migrations may have added indexes
         else:
             print(f"Seeding {args.users} users, {args.memberships} memberships, {args.audit} audit entries "
                   f"into {env['DATABASE_URL'].split('@')[-1]} ...", flush=True)
@@ -211,6 +212,7 @@ def main(argv=None):
                 if path is None:
                     continue
                 url = base + path.format(**fill)
+                request(url, endpoint.method, token, body)  # warm up (a session may refresh on its first use)
                 status, headers, _ = request(url, endpoint.method, token, body)
                 if status >= 400:
                     sys.exit(f"{endpoint.name} ({side}): {url} answered {status}")

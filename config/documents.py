@@ -4,22 +4,25 @@ djangorestframework-jsonapi renders a page by serialising every row to a dict, t
 every field of every row again to sort attributes from relationships, looking up resource
 types per row, and building a fresh serializer for each included object; to-many
 relationships are filled by prefetching whole model instances. Here the work that depends
-only on the serializer class is done once per request (a `Plan`), rows are turned into
-resource objects in a single loop, to-many relationships are loaded as id pairs
-(`values_list`, no model instances), included resources are fetched by id through
-`for_user()` (which is also their visibility check), and the document is encoded with orjson.
+only on the serializer class is done once per request (a `Plan`); to-many relationships
+travel as id arrays aggregated in SQL (`json_group_array` on SQLite, `json_agg` on
+PostgreSQL) inside the query that reads their rows; a to-one include that needs nothing but
+its own row is read with the page (a join, its visibility an `EXISTS` column), other
+included resources by id through `for_user()` (which is also their visibility check); rows
+become resource objects in one loop and the document is encoded with orjson. A list costs
+session + count + page, plus one query per include that cannot ride along.
 
 The documents are exactly what the standard path produces (DJA's renderer plus
 `config.api.visible_included`); `tests/test_fast_read.py` renders every resource and include
 path both ways and compares them. A serializer the plan does not understand (an overridden
-`to_representation`, hyperlinked relationships, ...) falls back to the standard path, as
-does everything when the `API_FAST_READ` setting is off.
+`to_representation`, hyperlinked relationships, meta fields) falls back to the standard
+path, as does everything when the `API_FAST_READ` setting is off.
 
 Conventions the loader relies on (the standard path's prefetches follow them too):
 - a to-many relationship whose `source` is `visible_<relation>` holds the related objects the
-  caller may see: `Related.objects.for_user(viewer).order_by("id")`;
-- any other to-many `source` names a model relation and holds all of it, in the related
-  model's default order.
+  caller may see: `Related.objects.for_user(viewer)`;
+- any other to-many `source` names a model relation and holds all of it;
+- to-many `data` is in id order on every path (`config.api.IdOrderedManyRelatedField`).
 """
 
 from __future__ import annotations
@@ -198,9 +201,9 @@ class Plan:
             return queryset
         return queryset.prefetch_related(None).prefetch_related(*self.kept_lookups(lookups))
 
-    def annotate(self, queryset, viewer, outer="pk", prefix="_ids_"):
+    def annotate(self, queryset, visible, outer="pk", prefix="_ids_"):
         """Each to-many relationship's ids as an annotation of the row `outer` points at."""
-        return queryset.annotate(**{f"{prefix}{source}": ids_subquery(self.model, source, viewer, outer)
+        return queryset.annotate(**{f"{prefix}{source}": ids_subquery(self.model, source, visible, outer)
                                     for *_, source in self.to_many})
 
     def read_to_many(self, instances, prefix="_ids_") -> dict:
@@ -208,7 +211,7 @@ class Plan:
         return {source: {instance.pk: read_ids(getattr(instance, prefix + source)) for instance in instances}
                 for *_, source in self.to_many}
 
-    def load_to_many(self, pks, viewer, with_objects=None, only=None) -> tuple[dict, dict]:
+    def load_to_many(self, pks, visible, with_objects=None, only=None) -> tuple[dict, dict]:
         """Every to-many relationship of the rows `pks` (or those named in `only`), one query each.
 
         Returns `source → {pk: [related pk, ...]}`, and for the relationships named in
@@ -223,12 +226,12 @@ class Plan:
             if with_objects is not None and name in with_objects:
                 found = objects[name] = {}
                 if pks:
-                    for related in related_rows(self.model, source, viewer, pks).prefetch_related(
+                    for related in related_rows(self.model, source, visible, pks).prefetch_related(
                             *with_objects[name]):
                         ids[related._parent].append(related.pk)
                         found.setdefault(related.pk, related)
             elif pks:
-                for parent, pk in related_rows(self.model, source, viewer, pks).values_list("_parent", "pk"):
+                for parent, pk in related_rows(self.model, source, visible, pks).values_list("_parent", "pk"):
                     ids[parent].append(pk)
         return loaded, objects
 
@@ -304,12 +307,12 @@ def is_visible_source(source) -> bool:
     return source.startswith(VISIBLE_PREFIX)
 
 
-def related_rows(model, source, viewer, pks):
+def related_rows(model, source, visible, pks):
     """The related objects of a to-many relationship of the parents `pks` (of any parent when
     `pks` is None), each annotated with its `_parent`, in id order."""
-    field, visible = _relation(model, source)
+    field, scoped = _relation(model, source)
     related = field.related_model
-    queryset = related.objects.for_user(viewer) if visible else related._default_manager.all()
+    queryset = visible(related) if scoped else related._default_manager.all()
     # Annotate first, so the filter reuses the annotation's join (filtering and selecting a
     # many-valued relation separately would join it twice and multiply the rows).
     queryset = queryset.annotate(_parent=F(_reverse_name(model, source)))
@@ -331,10 +334,10 @@ def aggregates_ids(connection) -> bool:
     return connection.vendor in ("sqlite", "postgresql")
 
 
-def ids_subquery(model, source, viewer, outer_ref):
+def ids_subquery(model, source, visible, outer_ref):
     """A correlated subquery giving the ids of a to-many relationship of the row `outer_ref`
     points at, as one value (read back with `read_ids`)."""
-    rows = related_rows(model, source, viewer, None).filter(_parent=OuterRef(outer_ref))
+    rows = related_rows(model, source, visible, None).filter(_parent=OuterRef(outer_ref))
     return Subquery(rows.order_by().values("_parent").annotate(ids=JSONGroupArray("pk")).values("ids")[:1])
 
 
@@ -364,6 +367,23 @@ def _reroot(lookup, prefix):
 # --------------------------------------------------------------------------- the builder
 
 
+class Visible:
+    """`Model.objects.for_user(viewer)`, built once per model for one document (building the
+    visibility subqueries is a good part of a small page's cost). Callers only derive new
+    querysets from it, so the one built is never evaluated."""
+
+    def __init__(self, viewer):
+        self.viewer = viewer
+        self._built = {}
+
+    def __call__(self, model):
+        try:
+            return self._built[model]
+        except KeyError:
+            queryset = self._built[model] = model.objects.for_user(self.viewer)
+            return queryset
+
+
 class Builder:
     """Builds one request's document. `for_view` answers None when the fast path does not apply."""
 
@@ -371,6 +391,8 @@ class Builder:
         self.view = view
         self.request = view.request
         self.viewer = view.request.user
+        self.visible = Visible(self.viewer)
+        self._memo = {}
         self.sparse = {}
         for name, value in self.request.query_params.items():
             if name.startswith("fields[") and name.endswith("]"):
@@ -413,11 +435,11 @@ class Builder:
         """Relationship ids and joined includes as columns of the rows' query."""
         if not self.aggregate:
             return queryset
-        queryset = self.plan.annotate(queryset, self.viewer).annotate(_fast_read=Value(1, output_field=IntegerField()))
+        queryset = self.plan.annotate(queryset, self.visible).annotate(_fast_read=Value(1, output_field=IntegerField()))
         for path, (plan, attname) in self.joined.items():
-            queryset = plan.annotate(queryset.select_related(path), self.viewer, outer=attname,
+            queryset = plan.annotate(queryset.select_related(path), self.visible, outer=attname,
                                      prefix=f"_inc_{path}_")
-            visible = plan.model.objects.for_user(self.viewer)
+            visible = self.visible(plan.model)
             if visible.query.where or visible.query.is_empty():
                 queryset = queryset.annotate(**{f"_inc_{path}_visible": Exists(visible.filter(pk=OuterRef(attname)))})
         return queryset
@@ -434,9 +456,9 @@ class Builder:
         pks = [row.pk for row in rows]
         if self.aggregate:
             to_many = plan.read_to_many(rows)
-            objects = plan.load_to_many(pks, self.viewer, with_objects, only=with_objects)[1] if with_objects else {}
+            objects = plan.load_to_many(pks, self.visible, with_objects, only=with_objects)[1] if with_objects else {}
         else:
-            to_many, objects = plan.load_to_many(pks, self.viewer, with_objects)
+            to_many, objects = plan.load_to_many(pks, self.visible, with_objects)
         data = [plan.resource(row, to_many) for row in rows]
         document = {"data": data if many else data[0]}
         if self.includes:
@@ -459,7 +481,7 @@ class Builder:
             if self.aggregate and path not in objects:
                 nested = plan.read_to_many(instances)
             else:
-                nested, _ = plan.load_to_many([instance.pk for instance in instances], self.viewer)
+                nested, _ = plan.load_to_many([instance.pk for instance in instances], self.visible)
             for instance in instances:
                 resource = plan.resource(instance, nested)
                 key = (resource["type"], resource["id"])
@@ -505,7 +527,7 @@ class Builder:
         if not hasattr(model.objects, "for_user"):
             return []  # a type without a visibility rule is never included (as visible_included)
         source = next(source for name, _wire, _type, source in self.plan.to_many if name == path)
-        visible = model.objects.for_user(self.viewer)
+        visible = self.visible(model)
         if is_visible_source(source) or (not visible.query.where and not visible.query.is_empty()):
             return list(objects.values())  # already read through for_user(), or all are visible
         keep = set(visible.filter(pk__in=list(objects)).values_list("pk", flat=True))
@@ -513,6 +535,12 @@ class Builder:
 
     def _lookups(self, path, plan):
         """The prefetches an included resource's attributes need, seen from the resource."""
+        key = ("lookups", path)
+        if key not in self._memo:
+            self._memo[key] = self._find_lookups(path, plan)
+        return self._memo[key]
+
+    def _find_lookups(self, path, plan):
         lookups = []
         builder = getattr(self.view, "scoped_prefetches", {}).get(path)
         for lookup in builder(self.viewer, path) if builder else []:
@@ -524,6 +552,12 @@ class Builder:
     def _base_queryset(self, path):
         """The queryset a scoped prefetch reads the included resources with (e.g. accounts
         with their counts), if it names one."""
+        key = ("base", path)
+        if key not in self._memo:
+            self._memo[key] = self._find_base_queryset(path)
+        return self._memo[key]
+
+    def _find_base_queryset(self, path):
         builder = getattr(self.view, "scoped_prefetches", {}).get(path)
         for lookup in builder(self.viewer, path) if builder else []:
             if isinstance(lookup, Prefetch) and lookup.prefetch_through == path and lookup.queryset is not None:
@@ -536,6 +570,6 @@ class Builder:
         if not hasattr(model.objects, "for_user"):
             return []  # a type without a visibility rule is never included (as visible_included)
         base = self._base_queryset(path)
-        queryset = (model._default_manager.all() if base is None else plan.strip(base))
-        queryset = queryset.for_user(self.viewer).filter(pk__in=ids).prefetch_related(*self._lookups(path, plan))
-        return list(plan.annotate(queryset, self.viewer) if self.aggregate else queryset)
+        queryset = self.visible(model) if base is None else plan.strip(base).for_user(self.viewer)
+        queryset = queryset.filter(pk__in=ids).prefetch_related(*self._lookups(path, plan))
+        return list(plan.annotate(queryset, self.visible) if self.aggregate else queryset)

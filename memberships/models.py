@@ -6,6 +6,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from config.visibility import per_caller
+
 # --------------------------------------------------------------------------- visibility
 #
 # Each `for_user()` filters one indexed column against a subquery of ids, e.g.
@@ -48,6 +50,7 @@ def membership_utility_ids(user):
 
 
 class AccountMembershipQuerySet(models.QuerySet):
+    @per_caller
     def for_user(self, user):
         """Memberships of the accounts the user sees (not the default account's), and their own."""
         if user is None or not user.is_authenticated:
@@ -99,6 +102,7 @@ class AccountMembership(models.Model):
 
 
 class UtilityQuerySet(models.QuerySet):
+    @per_caller
     def for_user(self, user):
         """Utilities of the accounts the user sees (the default account's only when they are a
         member: personal utilities are private), and those they are a member of."""
@@ -157,6 +161,7 @@ class Utility(models.Model):
 
 
 class MembershipQuerySet(models.QuerySet):
+    @per_caller
     def for_user(self, user):
         """Memberships of utilities the user belongs to, of accounts they administer or consult
         for (directly or through the consultancy), and everything for site admins."""

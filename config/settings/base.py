@@ -231,6 +231,8 @@ JSON_API_FORMAT_FIELD_NAMES = "camelize"
 JSON_API_FORMAT_TYPES = False
 JSON_API_PLURALIZE_TYPES = False
 JSON_API_UNIFORM_EXCEPTIONS = True
+# GET lists and details through the fast read path (config.documents); off = DJA's renderer only.
+API_FAST_READ = True
 
 # The OpenAPI document at /api/v1/schema/ and its docs page (SPEC §3 "Schema and docs");
 # the generator's JSON:API gaps are filled in config/schema.py.

@@ -1,0 +1,44 @@
+"""Visibility querysets, built once per caller.
+
+Every read goes through `Model.objects.for_user(user)`, and a single JSON:API document can
+ask for the same model's visibility many times (the page, each relationship, each include).
+The querysets are lazy SQL with nested UNION subqueries; building them in Python costs more
+than running them on a small page. `per_caller` memoises a `for_user` method on the caller's
+user object (one request's caller, or one test's), keyed by what the method decides in
+Python (`is_superuser`, `is_active`, its arguments); what a user may see is then decided by
+the database when the query runs, so a memoised queryset means what a fresh one would.
+Each call returns a fresh clone, so no caller ever shares another's result cache.
+"""
+
+import functools
+
+
+def _plain(queryset) -> bool:
+    """Is this the manager's untouched queryset (the only one whose result we may reuse)?"""
+    query = queryset.query
+    return (
+        not query.where
+        and not query.annotations
+        and not queryset._prefetch_related_lookups
+        and query.select_related is False
+        and not query.order_by
+        and not query.distinct
+        and query.low_mark == 0
+        and query.high_mark is None
+        and queryset._db is None
+    )
+
+
+def per_caller(method):
+    @functools.wraps(method)
+    def for_user(self, user, *args, **kwargs):
+        if user is None or not _plain(self):
+            return method(self, user, *args, **kwargs)
+        memo = user.__dict__.setdefault("_for_user_memo", {})
+        key = (self.model, args, tuple(sorted(kwargs.items())), getattr(user, "is_superuser", False),
+               getattr(user, "is_active", False), getattr(user, "pk", None))
+        if key not in memo:
+            memo[key] = method(self, user, *args, **kwargs)
+        return memo[key]._chain()
+
+    return for_user
