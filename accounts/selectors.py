@@ -68,6 +68,10 @@ def account_prefetches(user, lookup: str) -> list:
     return [Prefetch(lookup, queryset=accounts)]
 
 
+# The fast read path (config.documents) reads included accounts with this queryset (counts).
+account_prefetches.reads_the_resource = True
+
+
 def user_prefetches(viewer, lookup: str) -> list:
     """Prefetches for users reached through `lookup` (an included `user`, `contact`, `actor`),
     so they render every relationship a fetched user has, scoped to what `viewer` may see."""

@@ -497,7 +497,7 @@ class Builder:
         for row in rows:
             if getattr(row, attname) is None or not getattr(row, f"{prefix}visible", True):
                 continue
-            instance = getattr(row, path)
+            instance = row._state.fields_cache[path]  # read by select_related (the descriptor is slow)
             for *_, source in plan.to_many:
                 setattr(instance, f"_ids_{source}", getattr(row, prefix + source))
             instances.setdefault(instance.pk, instance)
@@ -559,6 +559,8 @@ class Builder:
 
     def _find_base_queryset(self, path):
         builder = getattr(self.view, "scoped_prefetches", {}).get(path)
+        if not getattr(builder, "reads_the_resource", False):
+            return None  # it prefetches only relationships of the resource, not the resource itself
         for lookup in builder(self.viewer, path) if builder else []:
             if isinstance(lookup, Prefetch) and lookup.prefetch_through == path and lookup.queryset is not None:
                 return lookup.queryset

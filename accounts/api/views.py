@@ -41,7 +41,6 @@ from memberships.permissions import (
     with_caller_roles,
 )
 from config.api import MEDIA_TYPE, ApiError, JSONAPIRenderer
-from config.pagination import IdsFirstPagination
 from config.viewsets import ListModelMixin, RetrieveModelMixin, RosterAPIView, RosterModelViewSet, RosterViewSet
 from config.errors import Forbidden
 
@@ -423,11 +422,11 @@ class AccountAuditLogViewSet(ListModelMixin, RosterViewSet):
 
     One indexed query on `account_id`; entries outlive what they describe, and site admins
     can still read the history of a deleted account. Histories run to hundreds of thousands
-    of entries, so pages are sliced ids first: deep pages cost about what page 1 does.
+    of entries; pages are sliced ids first (config.pagination, every list's paginator), so
+    deep pages cost about what page 1 does.
     """
 
     serializer_class = AuditLogEntrySerializer
-    pagination_class = IdsFirstPagination
     filterset_class = AuditLogEntryFilterSet
     ordering_fields = ["timestamp"]
     ordering = ("-timestamp", "-id")

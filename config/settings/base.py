@@ -202,7 +202,7 @@ GUARDIAN_RAISE_403 = False
 
 REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "config.api.exception_handler",
-    "DEFAULT_PAGINATION_CLASS": "config.api.Pagination",
+    "DEFAULT_PAGINATION_CLASS": "config.pagination.IdsFirstPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_PARSER_CLASSES": ("config.api.JSONAPIParser",),
     "DEFAULT_RENDERER_CLASSES": ("config.api.JSONAPIRenderer",),
