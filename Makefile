@@ -6,6 +6,7 @@
 #   make lint                     Django system checks, incl. deployment checks
 #   make fuzz [FUZZ_EXAMPLES=100] schemathesis against a live server, driven by /api/v1/schema/
 #   make bench [BENCH_ARGS=...]   performance harness: large seed, gunicorn + wrk, figures vs a plain-Django ceiling
+#   make bench-postgres           the same on a throwaway PostgreSQL cluster
 #   make clean                    remove the virtualenv, the dev database and collected static files
 
 PYTHON ?= python3
@@ -23,7 +24,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 .DELETE_ON_ERROR:
 
 .PHONY: help setup setup-dev run test test-postgres lint clean
-.PHONY: fuzz bench
+.PHONY: fuzz bench bench-postgres bench-driver
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -80,7 +81,12 @@ clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles
 
 # Performance harness: seeds a large database, serves it with gunicorn, drives it with wrk.
-bench: setup
+bench: setup bench-driver
+	$(VENV_PYTHON) -m bench.run $(BENCH_ARGS)
+
+bench-postgres: setup bench-driver
+	VENV=$(VENV) bash scripts/test_postgres.sh -- $(VENV_PYTHON) -m bench.run $(BENCH_ARGS)
+
+bench-driver:
 	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; } \
 		|| echo "wrk could not be installed; using the Python driver"
-	$(VENV_PYTHON) -m bench.run $(BENCH_ARGS)

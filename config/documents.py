@@ -250,14 +250,9 @@ class Plan:
             if kind == "method":
                 attributes[wire] = field(instance)
                 continue
-            try:
-                value = field.get_attribute(instance)
-            except SkipField:
-                continue
-            if value is None or (isinstance(value, PKOnlyObject) and value.pk is None):
-                attributes[wire] = None
-            else:
-                attributes[wire] = field.to_representation(value)
+            value = _field_value(field, instance)
+            if value is not _SKIP:
+                attributes[wire] = value
         if attributes:
             resource["attributes"] = attributes
         relationships = {}
@@ -266,14 +261,9 @@ class Plan:
                 related = getattr(instance, attname)
                 relationships[wire] = {"data": None if related is None else {"type": type_name, "id": str(related)}}
                 continue
-            try:
-                value = field.get_attribute(instance)
-            except SkipField:
-                continue
-            if value is None or (isinstance(value, PKOnlyObject) and value.pk is None):
-                relationships[wire] = {"data": None}
-            else:
-                relationships[wire] = {"data": field.to_representation(value)}
+            value = _field_value(field, instance)
+            if value is not _SKIP:
+                relationships[wire] = {"data": value}
         for _name, wire, type_name, source in self.to_many:
             ids = to_many[source][pk]
             relationships[wire] = {"meta": {"count": len(ids)},
@@ -281,6 +271,20 @@ class Plan:
         if relationships:
             resource["relationships"] = relationships
         return resource
+
+
+_SKIP = object()
+
+
+def _field_value(field, instance):
+    """What DRF's `Serializer.to_representation` puts under this field (`_SKIP`: nothing)."""
+    try:
+        value = field.get_attribute(instance)
+    except SkipField:
+        return _SKIP
+    if value is None or (isinstance(value, PKOnlyObject) and value.pk is None):
+        return None
+    return field.to_representation(value)
 
 
 def _first_segment(lookup) -> str:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Run the pytest suite against a throwaway PostgreSQL cluster.
+# Run the pytest suite (or any command) against a throwaway PostgreSQL cluster.
 #
 #   bash scripts/test_postgres.sh [pytest args...]
+#   bash scripts/test_postgres.sh -- COMMAND [args...]    (e.g. `make bench-postgres`)
 #
 # Installs the Debian `postgresql` package if no server binaries are found,
 # creates a fresh cluster in a temp dir on a free 127.0.0.1 port (durability
@@ -108,5 +109,10 @@ export DATABASE_URL="postgres://postgres@127.0.0.1:$PORT/$DB_NAME"
 echo "test_postgres: $("$PG_BIN/postgres" --version | sed 's/^postgres (PostgreSQL)/PostgreSQL/') on 127.0.0.1:$PORT"
 
 status=0
-"$VENV_PYTHON" -m pytest "$@" || status=$?
+if [ "${1:-}" = "--" ]; then
+    shift
+    "$@" || status=$?
+else
+    "$VENV_PYTHON" -m pytest "$@" || status=$?
+fi
 exit "$status"

@@ -162,3 +162,23 @@ def test_the_fast_path_is_taken_for_the_hot_lists(demo, rf):
         request.user = admin
         view = view_class(request=request, action="list", format_kwarg=None, kwargs={})
         assert Builder.for_view(view) is not None, view_class.__name__
+
+
+@pytest.mark.parametrize("viewer_index", [0, 3])
+def test_ids_first_pages_equal_plain_pages(demo, viewer_index, monkeypatch):
+    """Every list paginates ids first (config.pagination); its pages are the plain ones."""
+    from config.api import Pagination
+
+    client = JsonApiClient().as_user(demo[viewer_index])
+    queries = ["?page_size=3&page=2", "?page_size=4&page=3&sort=-id", "?page_size=5&page=2&sort=created"]
+    compared = 0
+    for path, view in sorted(_collections().items()):
+        for query in queries:
+            ids_first = client.get(path + query)
+            with monkeypatch.context() as patch:
+                patch.setattr(view, "pagination_class", Pagination)
+                plain = client.get(path + query)
+            assert ids_first.status_code == plain.status_code, path + query
+            assert json.loads(ids_first.content) == json.loads(plain.content), path + query
+            compared += ids_first.status_code == 200
+    assert compared >= 10
