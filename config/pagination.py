@@ -63,7 +63,9 @@ def ids_first(queryset, start, stop, finish=None):
 class IdsFirstPaginator(Paginator):
     """Django's paginator, slicing each page through `ids_first()`."""
 
-    finish = None
+    def __init__(self, object_list, per_page, *args, finish=None, **kwargs):
+        super().__init__(object_list, per_page, *args, **kwargs)
+        self.finish = finish
 
     def page(self, number):
         number = self.validate_number(number)
@@ -75,21 +77,14 @@ class IdsFirstPaginator(Paginator):
 
 
 class IdsFirstPagination(Pagination):
-    """`Pagination` (same parameters, links and meta) for long lists read deep into.
+    """`Pagination` (same parameters, links and meta) that slices pages ids first; every
+    list uses it, the audit log's deep pages most of all.
 
     The queryset it is given is counted and sliced as it is; `finish` (set by the fast read
     path) is applied only to the query that reads the page's rows.
     """
 
-    django_paginator_class = IdsFirstPaginator
     finish = None
 
-    def paginate_queryset(self, queryset, request, view=None):
-        finish = self.finish
-        paginator_class = self.django_paginator_class
-        self.django_paginator_class = type("FinishingPaginator", (paginator_class,), {"finish": staticmethod(finish)}) \
-            if finish else paginator_class
-        try:
-            return super().paginate_queryset(queryset, request, view)
-        finally:
-            self.django_paginator_class = paginator_class
+    def django_paginator_class(self, queryset, per_page):
+        return IdsFirstPaginator(queryset, per_page, finish=self.finish)
