@@ -5,7 +5,7 @@ every field of every row again to sort attributes from relationships, looking up
 types per row, and building a fresh serializer for each included object; to-many
 relationships are filled by prefetching whole model instances. Here the work that depends
 only on the serializer class is done once per request (a `Plan`); to-many relationships
-travel as id arrays aggregated in SQL (`json_group_array` on SQLite, `json_agg` on
+travel as id arrays aggregated in SQL (`json_group_array` on SQLite, `array_agg` on
 PostgreSQL) inside the query that reads their rows; a to-one include that needs nothing but
 its own row is read with the page (a join, its visibility an `EXISTS` column), other
 included resources by id through `for_user()` (which is also their visibility check); rows
@@ -324,14 +324,15 @@ def related_rows(model, source, visible, pks):
 
 
 class JSONGroupArray(Aggregate):
-    """A group's values as one JSON array: text on SQLite, parsed on PostgreSQL (read it
-    back with `read_json_array`)."""
+    """A group's values as one array: JSON text on SQLite, an array (a list, through the
+    driver) on PostgreSQL, where an array also compares equal under DISTINCT, which `json`
+    does not. Read it back with `read_json_array`."""
 
     function = "JSON_GROUP_ARRAY"
     output_field = TextField()
 
     def as_postgresql(self, compiler, connection, **extra_context):
-        return super().as_sql(compiler, connection, function="JSON_AGG", **extra_context)
+        return super().as_sql(compiler, connection, function="ARRAY_AGG", **extra_context)
 
 
 def aggregates_ids(connection) -> bool:
