@@ -4,11 +4,11 @@ import logging
 
 from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
-from django.contrib.auth.models import Permission
-from django.db.models import Q, Subquery, Value
+from django.contrib.auth.models import Group, Permission
+from django.db.models import Exists, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Concat
 
-from accounts.models import User
+from accounts.models import Role, User
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +82,17 @@ def _through_groups_or_roles(user):
 
 
 def held_permission_names(user_ref):
-    """A subquery: every `app_label.codename` the user `user_ref` points at holds globally
-    (directly, through groups, through Roles), as one JSON array; see `remember_permissions`."""
+    """A subquery: every `app_label.codename` the user `user_ref` (an OuterRef) holds
+    globally (directly, through groups, through Roles), as one array; see
+    `remember_permissions`. Each path is its own EXISTS per permission row: ORing the three
+    many-valued joins would multiply every permission by everyone who holds it."""
     from config.documents import JSONGroupArray
 
-    held = Permission.objects.filter(Q(user=user_ref) | _through_groups_or_roles(user_ref)).order_by()
+    outer_user = OuterRef(user_ref)
+    direct = User.user_permissions.through.objects.filter(permission_id=OuterRef("pk"), user_id=outer_user)
+    via_group = Group.permissions.through.objects.filter(permission_id=OuterRef("pk"), group__user=outer_user)
+    via_role = Role.permissions.through.objects.filter(permission_id=OuterRef("pk"), role__users=outer_user)
+    held = Permission.objects.filter(Exists(direct) | Exists(via_group) | Exists(via_role)).order_by()
     names = held.annotate(_all=Value(1)).values("_all").annotate(
         names=JSONGroupArray(Concat("content_type__app_label", Value("."), "codename"))).values("names")
     return Subquery(names[:1])

@@ -129,7 +129,6 @@ class User(AbstractUser):
 
 
 class RoleQuerySet(models.QuerySet):
-    @per_caller
     def for_user(self, user):
         """Every signed-in user reads every role."""
         if user is None or not user.is_authenticated:
@@ -158,7 +157,6 @@ class Role(models.Model):
 
 
 class ContactQuerySet(models.QuerySet):
-    @per_caller
     def for_user(self, user):
         if user is None or not user.is_authenticated:
             return self.none()
@@ -203,7 +201,6 @@ class SessionQuerySet(models.QuerySet):
         now = now or timezone.now()
         return self.filter(expires_at__gt=now, absolute_expires_at__gt=now)
 
-    @per_caller
     def for_user(self, user):
         """A user's own live sessions; nobody sees anybody else's, site admins included."""
         if user is None or not user.is_authenticated:
@@ -293,7 +290,6 @@ class AuditLogEntry(AbstractLogEntry):
 
 
 class AccountRoleQuerySet(models.QuerySet):
-    @per_caller
     def for_user(self, user):
         """Every signed-in user reads account roles."""
         if user is None or not user.is_authenticated:

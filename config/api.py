@@ -51,6 +51,11 @@ MEDIA_TYPE = "application/vnd.api+json"
 MAX_ID_DIGITS = 18
 ID_PATTERN = rf"[0-9]{{1,{MAX_ID_DIGITS}}}"
 
+
+def is_id_text(text) -> bool:
+    """ASCII digits only, at most MAX_ID_DIGITS of them (`str.isdigit` also takes "²")."""
+    return isinstance(text, str) and 0 < len(text) <= MAX_ID_DIGITS and text.isascii() and text.isdigit()
+
 # Codes SPEC §2 names; anything else DRF or Django produce is folded into these.
 STABLE_CODES = {
     "invalid",
@@ -396,7 +401,7 @@ class Pagination(PageNumberPagination):
         for name in names:
             if name in request.query_params:
                 raw = request.query_params[name]
-                if not raw.isdigit() or int(raw) < 1 or len(raw) > MAX_ID_DIGITS:
+                if not is_id_text(raw) or int(raw) < 1:
                     raise ApiError(f"`{name}` must be a whole number of at least 1.", parameter=name)
                 return name, int(raw)
         return None, None
@@ -577,7 +582,7 @@ def parse_id_list(raw):
     ids = []
     for part in str(raw).split(","):
         part = part.strip()
-        if not part.isdigit() or len(part) > MAX_ID_DIGITS:
+        if not is_id_text(part):
             raise DjangoValidationError(f"`{part}` is not an id.", code="invalid")
         ids.append(int(part))
     return ids
@@ -660,7 +665,7 @@ class ResourceRelatedField(dja_relations.ResourceRelatedField):
     def to_internal_value(self, data):
         if isinstance(data, dict) and "id" in data:
             raw = data["id"]
-            if isinstance(raw, bool) or not str(raw).isdigit() or len(str(raw)) > MAX_ID_DIGITS:
+            if isinstance(raw, bool) or not is_id_text(str(raw)):
                 self.fail("does_not_exist", pk_value=raw)
             data = {**data, "id": str(raw)}
         return super().to_internal_value(data)
@@ -813,7 +818,7 @@ class ParentRelatedField(ResourceRelatedField):
             self.conflict("incorrect_relation_type", relation_type=expected, received_type=data["type"])
         raw = data["id"]
         obj = None
-        if not isinstance(raw, bool) and str(raw).isdigit() and len(str(raw)) <= MAX_ID_DIGITS:
+        if not isinstance(raw, bool) and is_id_text(str(raw)):
             request = self.context.get("request")
             obj = self.get_queryset().for_user(getattr(request, "user", None)).filter(pk=int(raw)).first()
         if obj is None:

@@ -8,16 +8,25 @@ user object (one request's caller, or one test's), keyed by what the method deci
 Python (`is_superuser`, `is_active`, its arguments); what a user may see is then decided by
 the database when the query runs, so a memoised queryset means what a fresh one would.
 Each call returns a fresh clone, so no caller ever shares another's result cache.
+
+Only for `for_user` methods that decide nothing else in Python: not, for instance, one
+that compares with `timezone.now()` while building (sessions), which a memo would freeze.
 """
 
 import functools
+
+from django.db.models.query import ModelIterable
 
 
 def _plain(queryset) -> bool:
     """Is this the manager's untouched queryset (the only one whose result we may reuse)?"""
     query = queryset.query
     return (
-        not query.where
+        queryset._iterable_class is ModelIterable
+        and query.deferred_loading == (frozenset(), True)
+        and not query.select_for_update
+        and not query.extra
+        and not query.where
         and not query.annotations
         and not queryset._prefetch_related_lookups
         and query.select_related is False

@@ -345,3 +345,49 @@ class TestPortalReview:
         client.post(f"/utilities/{utility.pk}/", {"name": utility.name, "billing_day": 20})
         utility.refresh_from_db()
         assert utility.billing_day == 20
+
+
+@pytest.mark.django_db
+class TestPerformanceChangeReview:
+    """Found by the review of the issue-6 change."""
+
+    @pytest.mark.parametrize("method", ["head", "options"])
+    def test_only_delete_deletes_the_caller(self, user, method):
+        from django.test import Client
+
+        from tests.jsonapi import token_for
+
+        client = Client(HTTP_AUTHORIZATION=f"Bearer {token_for(user)}", HTTP_ACCEPT=MEDIA_TYPE)
+        response = getattr(client, method)("/api/v1/users/me/")
+        assert response.status_code == 200
+        assert User.objects.filter(pk=user.pk).exists()
+
+    @pytest.mark.parametrize("query", ["page=²", "page_size=²", "page[number]=٣", "filter[utility]=²",
+                                       "filter[user]=1,²"])
+    def test_non_ascii_digits_are_a_400(self, api, user, query):
+        response = api.as_user(user).get(f"/api/v1/memberships/?{query}")
+        assert response.status_code == 400
+
+    def test_a_non_ascii_digit_as_a_relationship_id_is_refused(self, api, site_admin):
+        from accounts.models import Account
+
+        account = Account.objects.create(name="Digits")
+        response = api.as_user(site_admin).post("/api/v1/utilities/", body(
+            "Utility", {"name": "U", "billingDay": 1}, {"account": rel("Account", "²")}))
+        assert response.status_code in (400, 404)
+        response = api.as_user(site_admin).post("/api/v1/account-memberships/", body(
+            "AccountMembership", {}, {"account": rel("Account", str(account.pk)), "user": rel("User", "²")}))
+        assert response.status_code == 400
+
+    def test_session_visibility_is_not_frozen_on_the_user_object(self, user):
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        from accounts.models import Session
+        from tests.jsonapi import token_for
+
+        token_for(user)
+        assert Session.objects.for_user(user).count() == 1
+        Session.objects.filter(user=user).update(expires_at=timezone.now() - timedelta(seconds=1))
+        assert Session.objects.for_user(user).count() == 0

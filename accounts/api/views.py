@@ -40,7 +40,7 @@ from memberships.permissions import (
     remember_caller_roles,
     with_caller_roles,
 )
-from config.api import MEDIA_TYPE, ApiError, JSONAPIRenderer
+from config.api import MEDIA_TYPE, ApiError, JSONAPIRenderer, is_id_text
 from config.viewsets import ListModelMixin, RetrieveModelMixin, RosterAPIView, RosterModelViewSet, RosterViewSet
 from config.errors import Forbidden
 
@@ -107,12 +107,12 @@ class UserViewSet(RosterModelViewSet):
     def me(self, request):
         """The caller: read, change, or delete oneself."""
         self.kwargs[self.lookup_field] = str(request.user.pk)
-        if request.method == "GET":
-            return self.retrieve(request)
         if request.method == "PATCH":
             return self.partial_update(request)
-        services.user_delete(actor=request.user, user=request.user)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        if request.method == "DELETE":  # only an explicit DELETE deletes (HEAD is a GET)
+            services.user_delete(actor=request.user, user=request.user)
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return self.retrieve(request)
 
     def get_object(self):
         if self.action == "me":
@@ -197,7 +197,7 @@ def _permission_object(request, object_type, object_id):
     )
     if model is None:
         raise ApiError(f"`{object_type}` is not a resource type.", parameter="objectType")
-    if not object_id.isdigit() or len(object_id) > 18:
+    if not is_id_text(object_id):
         raise Http404
     obj = model.objects.for_user(request.user).filter(pk=int(object_id)).first()
     if obj is None:
