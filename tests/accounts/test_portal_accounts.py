@@ -675,3 +675,14 @@ def test_history_query_count_is_fixed(client, acme, people, django_assert_max_nu
     client.get(f"/accounts/{acme.pk}/history/")
     with django_assert_max_num_queries(12):
         client.get(f"/accounts/{acme.pk}/history/")
+
+
+def test_an_admin_sees_remove_buttons_and_the_add_form(client, acme, people):
+    """The members table's shared pieces (templates/includes/member_*.html) as an account admin."""
+    as_user(client, people["admin"])
+    html = client.get(f"/accounts/{acme.pk}/").content.decode()
+    plain = AccountMembership.objects.get(user=people["user"])
+    assert f'action="/accounts/{acme.pk}/members/{plain.pk}/remove/"' in html
+    assert 'aria-label="Remove user@example.org from Acme"' in html
+    assert f'action="/accounts/{acme.pk}/members/add/#members"' in html
+    assert 'aria-labelledby="member-add-heading"' in html and 'id="member-add-heading"' in html

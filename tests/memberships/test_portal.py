@@ -454,3 +454,14 @@ def test_utility_page_query_count_is_fixed(client, place, caller, django_assert_
     assert len(response.context["memberships"]) == 50
     assert response.context["subscriber_count"] == 23
     assert _count_queries(client, url) == few
+
+
+def test_an_admin_sees_remove_buttons_and_the_add_form(client, place):
+    """The members table's shared pieces (templates/includes/member_*.html) as a utility admin."""
+    as_user(client, place["utility_admin"])
+    html = client.get(f"/utilities/{place['utility'].pk}/").content.decode()
+    spectator = membership(place, "spectator")
+    assert f'action="/utilities/{place["utility"].pk}/memberships/{spectator.pk}/remove/"' in html
+    assert f'aria-label="Remove spectator@example.org from {place["utility"].name}"' in html
+    assert f'action="/utilities/{place["utility"].pk}/memberships/add/#memberships"' in html
+    assert 'aria-labelledby="membership-add-heading"' in html and 'id="membership-add-heading"' in html
