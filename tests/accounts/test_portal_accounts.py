@@ -686,3 +686,4 @@ def test_an_admin_sees_remove_buttons_and_the_add_form(client, acme, people):
     assert 'aria-label="Remove user@example.org from Acme"' in html
     assert f'action="/accounts/{acme.pk}/members/add/#members"' in html
     assert 'aria-labelledby="member-add-heading"' in html and 'id="member-add-heading"' in html
+    assert f'action="/accounts/{acme.pk}/members/{plain.pk}/role/"' in html and f'id="role-{plain.pk}"' in html

@@ -465,3 +465,4 @@ def test_an_admin_sees_remove_buttons_and_the_add_form(client, place):
     assert f'aria-label="Remove spectator@example.org from {place["utility"].name}"' in html
     assert f'action="/utilities/{place["utility"].pk}/memberships/add/#memberships"' in html
     assert 'aria-labelledby="membership-add-heading"' in html and 'id="membership-add-heading"' in html
+    assert f'/memberships/{spectator.pk}/role/"' in html and f'id="role-{spectator.pk}"' in html
