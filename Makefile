@@ -13,6 +13,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PORT ?= 8000
 PYTEST_ARGS ?=
+# Both cores by default; `make test PYTEST_WORKERS=0` runs in one process.
+PYTEST_WORKERS ?= 2
 FUZZ_EXAMPLES ?= 100
 
 VENV_PYTHON := $(VENV)/bin/python
@@ -59,7 +61,7 @@ run: setup
 	$(VENV_PYTHON) manage.py runserver 127.0.0.1:$(PORT)
 
 test: setup-dev
-	$(VENV_PYTHON) -m pytest $(PYTEST_ARGS)
+	$(VENV_PYTHON) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 test-postgres: setup-dev
 	VENV=$(VENV) bash scripts/test_postgres.sh $(PYTEST_ARGS)

@@ -50,7 +50,7 @@ from accounts.models import (
     unique_username_from_email,
 )
 from accounts.permissions import is_site_admin
-from config.errors import ServiceError
+from core.errors import ServiceError
 from memberships import services as membership_services
 from memberships.models import AccountMembership, Membership, Utility
 from memberships.permissions import is_account_admin

@@ -7,7 +7,7 @@ class AccountsConfig(AppConfig):
 
     def ready(self):
         from accounts.models import Account, AccountRole, ActivationCode, Avatar, Contact, Role, Session, User
-        from config.audit import register_audited
+        from core.audit import register_audited
 
         # Passwords are masked whole; token hashes and image bytes are never logged;
         # last_login is activity (the Session entry records the sign-in), not a change.

@@ -8,9 +8,9 @@ from rest_framework import authentication, exceptions
 
 from accounts.backends import held_permission_names, remember_permissions
 from accounts.models import Session, hash_token
-from config.documents import aggregates_ids
-from config.errors import WWW_AUTHENTICATE
-from config.audit import set_audit_actor
+from jsonapi.documents import aggregates_ids
+from core.errors import WWW_AUTHENTICATE
+from core.audit import set_audit_actor
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):

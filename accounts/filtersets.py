@@ -4,7 +4,7 @@ import django_filters
 from django.db.models import Q
 
 from accounts.models import Account, AuditLogEntry, Role, User
-from config.api import ApiError, IdsFilter, StrictBooleanFilter
+from jsonapi.api import ApiError, IdsFilter, StrictBooleanFilter
 
 
 class UserFilterSet(django_filters.FilterSet):

@@ -6,7 +6,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from accounts import services
 from accounts.models import User
-from config.errors import ServiceError
+from core.errors import ServiceError
 
 
 class ServiceErrorsMixin:

@@ -15,7 +15,7 @@ from django.db.models import OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 
-from config.visibility import per_caller
+from core.visibility import per_caller
 
 
 class UserQuerySet(models.QuerySet):
@@ -279,7 +279,7 @@ class AuditLogEntry(AbstractLogEntry):
     class Meta(AbstractLogEntry.Meta):
         indexes = [
             # An account's history, newest first, with every filtered column in the key: the
-            # audit-log API's COUNT and its pages' primary keys (config.pagination.ids_first)
+            # audit-log API's COUNT and its pages' primary keys (jsonapi.pagination.ids_first)
             # are read from this index alone, however deep the page and whichever filter.
             models.Index(fields=["account_id", "-timestamp", "-id", "action", "content_type", "actor"],
                          name="auditlog_account_page_idx"),

@@ -29,8 +29,8 @@ from accounts.forms import MemberByEmailForm, ServiceErrorsMixin
 from accounts.models import Account, ActivationCode, AuditLogEntry, validate_custom_attributes
 from accounts.permissions import is_site_admin
 from accounts.views import SERVICE_ERRORS, DashboardView
-from config.audit import MASK
-from config.errors import Forbidden
+from core.audit import MASK
+from core.errors import Forbidden
 from memberships import services as membership_services
 from memberships.models import AccountMembership, Membership, Utility
 from memberships.permissions import account_role, can_read_account_audit, is_account_admin

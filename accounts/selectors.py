@@ -68,7 +68,7 @@ def account_prefetches(user, lookup: str) -> list:
     return [Prefetch(lookup, queryset=accounts)]
 
 
-# The fast read path (config.documents) reads included accounts with this queryset (counts).
+# The fast read path (jsonapi.documents) reads included accounts with this queryset (counts).
 account_prefetches.reads_the_resource = True
 
 

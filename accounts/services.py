@@ -31,9 +31,9 @@ from accounts.models import (
     unique_username_from_email,
 )
 from accounts.permissions import grantable_permissions, is_site_admin
-from config.audit import audit_context, set_audit_actor
-from config.errors import Conflict, Forbidden, ServiceError, TooManyAttempts, Unauthorized
-from config.net import client_ip
+from core.audit import audit_context, set_audit_actor
+from core.errors import Conflict, Forbidden, ServiceError, TooManyAttempts, Unauthorized
+from core.net import client_ip
 
 # --------------------------------------------------------------------------- sessions
 

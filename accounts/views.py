@@ -33,8 +33,8 @@ from accounts.forms import (
     SignupForm,
 )
 from accounts.models import Avatar, Contact, Session
-from config.errors import ServiceError
-from config.middleware import jsonapi_error_response
+from core.errors import ServiceError
+from jsonapi.middleware import jsonapi_error_response
 
 # What a service may raise for a refused write; anything else is a bug and stays a 500.
 SERVICE_ERRORS = (ServiceError, ValidationError)

@@ -1,8 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 
-from config.schema import DocsView, SchemaView
-from config.views import PingView, VersionView, api_not_found
+from jsonapi.schema import DocsView, SchemaView
+from jsonapi.views import PingView, VersionView, api_not_found
 
 api_patterns = [
     path("version/", VersionView.as_view(), name="version"),
@@ -21,7 +21,7 @@ urlpatterns = [
     path("", include("memberships.urls")),
 ]
 
-handler400 = "config.views.bad_request"
-handler403 = "config.views.permission_denied"
-handler404 = "config.views.page_not_found"
-handler500 = "config.views.server_error"
+handler400 = "jsonapi.views.bad_request"
+handler403 = "jsonapi.views.permission_denied"
+handler404 = "jsonapi.views.page_not_found"
+handler500 = "jsonapi.views.server_error"

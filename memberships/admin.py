@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from accounts.admin import AuditHistory, ServiceErrorsAsMessages, adopt, seats_taken, subscriber_count
-from config.errors import ServiceError
+from core.errors import ServiceError
 from memberships import services
 from memberships.models import AccountMembership, Membership, Utility
 from memberships.permissions import is_account_admin, is_utility_admin

@@ -6,7 +6,7 @@ class MembershipsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from config.audit import register_audited
+        from core.audit import register_audited
         from memberships.models import AccountMembership, Membership, Utility
 
         register_audited(AccountMembership)

@@ -6,7 +6,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from config.visibility import per_caller
+from core.visibility import per_caller
 
 # --------------------------------------------------------------------------- visibility
 #

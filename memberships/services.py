@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from accounts.models import Account
 from accounts.permissions import is_site_admin
-from config.errors import Conflict, Forbidden, NotFound, ServiceError
+from core.errors import Conflict, Forbidden, NotFound, ServiceError
 from memberships.models import AccountMembership, Membership, Utility
 
 Role = AccountMembership.Role

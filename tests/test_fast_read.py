@@ -1,4 +1,4 @@
-"""The fast read path (config.documents) renders exactly what the standard path renders.
+"""The fast read path (jsonapi.documents) renders exactly what the standard path renders.
 
 Every list and detail GET of every resource, with every include path and some sparse
 fieldsets, is fetched twice over the demo data — once with `API_FAST_READ` on, once off —
@@ -15,7 +15,7 @@ from django.test import override_settings
 from django.urls import get_resolver
 
 from accounts.models import Account, User
-from config.documents import Builder
+from jsonapi.documents import Builder
 from tests.jsonapi import JsonApiClient
 
 VIEWERS = [
@@ -166,8 +166,8 @@ def test_the_fast_path_is_taken_for_the_hot_lists(demo, rf):
 
 @pytest.mark.parametrize("viewer_index", [0, 3])
 def test_ids_first_pages_equal_plain_pages(demo, viewer_index, monkeypatch):
-    """Every list paginates ids first (config.pagination); its pages are the plain ones."""
-    from config.api import Pagination
+    """Every list paginates ids first (jsonapi.pagination); its pages are the plain ones."""
+    from jsonapi.api import Pagination
 
     client = JsonApiClient().as_user(demo[viewer_index])
     queries = ["?page_size=3&page=2", "?page_size=4&page=3&sort=-id", "?page_size=5&page=2&sort=created"]

@@ -14,7 +14,7 @@ from django.contrib.staticfiles import finders
 from django.urls import URLPattern, URLResolver, get_resolver
 from drf_spectacular.validation import validate_schema
 
-from config.views import api_not_found
+from jsonapi.views import api_not_found
 from tests.factories import SiteAdminFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -19,7 +19,7 @@ from accounts.models import (
     validate_custom_attributes,
 )
 from accounts.services import UnknownPermission, permissions_from_names
-from config.api import (
+from jsonapi.api import (
     ApiError,
     ModelSerializer,
     ResourceRelatedField,
@@ -31,7 +31,7 @@ from config.api import (
     _same_relationship,
 )
 
-from config.audit import MASK
+from core.audit import MASK
 from memberships.models import AccountMembership, Membership, Utility
 
 
@@ -272,7 +272,7 @@ class AccountSerializer(ModelSerializer):
 
     SITE_ADMIN_MEMBERS = {"consultancy_account": "consultancyAccount", "account_roles": "accountRoles"}
     # to_representation below only fills in counts for an account read without them; the fast
-    # read path (config.documents) always reads accounts with_counts().
+    # read path (jsonapi.documents) always reads accounts with_counts().
     plain_representation = True
 
     def to_internal_value(self, data):

@@ -40,9 +40,9 @@ from memberships.permissions import (
     remember_caller_roles,
     with_caller_roles,
 )
-from config.api import MEDIA_TYPE, ApiError, JSONAPIRenderer, is_id_text
-from config.viewsets import ListModelMixin, RetrieveModelMixin, RosterAPIView, RosterModelViewSet, RosterViewSet
-from config.errors import Forbidden
+from jsonapi.api import MEDIA_TYPE, ApiError, JSONAPIRenderer, is_id_text
+from jsonapi.viewsets import ListModelMixin, RetrieveModelMixin, RosterAPIView, RosterModelViewSet, RosterViewSet
+from core.errors import Forbidden
 
 
 class UserViewSet(RosterModelViewSet):
@@ -422,7 +422,7 @@ class AccountAuditLogViewSet(ListModelMixin, RosterViewSet):
 
     One indexed query on `account_id`; entries outlive what they describe, and site admins
     can still read the history of a deleted account. Histories run to hundreds of thousands
-    of entries; pages are sliced ids first (config.pagination, every list's paginator), so
+    of entries; pages are sliced ids first (jsonapi.pagination, every list's paginator), so
     deep pages cost about what page 1 does.
     """
 

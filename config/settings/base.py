@@ -63,14 +63,14 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "config.middleware.ApiBodySizeLimitMiddleware",
+    "jsonapi.middleware.ApiBodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "config.audit.AuditlogMiddleware",
+    "core.audit.AuditlogMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -87,7 +87,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "config.context_processors.roster",
+                "core.context_processors.roster",
             ],
         },
     },
@@ -182,7 +182,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("DJANGO_LOGIN_COOLOFF_MINUTES", 15
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_USERNAME_CALLABLE = "accounts.backends.axes_username"
-AXES_CLIENT_IP_CALLABLE = "config.net.client_ip"
+AXES_CLIENT_IP_CALLABLE = "core.net.client_ip"
 AXES_LOCKOUT_CALLABLE = "accounts.views.lockout_response"
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_VERBOSE = False
@@ -193,7 +193,7 @@ AUDITLOG_LOGENTRY_MODEL = "accounts.AuditLogEntry"
 # (they predate its swappable setting). That orphan table, with foreign keys to users and
 # content types, breaks `flush` on PostgreSQL; we never use it, so its migrations are off.
 MIGRATION_MODULES = {"auditlog": None}
-AUDITLOG_MASK_CALLABLE = "config.audit.mask_secret"
+AUDITLOG_MASK_CALLABLE = "core.audit.mask_secret"
 AUDITLOG_STORE_JSON_CHANGES = True
 
 # django-guardian
@@ -201,16 +201,16 @@ ANONYMOUS_USER_NAME = None
 GUARDIAN_RAISE_403 = False
 
 REST_FRAMEWORK = {
-    "EXCEPTION_HANDLER": "config.api.exception_handler",
-    "DEFAULT_PAGINATION_CLASS": "config.pagination.IdsFirstPagination",
+    "EXCEPTION_HANDLER": "jsonapi.api.exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "jsonapi.pagination.IdsFirstPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_PARSER_CLASSES": ("config.api.JSONAPIParser",),
-    "DEFAULT_RENDERER_CLASSES": ("config.api.JSONAPIRenderer",),
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "config.api.ContentNegotiation",
-    "DEFAULT_METADATA_CLASS": "config.api.Metadata",
+    "DEFAULT_PARSER_CLASSES": ("jsonapi.api.JSONAPIParser",),
+    "DEFAULT_RENDERER_CLASSES": ("jsonapi.api.JSONAPIRenderer",),
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "jsonapi.api.ContentNegotiation",
+    "DEFAULT_METADATA_CLASS": "jsonapi.api.Metadata",
     "DEFAULT_FILTER_BACKENDS": (
-        "config.api.OrderingFilter",
-        "config.api.FilterBackend",
+        "jsonapi.api.OrderingFilter",
+        "jsonapi.api.FilterBackend",
     ),
     "DEFAULT_AUTHENTICATION_CLASSES": (
         "accounts.authentication.BearerTokenAuthentication",
@@ -225,13 +225,13 @@ REST_FRAMEWORK = {
     ),
     "TEST_REQUEST_DEFAULT_FORMAT": "vnd.api+json",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
-    "DEFAULT_SCHEMA_CLASS": "config.schema.RosterAutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "jsonapi.schema.RosterAutoSchema",
 }
 JSON_API_FORMAT_FIELD_NAMES = "camelize"
 JSON_API_FORMAT_TYPES = False
 JSON_API_PLURALIZE_TYPES = False
 JSON_API_UNIFORM_EXCEPTIONS = True
-# GET lists and details through the fast read path (config.documents); off = DJA's renderer only.
+# GET lists and details through the fast read path (jsonapi.documents); off = DJA's renderer only.
 API_FAST_READ = True
 
 # The OpenAPI document at /api/v1/schema/ and its docs page (SPEC §3 "Schema and docs");
@@ -250,9 +250,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "PREPROCESSING_HOOKS": ["config.schema.preprocess_endpoints"],
+    "PREPROCESSING_HOOKS": ["jsonapi.schema.preprocess_endpoints"],
     # Enums stay inline: drf-spectacular's enum hook would also pull out every JSON:API `type`.
-    "POSTPROCESSING_HOOKS": ["config.schema.postprocess_schema"],
+    "POSTPROCESSING_HOOKS": ["jsonapi.schema.postprocess_schema"],
 }
 
 EMAIL_BACKEND = env("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

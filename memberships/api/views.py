@@ -7,9 +7,9 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from accounts.selectors import account_prefetches, user_prefetches, utility_prefetches
-from config.api import ApiError
-from config.errors import Forbidden
-from config.viewsets import RosterModelViewSet
+from jsonapi.api import ApiError
+from core.errors import Forbidden
+from jsonapi.viewsets import RosterModelViewSet
 from memberships import services
 from memberships.api.serializers import (
     AccountMembershipSerializer,

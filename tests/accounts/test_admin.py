@@ -25,7 +25,7 @@ from accounts.models import (
     User,
     hash_token,
 )
-from config.errors import Conflict
+from core.errors import Conflict
 from memberships.models import AccountMembership, Utility
 from tests.factories import PASSWORD, ContactFactory, RoleFactory, UserFactory
 
@@ -480,7 +480,7 @@ def test_role_change_and_delete(admin_client, site_admin, population):
 
 def test_a_service_refusal_at_save_time_is_a_message_not_a_500(admin_client, population, monkeypatch):
     from accounts import services
-    from config.errors import Conflict
+    from core.errors import Conflict
 
     def refuse(**kwargs):
         raise Conflict("This role is still needed.")

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from accounts.models import Account, ActivationCode, AuditLogEntry, Contact
 from accounts.services import account_update, default_account
-from config.audit import MASK
+from core.audit import MASK
 from memberships.models import AccountMembership, Membership, Utility
 from tests.factories import UserFactory
 

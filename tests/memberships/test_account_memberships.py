@@ -4,7 +4,7 @@ import pytest
 from django.db import connection, connections
 
 from accounts.models import Account, AuditLogEntry, Contact
-from config.errors import Conflict
+from core.errors import Conflict
 from memberships import services
 from memberships.models import AccountMembership
 from tests.accounts.test_accounts import member, world  # noqa: F401  (fixture)

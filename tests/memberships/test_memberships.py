@@ -6,7 +6,7 @@ from django.db import connections
 from django.utils import timezone
 
 from accounts.models import AuditLogEntry, Contact
-from config.errors import Conflict
+from core.errors import Conflict
 from memberships import services
 from memberships.models import Membership, Utility
 from tests.factories import UserFactory

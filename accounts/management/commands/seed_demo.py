@@ -20,7 +20,7 @@ from django.db.models import Count, Q
 
 from accounts import services
 from accounts.models import Account, AccountRole, Contact, Role, User
-from config.errors import ServiceError
+from core.errors import ServiceError
 from memberships import services as membership_services
 from memberships.models import AccountMembership, Membership, Utility
 

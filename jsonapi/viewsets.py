@@ -7,8 +7,8 @@ from rest_framework.views import APIView
 from rest_framework_json_api.utils import format_value
 from rest_framework_json_api.views import PreloadIncludesMixin
 
-from config import documents
-from config.api import ID_PATTERN, ApiError, check_query_parameters
+from jsonapi import documents
+from jsonapi.api import ID_PATTERN, ApiError, check_query_parameters
 
 
 def validate_include(serializer_class, include):
@@ -83,7 +83,7 @@ class RosterViewSet(PreloadIncludesMixin, viewsets.GenericViewSet):
         """Raise if the caller may not create objects inside `parent` (403)."""
 
 
-# The fast read path (config.documents): GET lists and details whose serializers it
+# The fast read path (jsonapi.documents): GET lists and details whose serializers it
 # understands are built in one pass; everything else takes DJA's standard path. Resource
 # viewsets use these two mixins instead of DRF's (a view may set `fast_read = False`).
 

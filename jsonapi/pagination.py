@@ -17,7 +17,7 @@ from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models.query import ModelIterable
 
-from config.api import Pagination
+from jsonapi.api import Pagination
 
 
 def _can_go_ids_first(queryset) -> bool:

@@ -37,7 +37,7 @@ from rest_framework_json_api.utils import (
     get_resource_type_from_serializer,
 )
 
-from config.api import (
+from jsonapi.api import (
     DEFAULT_CODE_BY_STATUS,
     MEDIA_TYPE,
     STABLE_CODES,
@@ -45,7 +45,7 @@ from config.api import (
     IdsFilter,
     StrictBooleanFilter,
 )
-from config.middleware import jsonapi_error_response
+from jsonapi.middleware import jsonapi_error_response
 
 # --------------------------------------------------------------------------- shared shapes
 
@@ -703,7 +703,7 @@ IMAGE_RESPONSES = {(200, "image/png"): IMAGE, (200, "image/jpeg"): IMAGE}
 
 
 def _service_views():
-    from config.views import PingSerializer, VersionSerializer
+    from jsonapi.views import PingSerializer, VersionSerializer
 
     return {
         "VersionView": {"get": extend_schema(summary="The server's version", responses=VersionSerializer)},
@@ -745,8 +745,8 @@ def _account_views():
     }
 
 
-VersionViewSchema = _view_extension("config.views.VersionView", lambda: _service_views()["VersionView"])
-PingViewSchema = _view_extension("config.views.PingView", lambda: _service_views()["PingView"])
+VersionViewSchema = _view_extension("jsonapi.views.VersionView", lambda: _service_views()["VersionView"])
+PingViewSchema = _view_extension("jsonapi.views.PingView", lambda: _service_views()["PingView"])
 AvatarViewSchema = _view_extension("accounts.api.views.AvatarView", lambda: _account_views()["AvatarView"])
 PermissionSetViewSchema = _view_extension("accounts.api.views.PermissionSetView",
                                           lambda: _account_views()["PermissionSetView"])

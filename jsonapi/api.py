@@ -3,7 +3,7 @@ and the serializer and permission bases every resource builds on (SPEC §2).
 
 DRF imports the classes named in REST_FRAMEWORK while `rest_framework.views` is still
 loading, so this module must not import DRF's views; the viewset base lives in
-`config.viewsets`.
+`jsonapi.viewsets`.
 """
 
 import json
@@ -43,8 +43,8 @@ from rest_framework_json_api.utils import (
     undo_format_field_name,
 )
 
-from config.documents import Document, dumps
-from config.errors import WWW_AUTHENTICATE, ServiceError
+from jsonapi.documents import Document, dumps
+from core.errors import WWW_AUTHENTICATE, ServiceError
 
 MEDIA_TYPE = "application/vnd.api+json"
 # Largest id we look up: ids beyond a signed 64-bit integer would overflow the database driver.

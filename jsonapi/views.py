@@ -8,10 +8,10 @@ from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from config import __version__
-from config.api import ApiError, Serializer
-from config.middleware import jsonapi_error_response
-from config.viewsets import RosterAPIView
+from django.conf import settings
+from jsonapi.api import ApiError, Serializer
+from jsonapi.middleware import jsonapi_error_response
+from jsonapi.viewsets import RosterAPIView
 
 
 def _html_or_jsonapi(status, code, detail, html_handler):
@@ -65,7 +65,7 @@ class VersionView(RosterAPIView):
     resource_name = "Version"
 
     def get(self, request):
-        return Response(VersionSerializer({"id": "1", "version": __version__}).data)
+        return Response(VersionSerializer({"id": "1", "version": settings.ROSTER_VERSION}).data)
 
 
 class PingView(RosterAPIView):

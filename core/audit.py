@@ -65,7 +65,7 @@ _MISSING = object()
 
 
 class AuditlogMiddleware(_AuditlogMiddleware):
-    """auditlog's middleware, taking the client address from `config.net.client_ip`.
+    """auditlog's middleware, taking the client address from `core.net.client_ip`.
 
     Its own version trusts any X-Forwarded-For a client sends (and a non-address there made
     every audited write fail on PostgreSQL's inet column).
@@ -73,6 +73,6 @@ class AuditlogMiddleware(_AuditlogMiddleware):
 
     @staticmethod
     def _get_remote_addr(request):
-        from config.net import client_ip
+        from core.net import client_ip
 
         return client_ip(request)

@@ -1,0 +1,1 @@
+"""The JSON:API layer: knows no app by name (DESIGN.md, Layout)."""
