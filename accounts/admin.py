@@ -49,11 +49,13 @@ from accounts.models import (
     User,
     unique_username_from_email,
 )
-from accounts.permissions import is_site_admin
+from accounts.rules import is_site_admin
 from core.errors import ServiceError
+from accounts import services as account_services
 from memberships import services as membership_services
-from memberships.models import AccountMembership, Membership, Utility
-from memberships.permissions import is_account_admin
+from accounts.models import AccountMembership
+from memberships.models import Membership, Utility
+from accounts.rules import is_account_admin
 
 
 def _error_text(exc) -> str:
@@ -883,7 +885,7 @@ class AccountAdmin(ServiceErrorsAsMessages, AuditlogHistoryAdminMixin, GuardedMo
         formset.save(commit=False)
         account = form.instance
         for membership in formset.new_objects:
-            created = membership_services.account_membership_create(
+            created = account_services.account_membership_create(
                 actor=request.user, user=membership.user, account=account, role=membership.role
             )
             adopt(membership, created)
@@ -891,10 +893,10 @@ class AccountAdmin(ServiceErrorsAsMessages, AuditlogHistoryAdminMixin, GuardedMo
         changed = [membership for membership, fields in formset.changed_objects if "role" in fields]
         changed.sort(key=lambda membership: -AccountMembership.RANK[membership.role])
         for membership in changed:
-            membership_services.account_membership_update(actor=request.user, membership=membership,
+            account_services.account_membership_update(actor=request.user, membership=membership,
                                                           role=membership.role)
         for membership in formset.deleted_objects:
-            membership_services.account_membership_delete(actor=request.user, membership=membership)
+            account_services.account_membership_delete(actor=request.user, membership=membership)
 
     def save_utility_formset(self, request, form, formset):
         formset.save(commit=False)

@@ -6,7 +6,8 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from accounts.models import Account, AccountRole, ActivationCode, Avatar, Contact, Role, Session, User
+        from accounts.models import Account, AccountMembership, AccountRole, ActivationCode, Avatar, Contact, Role, Session, User
+        from accounts import rules  # noqa: F401 (registers the role rules)
         from core.audit import register_audited
 
         # Passwords are masked whole; token hashes and image bytes are never logged;
@@ -18,5 +19,6 @@ class AccountsConfig(AppConfig):
         register_audited(Avatar, exclude_fields=["image"])
         register_audited(Account, m2m_fields={"account_roles"})
         register_audited(AccountRole)
+        register_audited(AccountMembership)
         # The code itself is a secret: its refreshes are logged, its value never.
         register_audited(ActivationCode, mask_fields=["code"])

@@ -8,7 +8,7 @@ from rest_framework import authentication, exceptions
 
 from accounts.backends import held_permission_names, remember_permissions
 from accounts.models import Session, hash_token
-from jsonapi.documents import aggregates_ids
+from core.db import aggregates_ids
 from core.errors import WWW_AUTHENTICATE
 from core.audit import set_audit_actor
 

@@ -86,7 +86,7 @@ def held_permission_names(user_ref):
     globally (directly, through groups, through Roles), as one array; see
     `remember_permissions`. Each path is its own EXISTS per permission row: ORing the three
     many-valued joins would multiply every permission by everyone who holds it."""
-    from jsonapi.documents import JSONGroupArray
+    from core.db import JSONGroupArray
 
     outer_user = OuterRef(user_ref)
     direct = User.user_permissions.through.objects.filter(permission_id=OuterRef("pk"), user_id=outer_user)
@@ -101,7 +101,7 @@ def held_permission_names(user_ref):
 def remember_permissions(user, names):
     """Prime ModelBackend's per-request cache with what `held_permission_names` read, so
     `user.has_perm()` asks no query (superusers hold everything and never ask)."""
-    from jsonapi.documents import read_json_array
+    from core.db import read_json_array
 
     if user.is_active and not user.is_superuser:
         user._perm_cache = set(read_json_array(names))

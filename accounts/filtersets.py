@@ -3,8 +3,8 @@
 import django_filters
 from django.db.models import Q
 
-from accounts.models import Account, AuditLogEntry, Role, User
-from jsonapi.api import ApiError, IdsFilter, StrictBooleanFilter
+from accounts.models import Account, AccountMembership, AuditLogEntry, Role, User
+from jsonapi.api import ApiError, ChoiceListFilter, IdsFilter, StrictBooleanFilter
 
 
 class UserFilterSet(django_filters.FilterSet):
@@ -86,3 +86,14 @@ class AuditLogEntryFilterSet(django_filters.FilterSet):
         if len(models) < len(names):
             raise ApiError(f"Unknown object type in `{value}`.", parameter="filter[objectType]")
         return queryset.filter(content_type__in=ContentType.objects.get_for_models(*models).values())
+
+
+class AccountMembershipFilterSet(django_filters.FilterSet):
+    id = IdsFilter(field_name="id")
+    account = IdsFilter(field_name="account_id")
+    user = IdsFilter(field_name="user_id")
+    role = ChoiceListFilter(field_name="role", choices=AccountMembership.Role.choices)
+
+    class Meta:
+        model = AccountMembership
+        fields = []

@@ -6,6 +6,7 @@ import math
 import re
 
 from auditlog.models import AbstractLogEntry, LogEntryManager
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser, Permission
 from django.contrib.auth.models import UserManager as DjangoUserManager
 from django.core.exceptions import ValidationError
@@ -15,7 +16,7 @@ from django.db.models import OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 
-from core.visibility import per_caller
+from core.visibility import ids_branch as _ids, per_caller
 
 
 class UserQuerySet(models.QuerySet):
@@ -26,22 +27,22 @@ class UserQuerySet(models.QuerySet):
             return self.none()
         if user.is_superuser or user.has_perm("accounts.view_user"):
             return self.all()
-        from memberships.models import AccountMembership, Membership, visible_account_ids
-
         # One `pk IN (...)` over a UNION of index lookups, not ORed EXISTS per user row (see
-        # memberships.models for why).
+        # `visible_account_ids` for why).
         themselves = User.objects.filter(pk=user.pk)
         contacts = Contact.objects.filter(owner_id=user.pk)
         # People in the accounts the user sees (not the default account's, unless they are in it).
         in_shared_accounts = AccountMembership.objects.filter(account_id__in=visible_account_ids(user))
-        # People in the utilities whose memberships the user may read (their own utilities,
-        # and those of accounts they administer or consult for).
-        in_shared_utilities = Membership.objects.for_user(user)
-        return self.filter(pk__in=themselves.order_by().values("pk").union(
-            contacts.order_by().values("contact_id"),
-            in_shared_accounts.order_by().values("user_id"),
-            in_shared_utilities.order_by().values("user_id"),
-        ))
+        branches = [contacts.order_by().values("contact_id"), in_shared_accounts.order_by().values("user_id")]
+        # People in the spaces the apps above add (memberships: the utilities whose
+        # memberships the user may read).
+        branches += [source(user).order_by().values("user_id") for source in SHARED_PEOPLE]
+        return self.filter(pk__in=themselves.order_by().values("pk").union(*branches))
+
+
+#: Callables `(user) -> queryset with a user_id column`: the people a user shares a space with,
+#: beyond accounts. Apps above this one append to it in their `AppConfig.ready()`.
+SHARED_PEOPLE = []
 
 
 class UserManager(DjangoUserManager.from_queryset(UserQuerySet)):
@@ -326,25 +327,28 @@ class AccountQuerySet(models.QuerySet):
             return self.none()
         if user.is_superuser:
             return self.all()
-        from memberships.models import visible_account_ids
-
         visible = Q(pk__in=visible_account_ids(user))
         if include_default:
             visible |= Q(is_default=True)
         return self.filter(visible)
 
     def with_counts(self, user=None):
-        """memberCount and utilityCount, computed in the same query as the page; with `user`,
-        the utilities counted are those that user sees (personal utilities stay private)."""
-        from memberships.models import AccountMembership, Utility
-
+        """memberCount and utilityCount (and any count an app above registers in
+        `ACCOUNT_COUNTS`), computed in the same query as the page; with `user`, only the rows
+        that user sees are counted where the registered source says so."""
         def count(rows):
             rows = rows.filter(account_id=OuterRef("pk")).order_by().values("account_id")
             counted = rows.annotate(n=models.Count("pk")).values("n")
             return Coalesce(Subquery(counted, output_field=models.IntegerField()), 0)
 
-        utilities = Utility.objects.for_user(user) if user is not None else Utility.objects.all()
-        return self.annotate(member_count=count(AccountMembership.objects.all()), utility_count=count(utilities))
+        counts = {"member_count": count(AccountMembership.objects.all())}
+        counts.update({name: count(source(user)) for name, source in ACCOUNT_COUNTS.items()})
+        return self.annotate(**counts)
+
+
+#: name → `(user or None) -> queryset with an account_id column`, counted per account by
+#: `AccountQuerySet.with_counts`. Apps above this one add theirs in `AppConfig.ready()`.
+ACCOUNT_COUNTS = {}
 
 
 HEX_COLOUR = RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a colour in the form #rrggbb.")
@@ -430,11 +434,67 @@ class Account(models.Model):
     def audit_account_id(self):
         return self.pk
 
-    def permission_names_for(self, user) -> list[str]:
-        """What the user's role in this account lets them do, as permission names."""
-        from memberships.permissions import account_permission_names
 
-        return account_permission_names(user, self)
+
+# --------------------------------------------------------------------------- account memberships
+
+
+def visible_account_ids(user):
+    """Ids of the accounts the user is in (any role) and of the clients of the accounts they
+    are an admin or consultant of: `Account.objects.for_user(user, include_default=False)`."""
+    own = AccountMembership.objects.filter(user_id=user.pk)
+    clients = Account.objects.filter(consultancy_account__account_memberships__user_id=user.pk,
+                                     consultancy_account__account_memberships__role__in=AccountMembership.SENIOR_ROLES)
+    return _ids(own, "account_id").union(_ids(clients, "pk"))
+
+
+class AccountMembershipQuerySet(models.QuerySet):
+    @per_caller
+    def for_user(self, user):
+        """Memberships of the accounts the user sees (not the default account's), and their own."""
+        if user is None or not user.is_authenticated:
+            return self.none()
+        if user.is_superuser:
+            return self.all()
+        # The user's own account memberships need no branch of their own: their accounts are
+        # among the visible ones (the default account too, when they are in it).
+        return self.filter(account_id__in=visible_account_ids(user))
+
+
+class AccountMembership(models.Model):
+    """A person's role in an account: user < consultant < admin."""
+
+    class Role(models.TextChoices):
+        USER = "user"
+        CONSULTANT = "consultant"
+        ADMIN = "admin"
+
+    RANK = {Role.USER: 0, Role.CONSULTANT: 1, Role.ADMIN: 2}
+    #: roles that read everything in the account and in its consultancy clients
+    SENIOR_ROLES = (Role.ADMIN, Role.CONSULTANT)
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="account_memberships")
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="account_memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.USER)
+    created = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = AccountMembershipQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        db_table = "memberships_accountmembership"  # its table since before it moved here
+        constraints = [
+            models.UniqueConstraint(fields=["user", "account"], name="accountmembership_unique_pair",
+                                    violation_error_message="This user is already a member of this account."),
+        ]
+        indexes = [models.Index(fields=["account", "role"], name="accountmembership_role_idx")]
+
+    def __str__(self):
+        return f"{self.user} in {self.account} ({self.role})"
+
+    def audit_account_id(self):
+        return self.account_id
+
 
 
 ACTIVATION_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"  # no 0 O 1 I l

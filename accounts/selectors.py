@@ -5,10 +5,9 @@ import io
 from functools import lru_cache
 
 from django.contrib.auth.models import Permission
-from django.db.models import Prefetch
 from PIL import Image, ImageDraw
 
-from accounts.models import Account, Avatar, User
+from accounts.models import Avatar, User
 
 
 def global_permission_names(user: User) -> list[str]:
@@ -51,45 +50,3 @@ def default_avatar_png(seed: int, size: int = 5, cell: int = 40) -> bytes:
     out = io.BytesIO()
     image.save(out, format="PNG", optimize=True)
     return out.getvalue()
-
-
-def account_prefetches(user, lookup: str) -> list:
-    """Prefetch accounts reached through `lookup` with everything their resource renders:
-    counts, roles, members, and the utilities `user` may see (a fixed number of queries)."""
-    from memberships.models import Utility
-
-    from memberships.models import AccountMembership
-
-    utilities = Prefetch("utilities", queryset=Utility.objects.for_user(user).order_by("id"),
-                         to_attr="visible_utilities")
-    members = Prefetch("account_memberships", queryset=AccountMembership.objects.for_user(user).order_by("id"),
-                       to_attr="visible_account_memberships")
-    accounts = Account.objects.with_counts(user).prefetch_related("account_roles", members, utilities)
-    return [Prefetch(lookup, queryset=accounts)]
-
-
-# The fast read path (jsonapi.documents) reads included accounts with this queryset (counts).
-account_prefetches.reads_the_resource = True
-
-
-def user_prefetches(viewer, lookup: str) -> list:
-    """Prefetches for users reached through `lookup` (an included `user`, `contact`, `actor`),
-    so they render every relationship a fetched user has, scoped to what `viewer` may see."""
-    from memberships.models import AccountMembership, Membership
-
-    return [
-        f"{lookup}__roles",
-        Prefetch(f"{lookup}__account_memberships", queryset=AccountMembership.objects.for_user(viewer).order_by("id"),
-                 to_attr="visible_account_memberships"),
-        Prefetch(f"{lookup}__memberships", queryset=Membership.objects.for_user(viewer).order_by("id"),
-                 to_attr="visible_memberships"),
-    ]
-
-
-def utility_prefetches(viewer, lookup: str) -> list:
-    """Prefetches for utilities reached through `lookup` (or for utilities themselves, when
-    `lookup` is empty), scoped to what `viewer` may see."""
-    from memberships.models import Membership
-
-    return [Prefetch(f"{lookup}__memberships" if lookup else "memberships", queryset=Membership.objects.for_user(viewer).order_by("id"),
-                     to_attr="visible_memberships")]

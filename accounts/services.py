@@ -19,6 +19,7 @@ from accounts.models import (
     ACTIVATION_ALPHABET,
     ACTIVATION_CODE_LENGTH,
     Account,
+    AccountMembership,
     AccountRole,
     ActivationCode,
     Avatar,
@@ -30,9 +31,9 @@ from accounts.models import (
     normalize_email,
     unique_username_from_email,
 )
-from accounts.permissions import grantable_permissions, is_site_admin
+from accounts.rules import grantable_permissions, is_site_admin
 from core.audit import audit_context, set_audit_actor
-from core.errors import Conflict, Forbidden, ServiceError, TooManyAttempts, Unauthorized
+from core.errors import Conflict, Forbidden, NotFound, ServiceError, TooManyAttempts, Unauthorized
 from core.net import client_ip
 
 # --------------------------------------------------------------------------- sessions
@@ -264,8 +265,6 @@ def user_delete(*, actor: User, user: User) -> None:
 
     Refused (409 last_admin) while they are the last admin of an account.
     """
-    from memberships.services import ensure_user_can_leave_everything
-
     if user.is_superuser and actor is not None and actor.pk != user.pk and not is_site_admin(actor):
         raise Forbidden("Only site admins delete a site admin.")
     ensure_user_can_leave_everything(user)
@@ -469,9 +468,6 @@ def _save_account(account: Account) -> None:
 @transaction.atomic
 def account_create(*, actor: User, data: dict) -> Account:
     """Create an account; its creator becomes its admin in the same transaction."""
-    from memberships.models import AccountMembership
-    from memberships.services import account_membership_create
-
     for field in SITE_ADMIN_ACCOUNT_FIELDS:
         if data.get(field) and not is_site_admin(actor):
             raise Forbidden(f"Only site admins set `{field}`.", field=field)
@@ -605,9 +601,6 @@ def activation_code_refresh(*, actor: User, account: Account) -> ActivationCode:
 @transaction.atomic
 def account_activate(*, actor: User, code: str):
     """Join the account whose valid code this is, as `user`. Wrong and expired codes look alike."""
-    from memberships.models import AccountMembership
-    from memberships.services import account_membership_create
-
     code = (code or "").strip()
     activation = (
         ActivationCode.objects.select_related("account").filter(code=code, expires_at__gt=timezone.now()).first()
@@ -618,3 +611,90 @@ def account_activate(*, actor: User, code: str):
                            field="activation_code")
     return account_membership_create(actor=actor, user=actor, account=activation.account,
                                      role=AccountMembership.Role.USER)
+
+
+# --------------------------------------------------------------------------- account memberships
+
+MemberRole = AccountMembership.Role
+
+
+def _lock_account(account_id) -> Account:
+    """Serialise membership changes of one account (a row lock on PostgreSQL)."""
+    return Account.objects.select_for_update().get(pk=account_id)
+
+
+def _ensure_another_admin(account_id, leaving: AccountMembership) -> None:
+    others = AccountMembership.objects.filter(account_id=account_id, role=MemberRole.ADMIN).exclude(pk=leaving.pk)
+    if not others.exists():
+        raise Conflict("This is the account's last admin; promote another member first.", code="last_admin")
+
+
+def _reload(membership) -> AccountMembership:
+    """The membership as it is now, under the account's lock (another request may have removed it)."""
+    fresh = AccountMembership.objects.select_related("user", "account").filter(pk=membership.pk).first()
+    if fresh is None:
+        raise NotFound("This membership no longer exists.")
+    return fresh
+
+
+@transaction.atomic
+def account_membership_create(*, actor, user, account, role=MemberRole.USER) -> AccountMembership:
+    if account.is_default:
+        raise Conflict("The default account has no members; it only holds personal utilities.")
+    _lock_account(account.pk)
+    if AccountMembership.objects.filter(user=user, account=account).exists():
+        raise Conflict("This user is already a member of this account.", code="duplicate")
+    membership = AccountMembership(user=user, account=account, role=role)
+    membership.full_clean(validate_constraints=False)
+    try:
+        with transaction.atomic():
+            membership.save()
+    except IntegrityError:
+        raise Conflict("This user is already a member of this account.", code="duplicate") from None
+    return membership
+
+
+@transaction.atomic
+def account_membership_update(*, actor, membership: AccountMembership, role: str) -> AccountMembership:
+    """Change a member's role. Promotion is open to account admins; demoting another admin
+    is for site admins; nobody demotes the last admin."""
+    _lock_account(membership.account_id)
+    membership = _reload(membership)
+    if membership.role == MemberRole.ADMIN and role != MemberRole.ADMIN:
+        if not actor.has_perm("accounts.demote_accountmembership", membership):
+            raise Forbidden("Only site admins demote another admin.", field="role")
+        _ensure_another_admin(membership.account_id, membership)
+    membership.role = role
+    membership.full_clean(validate_constraints=False)
+    membership.save(update_fields=["role"])
+    return membership
+
+
+@transaction.atomic
+def account_membership_delete(*, actor, membership: AccountMembership) -> None:
+    """Remove a member. Removing another admin is for site admins; the last admin stays."""
+    _lock_account(membership.account_id)
+    membership = _reload(membership)
+    if membership.role == MemberRole.ADMIN:
+        if not actor.has_perm("accounts.delete_accountmembership", membership):
+            raise Forbidden("Only site admins remove another admin.")
+        _ensure_another_admin(membership.account_id, membership)
+    membership.delete()
+
+
+def ensure_user_can_leave_everything(user) -> None:
+    """Refuse (409 last_admin) when the user is the last admin of any account. Locks those accounts."""
+    admin_of = list(
+        AccountMembership.objects.filter(user=user, role=MemberRole.ADMIN).values_list("account_id", flat=True)
+    )
+    for account_id in sorted(admin_of):
+        _lock_account(account_id)
+        membership = AccountMembership.objects.get(user=user, account_id=account_id)
+        try:
+            _ensure_another_admin(account_id, membership)
+        except Conflict:
+            name = Account.objects.filter(pk=account_id).values_list("name", flat=True).first()
+            raise Conflict(f"{user.email} is the last admin of “{name}”; promote another member first.",
+                           code="last_admin") from None
+
+

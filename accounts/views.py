@@ -33,11 +33,10 @@ from accounts.forms import (
     SignupForm,
 )
 from accounts.models import Avatar, Contact, Session
-from core.errors import ServiceError
+from core.portal import SERVICE_ERRORS
 from jsonapi.middleware import jsonapi_error_response
 
 # What a service may raise for a refused write; anything else is a bug and stays a 500.
-SERVICE_ERRORS = (ServiceError, ValidationError)
 
 # Signing a user in ourselves (after sign-up) must name the backend: several are configured.
 LOGIN_BACKEND = "accounts.backends.RosterBackend"
@@ -140,25 +139,6 @@ class SignupView(FormView):
         login(self.request, user, backend=LOGIN_BACKEND)
         messages.success(self.request, "Welcome to Roster. Your account is ready.")
         return super().form_valid(form)
-
-
-# --------------------------------------------------------------------------- dashboard
-
-
-class DashboardView(LoginRequiredMixin, TemplateView):
-    template_name = "accounts/dashboard.html"
-
-    def get_context_data(self, **kwargs):
-        from accounts.portal_accounts import dashboard_sections  # it imports this module
-
-        user = self.request.user
-        kwargs = {**dashboard_sections(user), **kwargs}
-        return super().get_context_data(
-            roles=user.roles.all(),
-            contact_count=Contact.objects.for_user(user).count(),
-            session_count=Session.objects.for_user(user).count(),
-            **kwargs,
-        )
 
 
 # --------------------------------------------------------------------------- profile

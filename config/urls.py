@@ -19,6 +19,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("accounts.urls")),
     path("", include("memberships.urls")),
+    path("", include("portal.urls")),
 ]
 
 handler400 = "jsonapi.views.bad_request"

@@ -14,6 +14,19 @@ from auditlog.middleware import AuditlogMiddleware as _AuditlogMiddleware
 MASK = "********"
 
 
+# Fields whose values never leave the server, however they were stored: the one masking
+# rule every face applies to audit `changes` (exact names, not substrings: `code` is a
+# secret, `postcode` would not be).
+SECRET_NAMES = frozenset({"password", "token", "secret", "key_hash", "code", "read_token"})
+
+
+def mask_change(field: str, value):
+    """An audit change with a secret's values masked (empty values stay empty)."""
+    if field.lower() not in SECRET_NAMES:
+        return value
+    return [MASK if item not in (None, "") else item for item in value] if isinstance(value, list) else MASK
+
+
 def mask_secret(value) -> str:
     """Replace a secret entirely (auditlog's default mask keeps half the string)."""
     return MASK

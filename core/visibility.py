@@ -51,3 +51,8 @@ def per_caller(method):
         return memo[key]._chain()
 
     return for_user
+
+
+def ids_branch(queryset, field):
+    """One branch of a UNION of ids (compound branches may carry no ORDER BY)."""
+    return queryset.order_by().values(field)

@@ -43,7 +43,7 @@ from rest_framework_json_api.utils import (
     undo_format_field_name,
 )
 
-from jsonapi.documents import Document, dumps
+from jsonapi.encoding import Document, dumps
 from core.errors import WWW_AUTHENTICATE, ServiceError
 
 MEDIA_TYPE = "application/vnd.api+json"

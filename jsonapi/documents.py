@@ -18,11 +18,11 @@ path both ways and compares them. A serializer the plan does not understand (an 
 `to_representation`, hyperlinked relationships, meta fields) falls back to the standard
 path, as does everything when the `API_FAST_READ` setting is off.
 
-Conventions the loader relies on (the standard path's prefetches follow them too):
-- a to-many relationship whose `source` is `visible_<relation>` holds the related objects the
-  caller may see: `Related.objects.for_user(viewer)`;
-- any other to-many `source` names a model relation and holds all of it;
-- to-many `data` is in id order on every path (`jsonapi.api.IdOrderedManyRelatedField`).
+What a resource needs read with it is declared on its serializer's fields and derived here
+as on the standard path (`jsonapi.planning`): a `VisibleRelatedField` holds the related
+objects the caller may see, `Related.objects.for_user(viewer)`; any other to-many relation
+holds all of it; `CountField`s are annotated by the model's queryset. To-many `data` is in
+id order on every path (`jsonapi.api.IdOrderedManyRelatedField`).
 """
 
 from __future__ import annotations
@@ -43,6 +43,9 @@ from rest_framework.settings import ISO_8601, api_settings
 from rest_framework.utils.encoders import JSONEncoder
 from rest_framework_json_api.relations import HyperlinkedMixin
 from rest_framework_json_api.relations import ResourceRelatedField as DJAResourceRelatedField
+from core.db import JSONGroupArray, aggregates_ids, read_json_array
+from jsonapi import planning
+from jsonapi.api import ModelSerializer
 from rest_framework_json_api.utils import (
     format_field_name,
     get_included_resources,
@@ -51,34 +54,12 @@ from rest_framework_json_api.utils import (
     undo_format_field_name,
 )
 
-VISIBLE_PREFIX = "visible_"
-_encoder = JSONEncoder()
+# A scoped relation's key in a plan: its source under the prefix the standard path's
+# prefetches store it at (`jsonapi.planning.scoped_attr`), so one strip removes both.
+VISIBLE_PREFIX = "_visible_"
 
 
 # --------------------------------------------------------------------------- encoding
-
-
-class Document:
-    """A finished JSON:API document; the renderer only encodes it."""
-
-    __slots__ = ("content",)
-
-    def __init__(self, content):
-        self.content = content
-
-
-def _default(value):
-    # Decimals, lazy strings, dates that reached the document unconverted: DRF's own rules.
-    return _encoder.default(value)
-
-
-def dumps(data) -> bytes:
-    """orjson, falling back to the standard encoder for what orjson refuses (integers beyond
-    64 bits, non-string keys)."""
-    try:
-        return orjson.dumps(data, default=_default)
-    except TypeError:
-        return json.dumps(data, cls=JSONEncoder, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 # --------------------------------------------------------------------------- plans
@@ -141,8 +122,6 @@ class Plan:
     """How one serializer class renders, bound to this request's serializer instance."""
 
     def __init__(self, serializer, sparse):
-        from jsonapi.api import ModelSerializer
-
         cls = type(serializer)
         if cls.to_representation is not ModelSerializer.to_representation and not getattr(
                 cls, "plain_representation", False):
@@ -168,7 +147,8 @@ class Plan:
                 child = field.child_relation
                 if not _plain_relation(child) or len(field.source_attrs) != 1:
                     raise Unsupported(f"{cls.__name__}.{name}")
-                self.to_many.append((name, wire_name(name), _identifier_type(child), field.source))
+                source = VISIBLE_PREFIX + field.source if getattr(field, "scoped", False) else field.source
+                self.to_many.append((name, wire_name(name), _identifier_type(child), source))
             elif isinstance(field, serializers.RelatedField):
                 if not _plain_relation(field):
                     raise Unsupported(f"{cls.__name__}.{name}")
@@ -323,33 +303,11 @@ def related_rows(model, source, visible, pks):
     return queryset if pks is None else queryset.filter(_parent__in=pks).order_by("pk")
 
 
-class JSONGroupArray(Aggregate):
-    """A group's values as one array: JSON text on SQLite, an array (a list, through the
-    driver) on PostgreSQL, where an array also compares equal under DISTINCT, which `json`
-    does not. Read it back with `read_json_array`."""
-
-    function = "JSON_GROUP_ARRAY"
-    output_field = TextField()
-
-    def as_postgresql(self, compiler, connection, **extra_context):
-        return super().as_sql(compiler, connection, function="ARRAY_AGG", **extra_context)
-
-
-def aggregates_ids(connection) -> bool:
-    return connection.vendor in ("sqlite", "postgresql")
-
-
 def ids_subquery(model, source, visible, outer_ref):
     """A correlated subquery giving the ids of a to-many relationship of the row `outer_ref`
     points at, as one value (read back with `read_ids`)."""
     rows = related_rows(model, source, visible, None).filter(_parent=OuterRef(outer_ref))
     return Subquery(rows.order_by().values("_parent").annotate(ids=JSONGroupArray("pk")).values("ids")[:1])
-
-
-def read_json_array(value) -> list:
-    if not value:
-        return []
-    return value if isinstance(value, list) else orjson.loads(value)
 
 
 def read_ids(value) -> list:
@@ -547,10 +505,10 @@ class Builder:
 
     def _find_lookups(self, path, plan):
         lookups = []
-        builder = getattr(self.view, "scoped_prefetches", {}).get(path)
-        for lookup in builder(self.viewer, path) if builder else []:
-            if not (isinstance(lookup, Prefetch) and lookup.prefetch_through == path):
-                lookups.append(lookup)
+        if path not in self.plan.to_many_names:
+            for lookup in planning.include_prefetches(type(self.plan.serializer), self.viewer, path):
+                if not (isinstance(lookup, Prefetch) and lookup.prefetch_through == path):
+                    lookups.append(lookup)
         lookups += (getattr(self.view, "prefetch_for_includes", None) or {}).get(path, [])
         return plan.kept_lookups([r for r in (_reroot(lookup, path) for lookup in lookups) if r is not None])
 
@@ -563,13 +521,8 @@ class Builder:
         return self._memo[key]
 
     def _find_base_queryset(self, path):
-        builder = getattr(self.view, "scoped_prefetches", {}).get(path)
-        if not getattr(builder, "reads_the_resource", False):
-            return None  # it prefetches only relationships of the resource, not the resource itself
-        for lookup in builder(self.viewer, path) if builder else []:
-            if isinstance(lookup, Prefetch) and lookup.prefetch_through == path and lookup.queryset is not None:
-                return lookup.queryset
-        return None
+        included = dict(self.includes)[path]
+        return planning.base_queryset(type(included.serializer), self.viewer)
 
     def _fetch(self, path, plan, ids):
         """The included objects with these ids that the caller may see: one query."""

@@ -714,7 +714,7 @@ def _service_views():
 
 def _account_views():
     from accounts.api.serializers import ActivationCodeSerializer, ActivationSerializer, PermissionSetSerializer
-    from memberships.api.serializers import AccountMembershipSerializer
+    from accounts.api.serializers import AccountMembershipSerializer
 
     return {
         "AvatarView": {

@@ -2,12 +2,16 @@
 
 from django.http import Http404
 from rest_framework import mixins, viewsets
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_json_api.utils import format_value
 from rest_framework_json_api.views import PreloadIncludesMixin
 
-from jsonapi import documents
+from core.errors import Forbidden
+from jsonapi import documents, planning
+from jsonapi.encoding import Document
+from jsonapi.access import HasObjectPermission
 from jsonapi.api import ID_PATTERN, ApiError, check_query_parameters
 
 
@@ -45,21 +49,30 @@ class RosterViewSet(PreloadIncludesMixin, viewsets.GenericViewSet):
     ordering_fields = ()
     #: query parameters beyond JSON:API's own that this view understands
     extra_query_params = ()
+    permission_classes = [IsAuthenticated, HasObjectPermission]
     #: the relationship a new object is created inside (e.g. a membership's utility)
     parent_field = None
-    #: include path → `builder(viewer, lookup)` returning prefetches scoped to what the viewer may
-    #: see (relationships of included resources that depend on the caller)
-    scoped_prefetches = {}
-
+    #: the permission creating asks on that parent, and what a refusal says
+    parent_permission = None
+    parent_refusal = "You may not add to this."
+    #: without a parent: the global permission creating needs (None: any signed-in user)
+    create_permission = None
     def get_prefetch_related(self, include):
-        builder = self.scoped_prefetches.get(include)
-        if builder is not None:
-            return builder(self.request.user, include)
-        return super().get_prefetch_related(include)
+        """What an included resource needs (derived from its serializer's declarations), and
+        the view's own `prefetch_for_includes`."""
+        derived = []
+        if include != "__all__":
+            derived = planning.include_prefetches(self.get_serializer_class(), self.request.user, include)
+        return derived + (super().get_prefetch_related(include) or [])
 
     def get_queryset(self):
-        queryset = super().get_queryset()
-        return queryset.for_user(self.request.user)
+        """What the caller sees, with what the serializer declares it needs read (scoped
+        relationships, counts), for the resource and the included ones."""
+        viewer = self.request.user
+        serializer_class = self.get_serializer_class()
+        queryset = planning.with_counts(super().get_queryset().for_user(viewer), serializer_class, viewer)
+        include = (self.request.query_params.get("include") or "").split(",")
+        return queryset.prefetch_related(*planning.resource_prefetches(serializer_class, viewer, include=include))
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
@@ -80,7 +93,9 @@ class RosterViewSet(PreloadIncludesMixin, viewsets.GenericViewSet):
             raise Http404 from None
 
     def check_parent(self, parent):
-        """Raise if the caller may not create objects inside `parent` (403)."""
+        """403 unless the caller may create objects inside `parent`."""
+        if self.parent_permission and not self.request.user.has_perm(self.parent_permission, parent):
+            raise Forbidden(self.parent_refusal)
 
 
 # The fast read path (jsonapi.documents): GET lists and details whose serializers it
@@ -102,11 +117,11 @@ class ListModelMixin(mixins.ListModelMixin):
             queryset = builder.prepare(queryset)
         page = self.paginate_queryset(queryset)
         if page is None:
-            return Response(documents.Document(builder.document(queryset, many=True)))
+            return Response(Document(builder.document(queryset, many=True)))
         document = builder.document(page, many=True)
         paginated = self.get_paginated_response(None).data
         document["links"], document["meta"] = paginated["links"], paginated["meta"]
-        return Response(documents.Document(document))
+        return Response(Document(document))
 
 
 class RetrieveModelMixin(mixins.RetrieveModelMixin):
@@ -119,7 +134,7 @@ class RetrieveModelMixin(mixins.RetrieveModelMixin):
             instance = self.get_object()
         finally:
             self._fast_builder = None
-        return Response(documents.Document(builder.document([instance], many=False)))
+        return Response(Document(builder.document([instance], many=False)))
 
     def filter_queryset(self, queryset):
         queryset = super().filter_queryset(queryset)

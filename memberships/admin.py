@@ -18,9 +18,12 @@ from django.utils.translation import ngettext
 
 from accounts.admin import AuditHistory, ServiceErrorsAsMessages, adopt, seats_taken, subscriber_count
 from core.errors import ServiceError
+from accounts import services as account_services
 from memberships import services
-from memberships.models import AccountMembership, Membership, Utility
-from memberships.permissions import is_account_admin, is_utility_admin
+from accounts.models import AccountMembership
+from memberships.models import Membership, Utility
+from memberships.rules import is_utility_admin
+from accounts.rules import is_account_admin
 
 UtilityRole = Membership.Role
 # What the membership services change once a membership exists (user and utility are fixed).
@@ -60,18 +63,18 @@ class AccountMembershipAdmin(ServiceErrorsAsMessages, AuditHistory, admin.ModelA
 
     def save_model(self, request, obj, form, change):
         if not change:
-            adopt(obj, services.account_membership_create(actor=request.user, user=obj.user, account=obj.account,
+            adopt(obj, account_services.account_membership_create(actor=request.user, user=obj.user, account=obj.account,
                                                           role=obj.role))
         elif "role" in form.changed_data:
-            services.account_membership_update(actor=request.user, membership=obj, role=obj.role)
+            account_services.account_membership_update(actor=request.user, membership=obj, role=obj.role)
 
     def delete_model(self, request, obj):
-        services.account_membership_delete(actor=request.user, membership=obj)
+        account_services.account_membership_delete(actor=request.user, membership=obj)
 
     @transaction.atomic
     def delete_queryset(self, request, queryset):
         for membership in queryset:
-            services.account_membership_delete(actor=request.user, membership=membership)
+            account_services.account_membership_delete(actor=request.user, membership=membership)
 
 
 # --------------------------------------------------------------------------- utilities

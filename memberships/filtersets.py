@@ -3,18 +3,7 @@
 import django_filters
 
 from jsonapi.api import ChoiceListFilter, IdsFilter, StrictBooleanFilter
-from memberships.models import AccountMembership, Membership, Utility
-
-
-class AccountMembershipFilterSet(django_filters.FilterSet):
-    id = IdsFilter(field_name="id")
-    account = IdsFilter(field_name="account_id")
-    user = IdsFilter(field_name="user_id")
-    role = ChoiceListFilter(field_name="role", choices=AccountMembership.Role.choices)
-
-    class Meta:
-        model = AccountMembership
-        fields = []
+from memberships.models import Membership, Utility
 
 
 class UtilityFilterSet(django_filters.FilterSet):

@@ -6,7 +6,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from core.visibility import per_caller
+from accounts.models import AccountMembership, visible_account_ids
+from core.visibility import ids_branch as _ids, per_caller
 
 # --------------------------------------------------------------------------- visibility
 #
@@ -17,22 +18,6 @@ from core.visibility import per_caller
 # every row of the table: all 100,000 memberships of the benchmark to list the 2,000 of a
 # member of 20 utilities. ORs of `IN`s would not do either: PostgreSQL cannot turn an
 # `IN (subquery)` under an OR into a join, so it scans the table and probes every row.
-
-
-def _ids(queryset, field):
-    """One branch of a UNION of ids (compound branches may carry no ORDER BY)."""
-    return queryset.order_by().values(field)
-
-
-def visible_account_ids(user):
-    """Ids of the accounts the user is in (any role) and of the clients of the accounts they
-    are an admin or consultant of: `Account.objects.for_user(user, include_default=False)`."""
-    from accounts.models import Account
-
-    own = AccountMembership.objects.filter(user_id=user.pk)
-    clients = Account.objects.filter(consultancy_account__account_memberships__user_id=user.pk,
-                                     consultancy_account__account_memberships__role__in=AccountMembership.SENIOR_ROLES)
-    return _ids(own, "account_id").union(_ids(clients, "pk"))
 
 
 def membership_utility_ids(user):
@@ -47,58 +32,6 @@ def membership_utility_ids(user):
         account__consultancy_account__account_memberships__role__in=senior,
     )
     return _ids(own, "utility_id").union(_ids(in_senior_accounts, "pk"), _ids(in_client_accounts, "pk"))
-
-
-class AccountMembershipQuerySet(models.QuerySet):
-    @per_caller
-    def for_user(self, user):
-        """Memberships of the accounts the user sees (not the default account's), and their own."""
-        if user is None or not user.is_authenticated:
-            return self.none()
-        if user.is_superuser:
-            return self.all()
-        # The user's own account memberships need no branch of their own: their accounts are
-        # among the visible ones (the default account too, when they are in it).
-        return self.filter(account_id__in=visible_account_ids(user))
-
-
-class AccountMembership(models.Model):
-    """A person's role in an account: user < consultant < admin."""
-
-    class Role(models.TextChoices):
-        USER = "user"
-        CONSULTANT = "consultant"
-        ADMIN = "admin"
-
-    RANK = {Role.USER: 0, Role.CONSULTANT: 1, Role.ADMIN: 2}
-    #: roles that read everything in the account and in its consultancy clients
-    SENIOR_ROLES = (Role.ADMIN, Role.CONSULTANT)
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="account_memberships")
-    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="account_memberships")
-    role = models.CharField(max_length=16, choices=Role.choices, default=Role.USER)
-    created = models.DateTimeField(default=timezone.now, editable=False)
-
-    objects = AccountMembershipQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["id"]
-        constraints = [
-            models.UniqueConstraint(fields=["user", "account"], name="accountmembership_unique_pair",
-                                    violation_error_message="This user is already a member of this account."),
-        ]
-        indexes = [models.Index(fields=["account", "role"], name="accountmembership_role_idx")]
-
-    def __str__(self):
-        return f"{self.user} in {self.account} ({self.role})"
-
-    def audit_account_id(self):
-        return self.account_id
-
-    def permission_names_for(self, user) -> list[str]:
-        from memberships.permissions import account_membership_permission_names
-
-        return account_membership_permission_names(user, self)
 
 
 class UtilityQuerySet(models.QuerySet):
@@ -154,10 +87,6 @@ class Utility(models.Model):
     def audit_account_id(self):
         return self.account_id
 
-    def permission_names_for(self, user) -> list[str]:
-        from memberships.permissions import utility_permission_names
-
-        return utility_permission_names(user, self)
 
 
 class MembershipQuerySet(models.QuerySet):
@@ -210,7 +139,3 @@ class Membership(models.Model):
     def audit_account_id(self):
         return Utility.objects.filter(pk=self.utility_id).values_list("account_id", flat=True).first()
 
-    def permission_names_for(self, user) -> list[str]:
-        from memberships.permissions import membership_permission_names
-
-        return membership_permission_names(user, self)

@@ -6,92 +6,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Account
-from accounts.permissions import is_site_admin
 from core.errors import Conflict, Forbidden, NotFound, ServiceError
-from memberships.models import AccountMembership, Membership, Utility
-
-Role = AccountMembership.Role
-
-
-def _lock_account(account_id) -> Account:
-    """Serialise membership changes of one account (a row lock on PostgreSQL)."""
-    return Account.objects.select_for_update().get(pk=account_id)
-
-
-def _ensure_another_admin(account_id, leaving: AccountMembership) -> None:
-    others = AccountMembership.objects.filter(account_id=account_id, role=Role.ADMIN).exclude(pk=leaving.pk)
-    if not others.exists():
-        raise Conflict("This is the account's last admin; promote another member first.", code="last_admin")
-
-
-def _reload(membership) -> AccountMembership:
-    """The membership as it is now, under the account's lock (another request may have removed it)."""
-    fresh = AccountMembership.objects.select_related("user", "account").filter(pk=membership.pk).first()
-    if fresh is None:
-        raise NotFound("This membership no longer exists.")
-    return fresh
-
-
-@transaction.atomic
-def account_membership_create(*, actor, user, account, role=Role.USER) -> AccountMembership:
-    if account.is_default:
-        raise Conflict("The default account has no members; it only holds personal utilities.")
-    _lock_account(account.pk)
-    if AccountMembership.objects.filter(user=user, account=account).exists():
-        raise Conflict("This user is already a member of this account.", code="duplicate")
-    membership = AccountMembership(user=user, account=account, role=role)
-    membership.full_clean(validate_constraints=False)
-    try:
-        with transaction.atomic():
-            membership.save()
-    except IntegrityError:
-        raise Conflict("This user is already a member of this account.", code="duplicate") from None
-    return membership
-
-
-@transaction.atomic
-def account_membership_update(*, actor, membership: AccountMembership, role: str) -> AccountMembership:
-    """Change a member's role. Promotion is open to account admins; demoting another admin
-    is for site admins; nobody demotes the last admin."""
-    _lock_account(membership.account_id)
-    membership = _reload(membership)
-    if membership.role == Role.ADMIN and role != Role.ADMIN:
-        if membership.user_id != actor.pk and not is_site_admin(actor):
-            raise Forbidden("Only site admins demote another admin.", field="role")
-        _ensure_another_admin(membership.account_id, membership)
-    membership.role = role
-    membership.full_clean(validate_constraints=False)
-    membership.save(update_fields=["role"])
-    return membership
-
-
-@transaction.atomic
-def account_membership_delete(*, actor, membership: AccountMembership) -> None:
-    """Remove a member. Removing another admin is for site admins; the last admin stays."""
-    _lock_account(membership.account_id)
-    membership = _reload(membership)
-    if membership.role == Role.ADMIN:
-        if membership.user_id != actor.pk and not is_site_admin(actor):
-            raise Forbidden("Only site admins remove another admin.")
-        _ensure_another_admin(membership.account_id, membership)
-    membership.delete()
-
-
-def ensure_user_can_leave_everything(user) -> None:
-    """Refuse (409 last_admin) when the user is the last admin of any account. Locks those accounts."""
-    admin_of = list(
-        AccountMembership.objects.filter(user=user, role=Role.ADMIN).values_list("account_id", flat=True)
-    )
-    for account_id in sorted(admin_of):
-        _lock_account(account_id)
-        membership = AccountMembership.objects.get(user=user, account_id=account_id)
-        try:
-            _ensure_another_admin(account_id, membership)
-        except Conflict:
-            name = Account.objects.filter(pk=account_id).values_list("name", flat=True).first()
-            raise Conflict(f"{user.email} is the last admin of “{name}”; promote another member first.",
-                           code="last_admin") from None
-
+from memberships.models import Membership, Utility
 
 # --------------------------------------------------------------------------- utilities
 
@@ -154,11 +70,9 @@ def utility_create(*, actor, account, name: str, billing_day: int, subscriber_se
 @transaction.atomic
 def utility_update(*, actor, utility: Utility, data: dict) -> Utility:
     """Utility admins rename and set seats; the billing day is for the account's admins."""
-    from memberships.permissions import can_change_billing_day
-
     utility = _lock_utility(utility.pk)
     if "billing_day" in data and data["billing_day"] != utility.billing_day:
-        if not can_change_billing_day(actor, utility):
+        if not actor.has_perm("memberships.change_utility_billing_day", utility):
             raise Forbidden("Only the account's admins change the billing day.", field="billing_day")
         utility.billing_day = data["billing_day"]
     if "name" in data and data["name"] != utility.name:
@@ -223,14 +137,12 @@ def membership_create(*, actor, user, utility, is_subscriber: bool, role=Members
 @transaction.atomic
 def membership_update(*, actor, membership: Membership, data: dict) -> Membership:
     """Leaders change `isSubscriber`; only admins change `role`. Seats hold under concurrency."""
-    from memberships.permissions import is_utility_admin
-
     utility = _lock_utility(membership.utility_id)
     membership = Membership.objects.select_related("user", "utility").filter(pk=membership.pk).first()
     if membership is None:
         raise NotFound("This membership no longer exists.")
     if "role" in data and data["role"] != membership.role:
-        if not is_utility_admin(actor, utility):
+        if not actor.has_perm("memberships.change_membership_role", membership):
             raise Forbidden("Only the utility's admins change roles.", field="role")
         if utility.personal_owner_id == membership.user_id:
             raise Conflict("The owner of a personal utility stays its admin.", field="role")
@@ -248,12 +160,10 @@ def membership_update(*, actor, membership: Membership, data: dict) -> Membershi
 @transaction.atomic
 def membership_delete(*, actor, membership: Membership) -> None:
     """Leaders remove spectators, members and leaders; admins remove anyone; anyone may leave."""
-    from memberships.permissions import is_utility_admin
-
     if membership.utility.personal_owner_id == membership.user_id:
         raise Conflict("The owner of a personal utility stays in it; delete the utility instead.")
-    if membership.role == Membership.Role.ADMIN and membership.user_id != actor.pk:
-        if not is_utility_admin(actor, membership.utility):
+    if membership.role == Membership.Role.ADMIN:
+        if not actor.has_perm("memberships.delete_membership", membership):
             raise Forbidden("Only the utility's admins remove an admin.")
     _lock_utility(membership.utility_id)
     Membership.objects.filter(pk=membership.pk).delete()

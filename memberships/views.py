@@ -1,5 +1,5 @@
 """The portal's utility pages: a utility's memberships (subscriber toggles, roles, seats),
-its settings and deletion, and the dashboard's personal utility.
+its settings and deletion.
 
 Reads go through `for_user()` (unseen is 404); writes go through `memberships.services`
 after the same role predicates the API uses (seen but not allowed is 403).
@@ -14,26 +14,17 @@ from django.urls import reverse
 from django.views import View
 from django.views.generic import TemplateView
 
-from accounts.models import Account, User
-from accounts.portal_accounts import forbidden_to_403, render_dashboard, service_error_message
-from accounts.views import SERVICE_ERRORS
+from accounts.models import Account
+from core.portal import SERVICE_ERRORS, forbidden_to_403, service_error_message
 from memberships import services
 from memberships.forms import (
     MembershipAddForm,
     MembershipRoleForm,
-    PersonalUtilityForm,
     SubscriberForm,
     UtilitySettingsForm,
 )
 from memberships.models import Membership, Utility
-from memberships.permissions import (
-    can_change_billing_day,
-    can_delete_utility,
-    can_remove_membership,
-    has_utility_role,
-    is_utility_admin,
-    utility_role,
-)
+from memberships.rules import utility_role
 
 UtilityRole = Membership.Role
 
@@ -56,27 +47,28 @@ class UtilityDetailView(UtilityMixin, TemplateView):
     def get_context_data(self, **kwargs):
         user = self.request.user
         utility = self.get_utility()
-        role = utility_role(user, utility)
-        is_admin = is_utility_admin(user, utility)
-        is_leader = has_utility_role(user, utility, UtilityRole.LEADER)
+        role = utility_role(user, utility)  # shown as "your role"; decisions ask has_perm
+        is_admin = user.has_perm("memberships.change_utility", utility)
+        is_leader = user.has_perm("memberships.change_membership", utility)
         memberships = list(
             Membership.objects.for_user(user).filter(utility=utility)
             .select_related("user").order_by("user__email", "id")
         )
         for membership in memberships:
-            membership.can_remove = can_remove_membership(user, membership, utility)
+            membership.utility = utility
+            membership.can_remove = user.has_perm("memberships.delete_membership", membership)
         if is_admin:
             kwargs.setdefault("member_form", MembershipAddForm(actor=user))
             kwargs.setdefault("settings_form", UtilitySettingsForm(
                 initial=UtilitySettingsForm.initial_for(utility),
-                can_change_billing_day=can_change_billing_day(user, utility),
+                can_change_billing_day=user.has_perm("memberships.change_utility_billing_day", utility),
             ))
         return super().get_context_data(
             utility=utility,
             my_role=role,
             is_admin=is_admin,
             is_leader=is_leader,
-            can_delete=can_delete_utility(user, utility),
+            can_delete=user.has_perm("memberships.delete_utility", utility),
             memberships=memberships,
             # Seats are counted over the memberships shown: everyone who sees any sees them all.
             subscriber_count=sum(1 for membership in memberships if membership.is_subscriber),
@@ -88,9 +80,9 @@ class UtilityDetailView(UtilityMixin, TemplateView):
     def post(self, request, *args, **kwargs):
         """Save the settings form: name and seats (utility admins), billing day (account admins)."""
         utility = self.get_utility()
-        if not is_utility_admin(request.user, utility):
+        if not request.user.has_perm("memberships.change_utility", utility):
             raise PermissionDenied("Only the utility's admins change it.")
-        billing_day_allowed = can_change_billing_day(request.user, utility)
+        billing_day_allowed = request.user.has_perm("memberships.change_utility_billing_day", utility)
         form = UtilitySettingsForm(request.POST, initial=UtilitySettingsForm.initial_for(utility),
                                    can_change_billing_day=billing_day_allowed)
         if form.is_valid():
@@ -129,16 +121,18 @@ class UtilityActionView(UtilityMixin, View):
         return redirect(reverse("utility_detail", kwargs={"pk": self.kwargs["pk"]}) + f"#{self.anchor}")
 
     def get_membership(self, utility) -> Membership:
-        return get_object_or_404(
+        membership = get_object_or_404(
             Membership.objects.for_user(self.request.user).filter(utility=utility).select_related("user"),
             pk=self.kwargs["membership_pk"],
         )
+        membership.utility = utility  # the rules read its utility and account: no query again
+        return membership
 
 
 class MembershipAddView(UtilityActionView):
     def post(self, request, *args, **kwargs):
         utility = self.get_utility()
-        if not is_utility_admin(request.user, utility):
+        if not request.user.has_perm("memberships.add_membership", utility):
             raise PermissionDenied("Only the utility's admins add members.")
         form = MembershipAddForm(request.POST, actor=request.user)
         if form.is_valid():
@@ -162,7 +156,7 @@ class MembershipSubscriberView(UtilityActionView):
     def post(self, request, *args, **kwargs):
         utility = self.get_utility()
         membership = self.get_membership(utility)
-        if not has_utility_role(request.user, utility, UtilityRole.LEADER):
+        if not request.user.has_perm("memberships.change_membership", membership):
             raise PermissionDenied("Only the utility's leaders and admins change subscriptions.")
         form = SubscriberForm(request.POST)
         if not form.is_valid():
@@ -186,7 +180,7 @@ class MembershipRoleView(UtilityActionView):
     def post(self, request, *args, **kwargs):
         utility = self.get_utility()
         membership = self.get_membership(utility)
-        if not is_utility_admin(request.user, utility):
+        if not request.user.has_perm("memberships.change_membership_role", membership):
             raise PermissionDenied("Only the utility's admins change roles.")
         form = MembershipRoleForm(request.POST)
         if not form.is_valid():
@@ -207,7 +201,7 @@ class MembershipRemoveView(UtilityActionView):
     def post(self, request, *args, **kwargs):
         utility = self.get_utility()
         membership = self.get_membership(utility)
-        if not can_remove_membership(request.user, membership, utility):
+        if not request.user.has_perm("memberships.delete_membership", membership):
             raise PermissionDenied("Leaders remove spectators, members and leaders; admins remove anyone.")
         leaving = membership.user_id == request.user.pk
         try:
@@ -231,7 +225,7 @@ class UtilityDeleteView(UtilityMixin, TemplateView):
     template_name = "memberships/utility_confirm_delete.html"
 
     def check(self, utility):
-        if not can_delete_utility(self.request.user, utility):
+        if not self.request.user.has_perm("memberships.delete_utility", utility):
             raise PermissionDenied("Only the account's admins delete a utility.")
 
     def get_context_data(self, **kwargs):
@@ -255,27 +249,3 @@ class UtilityDeleteView(UtilityMixin, TemplateView):
         if Account.objects.for_user(request.user).filter(pk=utility.account_id, is_default=False).exists():
             return redirect("account_detail", pk=utility.account_id)
         return redirect("dashboard")
-
-
-class PersonalUtilityCreateView(LoginRequiredMixin, View):
-    """Create my personal utility (the dashboard's form)."""
-
-    http_method_names = ["post"]
-
-    def handle_no_permission(self):
-        return redirect_to_login(reverse("dashboard"))
-
-    def post(self, request, *args, **kwargs):
-        form = PersonalUtilityForm(request.POST)
-        if form.is_valid():
-            # The service locks the user's row through `type(user)`, which is SimpleLazyObject
-            # for `request.user`; hand it the concrete row.
-            user = User.objects.get(pk=request.user.pk)
-            try:
-                utility = services.personal_utility_create(user=user, billing_day=form.cleaned_data["billing_day"])
-            except SERVICE_ERRORS as exc:
-                form.add_service_error(exc)
-            else:
-                messages.success(request, "Your personal utility is ready.")
-                return redirect("utility_detail", pk=utility.pk)
-        return render_dashboard(request, personal_utility_form=form)

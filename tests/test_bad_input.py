@@ -5,7 +5,8 @@ import json
 import pytest
 
 from accounts.models import Account, AuditLogEntry, Avatar, Contact, Role, Session, User
-from memberships.models import AccountMembership, Membership, Utility
+from accounts.models import AccountMembership
+from memberships.models import Membership, Utility
 from tests.factories import RoleFactory, SiteAdminFactory, UserFactory
 from tests.jsonapi import MEDIA_TYPE
 

@@ -166,7 +166,8 @@ class TestAccountsAndUtilitiesReview:
     @pytest.fixture
     def setup(self, db):
         from accounts.models import Account
-        from memberships.models import AccountMembership, Membership, Utility
+        from accounts.models import AccountMembership
+        from memberships.models import Membership, Utility
 
         consultancy = Account.objects.create(name="Consult")
         account = Account.objects.create(name="Acme", consultancy_account=consultancy)
@@ -305,7 +306,7 @@ class TestPortalReview:
     @pytest.fixture
     def admin_account(self, db):
         from accounts.models import Account
-        from memberships.models import AccountMembership
+        from accounts.models import AccountMembership
 
         account = Account.objects.create(name="Portal Co")
         admin = UserFactory()

@@ -22,6 +22,7 @@ from accounts.services import UnknownPermission, permissions_from_names
 from jsonapi.api import (
     ApiError,
     ModelSerializer,
+    ParentRelatedField,
     ResourceRelatedField,
     Serializer,
     StrictIntegerField,
@@ -31,8 +32,9 @@ from jsonapi.api import (
     _same_relationship,
 )
 
-from core.audit import MASK
-from memberships.models import AccountMembership, Membership, Utility
+from core.audit import mask_change
+from accounts.models import AccountMembership
+from jsonapi.planning import CountField, VisibleRelatedField
 
 
 class PermissionNamesField(serializers.ListField):
@@ -71,13 +73,12 @@ class UserSerializer(ModelSerializer):
                                              trim_whitespace=False)
     is_site_admin = serializers.BooleanField(source="is_superuser", read_only=True)
     roles = ResourceRelatedField(many=True, required=False, queryset=Role.objects.all())
-    account_memberships = ResourceRelatedField(many=True, read_only=True, source="visible_account_memberships",
-                                               model=AccountMembership)
-    memberships = ResourceRelatedField(many=True, read_only=True, source="visible_memberships", model=Membership)
+    account_memberships = VisibleRelatedField(many=True, model=AccountMembership)
+    memberships = VisibleRelatedField(many=True, model="memberships.Membership")
 
     included_serializers = {
         "roles": RoleSerializer,
-        "account_memberships": "memberships.api.serializers.AccountMembershipSerializer",
+        "account_memberships": "accounts.api.serializers.AccountMembershipSerializer",
         "memberships": "memberships.api.serializers.MembershipSerializer",
     }
 
@@ -228,20 +229,19 @@ class AccountSerializer(ModelSerializer):
     cd_execution_frequency = _seconds()
     data_retention = StrictIntegerField(min_value=0, max_value=2_147_483_647, required=False)
     custom_attributes = CustomAttributesField(required=False)
-    member_count = serializers.IntegerField(read_only=True)
-    utility_count = serializers.IntegerField(read_only=True)
+    member_count = CountField(annotated_by="with_counts")
+    utility_count = CountField(annotated_by="with_counts")
     account_roles = ResourceRelatedField(many=True, required=False, queryset=AccountRole.objects.all())
     # Only site admins change it (they see every account); others may send it back unchanged.
     consultancy_account = ResourceRelatedField(required=False, allow_null=True, queryset=Account.objects.all())
-    account_memberships = ResourceRelatedField(many=True, read_only=True, source="visible_account_memberships",
-                                               model=AccountMembership)
-    utilities = ResourceRelatedField(many=True, read_only=True, source="visible_utilities", model=Utility)
+    account_memberships = VisibleRelatedField(many=True, model=AccountMembership)
+    utilities = VisibleRelatedField(many=True, model="memberships.Utility")
 
     included_serializers = {
         "account_roles": AccountRoleSerializer,
         "utilities": "memberships.api.serializers.UtilitySerializer",
         "consultancy_account": "accounts.api.serializers.AccountSerializer",
-        "account_memberships": "memberships.api.serializers.AccountMembershipSerializer",
+        "account_memberships": "accounts.api.serializers.AccountMembershipSerializer",
     }
 
     class Meta:
@@ -271,8 +271,8 @@ class AccountSerializer(ModelSerializer):
         read_only_fields = ["created", "updated"]
 
     SITE_ADMIN_MEMBERS = {"consultancy_account": "consultancyAccount", "account_roles": "accountRoles"}
-    # to_representation below only fills in counts for an account read without them; the fast
-    # read path (jsonapi.documents) always reads accounts with_counts().
+    # to_representation below only fills in counts for an account read without them; both
+    # read paths read accounts with their counts (the CountFields above).
     plain_representation = True
 
     def to_internal_value(self, data):
@@ -329,19 +329,13 @@ class AuditLogEntrySerializer(ModelSerializer):
         return audit_changes_for_wire(entry.changes)
 
 
-# Fields whose values never leave the server, however they were stored.
-SECRET_NAMES = {"password", "token", "secret", "key_hash", "code", "read_token"}
-
-
 def audit_changes_for_wire(changes):
     """camelCase field names; secret fields are masked whatever was stored."""
     if not isinstance(changes, dict):
         return {}
     result = {}
     for field, value in changes.items():
-        if field.lower() in SECRET_NAMES:
-            value = [MASK if item not in (None, "") else item for item in value] if isinstance(value, list) else MASK
-        result[format_field_name(field)] = value
+        result[format_field_name(field)] = mask_change(field, value)
     return result
 
 
@@ -364,3 +358,22 @@ class ActivationSerializer(StrictSerializerMixin, Serializer):
 
     class Meta:
         resource_name = "Activation"
+
+
+class AccountMembershipSerializer(ModelSerializer):
+    role = serializers.ChoiceField(choices=AccountMembership.Role.choices, required=False)
+    # Admins add any existing user (SPEC); the view checks the account before this is looked up.
+    user = ResourceRelatedField(queryset=User.objects.all())
+    account = ParentRelatedField(queryset=Account.objects.all())
+
+    included_serializers = {
+        "user": "accounts.api.serializers.UserSerializer",
+        "account": "accounts.api.serializers.AccountSerializer",
+    }
+
+    class Meta:
+        model = AccountMembership
+        fields = ["role", "created", "user", "account"]
+        read_only_fields = ["created"]
+        fixed_fields = ["user", "account"]
+        validators = []  # one membership per pair is the service's rule: 409 duplicate, not 400

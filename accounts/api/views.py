@@ -16,7 +16,9 @@ from rest_framework.throttling import UserRateThrottle
 from rest_framework.response import Response
 
 from accounts import selectors, services
+from core import rules
 from accounts.api.serializers import (
+    AccountMembershipSerializer,
     AccountRoleSerializer,
     AccountSerializer,
     ActivationCodeSerializer,
@@ -28,18 +30,15 @@ from accounts.api.serializers import (
     SessionSerializer,
     UserSerializer,
 )
-from accounts.filtersets import AccountFilterSet, AuditLogEntryFilterSet, RoleFilterSet, UserFilterSet
-from accounts.models import Account, AccountRole, AuditLogEntry, Contact, Role, Session, User
-from accounts.permissions import RolePermission, SiteAdminWritePermission, UserPermission, can_delete_user
-from memberships.api.serializers import AccountMembershipSerializer
-from memberships.models import AccountMembership, Membership, Utility
-from memberships.permissions import (
-    AccountPermission,
-    can_read_account_audit,
-    is_account_admin,
-    remember_caller_roles,
-    with_caller_roles,
+from accounts.filtersets import (
+    AccountFilterSet,
+    AccountMembershipFilterSet,
+    AuditLogEntryFilterSet,
+    RoleFilterSet,
+    UserFilterSet,
 )
+from accounts.models import Account, AccountMembership, AccountRole, AuditLogEntry, Contact, Role, Session, User
+from accounts.rules import remember_caller_roles, with_caller_roles
 from jsonapi.api import MEDIA_TYPE, ApiError, JSONAPIRenderer, is_id_text
 from jsonapi.viewsets import ListModelMixin, RetrieveModelMixin, RosterAPIView, RosterModelViewSet, RosterViewSet
 from core.errors import Forbidden
@@ -49,23 +48,12 @@ class UserViewSet(RosterModelViewSet):
     queryset = User.objects.all()
     serializer_class = UserSerializer
     filterset_class = UserFilterSet
-    permission_classes = [IsAuthenticated, UserPermission]
+    create_permission = "accounts.add_user"
     ordering_fields = ["email", "username", "first_name", "last_name", "date_joined", "last_login"]
     prefetch_for_includes = {
         "__all__": ["roles"],
         "roles": [Prefetch("roles__permissions", queryset=Permission.objects.select_related("content_type"))],
     }
-
-    def get_queryset(self):
-        # A user's account memberships, as far as the caller may see them.
-        visible = AccountMembership.objects.for_user(self.request.user)
-        if "account_memberships" in self.request.query_params.get("include", "").split(","):
-            visible = visible.select_related("user", "account")
-        return super().get_queryset().prefetch_related(
-            Prefetch("account_memberships", queryset=visible, to_attr="visible_account_memberships"),
-            Prefetch("memberships", queryset=Membership.objects.for_user(self.request.user).order_by("id"),
-                     to_attr="visible_memberships"),
-        )
 
     def perform_create(self, serializer):
         data = serializer.validated_data
@@ -80,10 +68,9 @@ class UserViewSet(RosterModelViewSet):
             is_active=data.get("is_active", True),
             roles=data.get("roles"),
         )
-        if self.get_queryset().filter(pk=serializer.instance.pk).exists():
-            serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)
-        else:
-            serializer.instance.visible_account_memberships = serializer.instance.visible_memberships = []
+        # Read back as the caller sees it; a creator who does not share a space with the new
+        # user still gets the document (its relationships hold what they may see: nothing).
+        serializer.instance = self.get_queryset().filter(pk=serializer.instance.pk).first() or serializer.instance
 
     def perform_update(self, serializer):
         data = dict(serializer.validated_data)
@@ -123,7 +110,7 @@ class UserViewSet(RosterModelViewSet):
         return super().get_object()
 
     def check_object_permissions(self, request, obj):
-        if self.action == "destroy" and not can_delete_user(request.user, obj):
+        if self.action == "destroy" and not request.user.has_perm("accounts.delete_user", obj):
             raise Forbidden("Only site admins delete other users; delete yourself through /users/me/.")
         super().check_object_permissions(request, obj)
 
@@ -223,9 +210,7 @@ class PermissionSetView(RosterAPIView):
             label = obj._meta.app_label
             names |= {f"{label}.{codename}" for codename in get_perms(request.user, obj)}
             names.add(f"{label}.view_{obj._meta.model_name}")  # it was found through for_user()
-            object_names = getattr(obj, "permission_names_for", None)
-            if callable(object_names):
-                names |= set(object_names(request.user))
+            names |= rules.listed_permissions(request.user, obj)
         payload = {
             "id": str(request.user.pk),
             "permissions": sorted(names),
@@ -241,7 +226,6 @@ class SessionViewSet(ListModelMixin, RetrieveModelMixin, mixins.DestroyModelMixi
     ordering_fields = ["created", "expires_at", "last_seen_at"]
     ordering = ("-created", "-id")
     select_for_includes = {"user": ["user"]}
-    scoped_prefetches = {"user": selectors.user_prefetches}
 
     def get_permissions(self):
         if self.action == "create":
@@ -300,7 +284,7 @@ class RoleViewSet(RosterModelViewSet):
     )
     serializer_class = RoleSerializer
     filterset_class = RoleFilterSet
-    permission_classes = [IsAuthenticated, RolePermission]
+    create_permission = "accounts.add_role"
     ordering_fields = ["name", "created", "updated"]
     ordering = ("name", "id")
 
@@ -332,7 +316,6 @@ class ContactViewSet(
     queryset = Contact.objects.select_related("contact")
     serializer_class = ContactSerializer
     ordering_fields = ["created"]
-    scoped_prefetches = {"contact": selectors.user_prefetches}
 
     def perform_create(self, serializer):
         serializer.instance = services.contact_create(
@@ -348,24 +331,9 @@ class AccountViewSet(RosterModelViewSet):
     queryset = Account.objects.all()
     serializer_class = AccountSerializer
     filterset_class = AccountFilterSet
-    permission_classes = [IsAuthenticated, AccountPermission]
     ordering_fields = ["name", "member_count", "utility_count", "created"]
     ordering = ("name", "id")
     prefetch_for_includes = {"__all__": ["account_roles"]}
-    scoped_prefetches = {"consultancy_account": selectors.account_prefetches}
-
-    def get_queryset(self):
-        # An account's utilities as far as the caller sees them (personal utilities in the
-        # default account stay private to their owners).
-        user = self.request.user
-        visible_utilities = Utility.objects.for_user(user).order_by("id")
-        if "utilities" in self.request.query_params.get("include", "").split(","):
-            # included utilities render their memberships (as far as the caller sees them)
-            visible_utilities = visible_utilities.prefetch_related(*selectors.utility_prefetches(user, ""))
-        utilities = Prefetch("utilities", queryset=visible_utilities, to_attr="visible_utilities")
-        members = Prefetch("account_memberships", queryset=AccountMembership.objects.for_user(user).order_by("id"),
-                           to_attr="visible_account_memberships")
-        return super().get_queryset().with_counts(user).prefetch_related(utilities, members)
 
     def perform_create(self, serializer):
         serializer.instance = services.account_create(actor=self.request.user, data=dict(serializer.validated_data))
@@ -390,7 +358,7 @@ class AccountViewSet(RosterModelViewSet):
 class AccountRoleViewSet(RosterModelViewSet):
     queryset = AccountRole.objects.all()
     serializer_class = AccountRoleSerializer
-    permission_classes = [IsAuthenticated, SiteAdminWritePermission]
+    create_permission = "accounts.add_accountrole"
     ordering_fields = ["name", "created"]
     ordering = ("name", "id")
 
@@ -431,13 +399,12 @@ class AccountAuditLogViewSet(ListModelMixin, RosterViewSet):
     ordering_fields = ["timestamp"]
     ordering = ("-timestamp", "-id")
     select_for_includes = {"__all__": ["content_type"]}
-    scoped_prefetches = {"actor": selectors.user_prefetches}
     resource_name = "AuditLogEntry"
 
     def get_queryset(self):
         account_id = int(self.kwargs["account_pk"])
         account = _account_for(self.request, account_id, deleted_ok_for_site_admins=True)
-        if account is not None and not can_read_account_audit(self.request.user, account):
+        if account is not None and not self.request.user.has_perm("accounts.view_auditlogentry", account):
             raise Forbidden("The audit log is for the account's admins and consultants.")
         entries = AuditLogEntry.objects.filter(account_id=account_id).select_related("content_type")
         if account is None and not entries.exists():
@@ -456,7 +423,7 @@ class ActivationCodeView(RosterAPIView):
 
     def _account(self, request, pk):
         account = _account_for(request, pk)
-        if not is_account_admin(request.user, account):
+        if not request.user.has_perm("accounts.change_activationcode", account):
             raise Forbidden("Activation codes are for the account's admins.")
         return account
 
@@ -495,3 +462,34 @@ class ActivationView(RosterAPIView):
         self.resource_name = "AccountMembership"  # the response is the membership it made
         return Response(AccountMembershipSerializer(membership, context={"request": request}).data,
                         status=status.HTTP_201_CREATED)
+
+
+class AccountMembershipViewSet(RosterModelViewSet):
+    queryset = AccountMembership.objects.all()
+    serializer_class = AccountMembershipSerializer
+    filterset_class = AccountMembershipFilterSet
+    ordering_fields = ["created", "role"]
+    select_for_includes = {"user": ["user"]}
+
+    parent_field = "account"
+    parent_permission = "accounts.add_accountmembership"
+    parent_refusal = "Only the account's admins add members."
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        self.check_parent(data["account"])
+        serializer.instance = services.account_membership_create(
+            actor=self.request.user,
+            user=data["user"],
+            account=data["account"],
+            role=data.get("role", AccountMembership.Role.USER),
+        )
+
+    def perform_update(self, serializer):
+        role = serializer.validated_data.get("role", serializer.instance.role)
+        serializer.instance = services.account_membership_update(
+            actor=self.request.user, membership=serializer.instance, role=role
+        )
+
+    def perform_destroy(self, instance):
+        services.account_membership_delete(actor=self.request.user, membership=instance)

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "accounts",
     "memberships",
     "billing",
+    "portal",
     "drf_spectacular",
     "drf_spectacular_sidecar",
 ]
@@ -115,6 +116,8 @@ AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "accounts.backends.RosterBackend",
+    # Object permissions from account and utility roles (the rules in each app's rules.py).
+    "core.rules.RoleBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
 PASSWORD_HASHERS = [

@@ -4,26 +4,8 @@ from rest_framework import serializers
 
 from accounts.models import Account, User
 from jsonapi.api import ModelSerializer, ParentRelatedField, ResourceRelatedField, StrictBooleanField, StrictIntegerField
-from memberships.models import AccountMembership, Membership, Utility
-
-
-class AccountMembershipSerializer(ModelSerializer):
-    role = serializers.ChoiceField(choices=AccountMembership.Role.choices, required=False)
-    # Admins add any existing user (SPEC); the view checks the account before this is looked up.
-    user = ResourceRelatedField(queryset=User.objects.all())
-    account = ParentRelatedField(queryset=Account.objects.all())
-
-    included_serializers = {
-        "user": "accounts.api.serializers.UserSerializer",
-        "account": "accounts.api.serializers.AccountSerializer",
-    }
-
-    class Meta:
-        model = AccountMembership
-        fields = ["role", "created", "user", "account"]
-        read_only_fields = ["created"]
-        fixed_fields = ["user", "account"]
-        validators = []  # one membership per pair is the service's rule: 409 duplicate, not 400
+from jsonapi.planning import VisibleRelatedField
+from memberships.models import Membership, Utility
 
 
 class UtilitySerializer(ModelSerializer):
@@ -32,7 +14,7 @@ class UtilitySerializer(ModelSerializer):
     subscriber_seats = StrictIntegerField(min_value=0, max_value=2_147_483_647, required=False, allow_null=True)
     is_personal = serializers.BooleanField(read_only=True)
     account = ParentRelatedField(queryset=Account.objects.all())
-    memberships = ResourceRelatedField(many=True, read_only=True, source="visible_memberships", model=Membership)
+    memberships = VisibleRelatedField(many=True, model=Membership)
 
     included_serializers = {
         "account": "accounts.api.serializers.AccountSerializer",

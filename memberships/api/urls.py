@@ -3,7 +3,6 @@ from rest_framework.routers import SimpleRouter
 from memberships.api import views
 
 router = SimpleRouter()
-router.register("account-memberships", views.AccountMembershipViewSet, basename="accountmembership")
 router.register("utilities", views.UtilityViewSet, basename="utility")
 router.register("memberships", views.MembershipViewSet, basename="membership")
 

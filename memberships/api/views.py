@@ -1,84 +1,26 @@
-"""The JSON:API face of account memberships, utilities and memberships. Views call services."""
+"""The JSON:API face of utilities and memberships. Views call services."""
 
-from django.db.models import Prefetch
 from rest_framework import status
 from rest_framework.decorators import action
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from accounts.selectors import account_prefetches, user_prefetches, utility_prefetches
 from jsonapi.api import ApiError
-from core.errors import Forbidden
 from jsonapi.viewsets import RosterModelViewSet
 from memberships import services
-from memberships.api.serializers import (
-    AccountMembershipSerializer,
-    MembershipSerializer,
-    PersonalUtilitySerializer,
-    UtilitySerializer,
-)
-from memberships.filtersets import AccountMembershipFilterSet, MembershipFilterSet, UtilityFilterSet
-from memberships.models import AccountMembership, Membership, Utility
-from memberships.permissions import (
-    AccountMembershipPermission,
-    MembershipPermission,
-    UtilityPermission,
-    is_account_admin,
-    is_utility_admin,
-)
-
-
-class AccountMembershipViewSet(RosterModelViewSet):
-    queryset = AccountMembership.objects.all()
-    serializer_class = AccountMembershipSerializer
-    filterset_class = AccountMembershipFilterSet
-    permission_classes = [IsAuthenticated, AccountMembershipPermission]
-    ordering_fields = ["created", "role"]
-    select_for_includes = {"user": ["user"]}
-    scoped_prefetches = {"account": account_prefetches, "user": user_prefetches}
-
-    parent_field = "account"
-
-    def check_parent(self, account):
-        if not is_account_admin(self.request.user, account):
-            raise Forbidden("Only the account's admins add members.")
-
-    def perform_create(self, serializer):
-        data = serializer.validated_data
-        self.check_parent(data["account"])
-        serializer.instance = services.account_membership_create(
-            actor=self.request.user,
-            user=data["user"],
-            account=data["account"],
-            role=data.get("role", AccountMembership.Role.USER),
-        )
-
-    def perform_update(self, serializer):
-        role = serializer.validated_data.get("role", serializer.instance.role)
-        serializer.instance = services.account_membership_update(
-            actor=self.request.user, membership=serializer.instance, role=role
-        )
-
-    def perform_destroy(self, instance):
-        services.account_membership_delete(actor=self.request.user, membership=instance)
-
-
-def _visible_memberships(request, lookup="memberships"):
-    return Prefetch(lookup, queryset=Membership.objects.for_user(request.user).order_by("id"),
-                    to_attr="visible_memberships")
+from memberships.api.serializers import MembershipSerializer, PersonalUtilitySerializer, UtilitySerializer
+from memberships.filtersets import MembershipFilterSet, UtilityFilterSet
+from memberships.models import Membership, Utility
 
 
 class UtilityViewSet(RosterModelViewSet):
     queryset = Utility.objects.all()
     serializer_class = UtilitySerializer
     filterset_class = UtilityFilterSet
-    permission_classes = [IsAuthenticated, UtilityPermission]
     ordering_fields = ["name", "billing_day", "created"]
     ordering = ("name", "id")
-    scoped_prefetches = {"account": account_prefetches}
 
     def get_queryset(self):
-        queryset = super().get_queryset().prefetch_related(_visible_memberships(self.request))
+        queryset = super().get_queryset()
         if "account" in self.request.query_params.get("include", "").split(","):
             return queryset  # the include's scoped prefetch brings the account (a join would void it)
         return queryset.select_related("account")
@@ -87,10 +29,8 @@ class UtilityViewSet(RosterModelViewSet):
         return self.get_queryset().get(pk=utility.pk)
 
     parent_field = "account"
-
-    def check_parent(self, account):
-        if not is_account_admin(self.request.user, account):
-            raise Forbidden("Only the account's admins create utilities.")
+    parent_permission = "memberships.add_utility"
+    parent_refusal = "Only the account's admins create utilities."
 
     def perform_create(self, serializer):
         data = serializer.validated_data
@@ -121,8 +61,7 @@ class UtilityViewSet(RosterModelViewSet):
         if request.method == "DELETE":
             services.personal_utility_delete(user=request.user)
             return Response(status=status.HTTP_204_NO_CONTENT)
-        utility = Utility.objects.filter(personal_owner=request.user).prefetch_related(
-            _visible_memberships(request)).first()
+        utility = self.get_queryset().filter(personal_owner=request.user).first()
         if utility is None:
             raise ApiError("You have no personal utility; POST one here.", status_code=404)
         return Response(self.get_serializer(utility).data)
@@ -132,7 +71,6 @@ class MembershipViewSet(RosterModelViewSet):
     queryset = Membership.objects.all()
     serializer_class = MembershipSerializer
     filterset_class = MembershipFilterSet
-    permission_classes = [IsAuthenticated, MembershipPermission]
     ordering_fields = ["created", "role", "is_subscriber", "is_subscriber_datetime"]
     ordering = ("-id",)
     select_for_includes = {"user": ["user"]}
@@ -141,13 +79,10 @@ class MembershipViewSet(RosterModelViewSet):
         queryset = super().get_queryset()
         # Lists render ids only; a single membership needs its utility and account for the rules.
         return queryset if self.action == "list" else queryset.select_related("utility__account")
-    scoped_prefetches = {"utility": utility_prefetches, "user": user_prefetches}
 
     parent_field = "utility"
-
-    def check_parent(self, utility):
-        if not is_utility_admin(self.request.user, utility):
-            raise Forbidden("Only the utility's admins add members.")
+    parent_permission = "memberships.add_membership"
+    parent_refusal = "Only the utility's admins add members."
 
     def perform_create(self, serializer):
         data = serializer.validated_data

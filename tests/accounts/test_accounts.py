@@ -1,7 +1,7 @@
 import pytest
 
 from accounts.models import Account, AccountRole, AuditLogEntry
-from memberships.models import AccountMembership
+from accounts.models import AccountMembership
 from tests.factories import UserFactory
 from tests.jsonapi import body, matrix, rel
 

@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import ACTIVATION_ALPHABET, Account, ActivationCode, AuditLogEntry
-from memberships.models import AccountMembership
+from accounts.models import AccountMembership
 from tests.accounts.test_accounts import member, world  # noqa: F401  (fixture)
 from tests.factories import UserFactory
 from tests.jsonapi import body, matrix

@@ -26,7 +26,8 @@ from accounts.models import (
     hash_token,
 )
 from core.errors import Conflict
-from memberships.models import AccountMembership, Utility
+from accounts.models import AccountMembership
+from memberships.models import Utility
 from tests.factories import PASSWORD, ContactFactory, RoleFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,8 @@ from django.utils import timezone
 from accounts.models import Account, ActivationCode, AuditLogEntry, Contact
 from accounts.services import account_update, default_account
 from core.audit import MASK
-from memberships.models import AccountMembership, Membership, Utility
+from accounts.models import AccountMembership
+from memberships.models import Membership, Utility
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -548,7 +549,7 @@ def get_dashboard(client):
     response = client.get("/")
     assert response.status_code == 200
     assert "my_accounts" in response.context, (
-        "accounts.views.DashboardView must put accounts.portal_accounts.dashboard_sections() in its context")
+        "portal.views.DashboardView must put portal.views.dashboard_sections() in its context")
     return response
 
 

@@ -14,7 +14,7 @@ from django.core.management.base import CommandError
 from django.db import transaction
 from django.db.models import Count, Q
 
-from accounts.management.commands.seed_demo import (
+from portal.management.commands.seed_demo import (
     ADMIN_EMAIL,
     DEFAULT_PASSWORD,
     DEMO_CONSULTANT_EMAIL,
@@ -26,7 +26,8 @@ from accounts.management.commands.seed_demo import (
 )
 from accounts.models import Account, AccountRole, ActivationCode, AuditLogEntry, Contact, Role, Session, User
 from memberships import services as membership_services
-from memberships.models import AccountMembership, Membership, Utility
+from accounts.models import AccountMembership
+from memberships.models import Membership, Utility
 
 pytestmark = pytest.mark.django_db
 

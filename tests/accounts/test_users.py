@@ -79,7 +79,7 @@ class TestRead:
 
     def test_list_query_count_is_fixed_for_ordinary_users(self, api, user, django_assert_max_num_queries):
         from accounts.models import Account
-        from memberships.models import AccountMembership
+        from accounts.models import AccountMembership
 
         account = Account.objects.create(name="Shared")
         for _ in range(40):

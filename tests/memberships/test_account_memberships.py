@@ -6,7 +6,7 @@ from django.db import connection, connections
 from accounts.models import Account, AuditLogEntry, Contact
 from core.errors import Conflict
 from memberships import services
-from memberships.models import AccountMembership
+from accounts.models import AccountMembership
 from tests.accounts.test_accounts import member, world  # noqa: F401  (fixture)
 from tests.factories import UserFactory
 from tests.jsonapi import body, matrix, rel

@@ -6,7 +6,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Account, AuditLogEntry
-from memberships.models import AccountMembership
+from accounts.models import AccountMembership
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

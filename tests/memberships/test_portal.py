@@ -9,7 +9,8 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Account, AuditLogEntry, Contact
 from accounts.services import default_account
-from memberships.models import AccountMembership, Membership, Utility
+from accounts.models import AccountMembership
+from memberships.models import Membership, Utility
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -396,7 +397,7 @@ def test_personal_utility_from_the_dashboard(client, place):
     assert page.status_code == 200 and page.context["can_delete"]
     dashboard = client.get("/")
     assert "personal_utilities" in dashboard.context, (
-        "accounts.views.DashboardView must put accounts.portal_accounts.dashboard_sections() in its context")
+        "portal.views.DashboardView must put portal.views.dashboard_sections() in its context")
     dashboard = dashboard.content.decode()
     assert f'href="/utilities/{utility.pk}/"' in dashboard
     assert 'action="/utilities/personal/' not in dashboard

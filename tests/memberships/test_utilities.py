@@ -1,7 +1,8 @@
 import pytest
 
 from accounts.models import Account, AuditLogEntry
-from memberships.models import AccountMembership, Membership, Utility
+from accounts.models import AccountMembership
+from memberships.models import Membership, Utility
 from tests.factories import UserFactory
 from tests.jsonapi import body, matrix, rel
 

@@ -11,7 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from accounts.models import Account, AuditLogEntry
 from memberships import services
 from memberships.admin import MembershipInlineFormSet
-from memberships.models import AccountMembership, Membership, Utility
+from accounts.models import AccountMembership
+from memberships.models import Membership, Utility
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

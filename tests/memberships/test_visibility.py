@@ -11,7 +11,8 @@ from django.contrib.auth.models import AnonymousUser
 from accounts.models import Account, Contact, User
 from accounts.services import default_account
 from memberships import services
-from memberships.models import AccountMembership, Membership, Utility
+from accounts.models import AccountMembership
+from memberships.models import Membership, Utility
 from tests.factories import RoleFactory, UserFactory
 
 ARole = AccountMembership.Role

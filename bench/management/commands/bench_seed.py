@@ -14,7 +14,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import Account, AuditLogEntry, Session, User, hash_token
-from memberships.models import AccountMembership, Membership, Utility
+from accounts.models import AccountMembership
+from memberships.models import Membership, Utility
 
 BATCH = 5000
 

@@ -21,8 +21,10 @@ from django.db.models import Count, Q
 from accounts import services
 from accounts.models import Account, AccountRole, Contact, Role, User
 from core.errors import ServiceError
+from accounts import services as account_services
 from memberships import services as membership_services
-from memberships.models import AccountMembership, Membership, Utility
+from accounts.models import AccountMembership
+from memberships.models import Membership, Utility
 
 # `make run PORT=...` passes the port on, so the printed addresses are the real ones.
 BASE_URL = f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
@@ -318,7 +320,7 @@ class Command(BaseCommand):
             for email, role in members:
                 user = self.users[email]
                 if user.pk not in existing:
-                    membership_services.account_membership_create(actor=creator, user=user, account=account,
+                    account_services.account_membership_create(actor=creator, user=user, account=account,
                                                                   role=role)
                     self.created["account memberships"] += 1
 

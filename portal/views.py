@@ -22,34 +22,29 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from accounts import services
-from accounts.api.serializers import SECRET_NAMES
 from accounts.api.views import ActivationThrottle
 from accounts.filtersets import AUDIT_ACTIONS, AuditLogEntryFilterSet
 from accounts.forms import MemberByEmailForm, ServiceErrorsMixin
-from accounts.models import Account, ActivationCode, AuditLogEntry, validate_custom_attributes
-from accounts.permissions import is_site_admin
-from accounts.views import SERVICE_ERRORS, DashboardView
-from core.audit import MASK
-from core.errors import Forbidden
+from accounts.models import (
+    Account,
+    AccountMembership,
+    ActivationCode,
+    AuditLogEntry,
+    Contact,
+    Session,
+    User,
+    validate_custom_attributes,
+)
+from accounts.rules import account_role
+from core.audit import mask_change
+from core.portal import SERVICE_ERRORS, forbidden_to_403, service_error_message
 from memberships import services as membership_services
-from memberships.models import AccountMembership, Membership, Utility
-from memberships.permissions import account_role, can_read_account_audit, is_account_admin
+from memberships.forms import PersonalUtilityForm, UtilityCreateForm
+from memberships.models import Membership, Utility
 
 AccountRole = AccountMembership.Role
 
 HISTORY_PAGE_SIZE = 50
-
-
-def forbidden_to_403(exc: Exception) -> None:
-    """A write the service refuses as forbidden is a 403 page, like the API's."""
-    if isinstance(exc, Forbidden):
-        raise PermissionDenied(exc.detail)
-
-
-def service_error_message(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return " ".join(exc.messages)
-    return exc.detail
 
 
 # --------------------------------------------------------------------------- forms
@@ -155,14 +150,28 @@ class AuditFilterForm(forms.Form):
 # --------------------------------------------------------------------------- dashboard
 
 
+class DashboardView(LoginRequiredMixin, TemplateView):
+    template_name = "accounts/dashboard.html"
+
+    def get_context_data(self, **kwargs):
+        user = self.request.user
+        kwargs = {**dashboard_sections(user), **kwargs}
+        return super().get_context_data(
+            roles=user.roles.all(),
+            contact_count=Contact.objects.for_user(user).count(),
+            session_count=Session.objects.for_user(user).count(),
+            **kwargs,
+        )
+
+
+
+
 def dashboard_sections(user, **overrides) -> dict:
     """The dashboard's accounts and utilities sections, for `DashboardView`'s context.
 
     My accounts are those I belong to or consult for (not every account a site admin
     sees); my utilities are my memberships. Lazy querysets, one query each.
     """
-    from memberships.forms import PersonalUtilityForm
-
     my_role = AccountMembership.objects.filter(user_id=user.pk, account_id=OuterRef("pk")).values("role")[:1]
     consulting = AccountMembership.objects.filter(
         user_id=user.pk, role__in=[AccountRole.CONSULTANT, AccountRole.ADMIN],
@@ -256,8 +265,8 @@ class AccountMixin(LoginRequiredMixin):
             self.account = get_object_or_404(queryset.for_user(self.request.user), pk=self.kwargs["pk"])
         return self.account
 
-    def require_admin(self, account) -> None:
-        if not is_account_admin(self.request.user, account):
+    def require(self, perm, account) -> None:
+        if not self.request.user.has_perm(perm, account):
             raise PermissionDenied("Only the account's admins do this.")
 
 
@@ -267,22 +276,19 @@ class AccountDetailView(AccountMixin, TemplateView):
     template_name = "accounts/account_detail.html"
 
     def get_context_data(self, **kwargs):
-        from memberships.forms import UtilityCreateForm
-
         user = self.request.user
         account = self.get_account(Account.objects.with_counts(self.request.user))
-        is_admin = is_account_admin(user, account)
-        site_admin = is_site_admin(user)
+        is_admin = user.has_perm("accounts.change_account", account)
         members = list(
             AccountMembership.objects.for_user(user).filter(account=account)
             .select_related("user").order_by("user__email", "id")
         )
         for member in members:
-            # Demoting or removing another admin is for site admins (the service says so too);
-            # offer only what will work.
-            other_admin = member.role == AccountRole.ADMIN and member.user_id != user.pk and not site_admin
-            member.can_change_role = is_admin and not other_admin
-            member.can_remove = member.user_id == user.pk or (is_admin and not other_admin)
+            # Offer only what will work: demoting or removing another admin is for site admins.
+            member.account = account
+            demotes = member.role != AccountRole.ADMIN or user.has_perm("accounts.demote_accountmembership", member)
+            member.can_change_role = user.has_perm("accounts.change_accountmembership", member) and demotes
+            member.can_remove = user.has_perm("accounts.delete_accountmembership", member)
         if is_admin:
             kwargs.setdefault("settings_form", AccountForm(initial=AccountForm.initial_for(account)))
             kwargs.setdefault("member_form", AccountMemberAddForm(actor=user))
@@ -294,7 +300,7 @@ class AccountDetailView(AccountMixin, TemplateView):
             account=account,
             my_role=account_role(user, account),
             is_admin=is_admin,
-            can_read_history=can_read_account_audit(user, account),
+            can_read_history=user.has_perm("accounts.view_auditlogentry", account),
             members=members,
             role_choices=AccountRole.choices,
             utilities=Utility.objects.for_user(user).filter(account=account).order_by("name", "id"),
@@ -304,7 +310,7 @@ class AccountDetailView(AccountMixin, TemplateView):
     def post(self, request, *args, **kwargs):
         """Save the settings form (account admins)."""
         account = self.get_account(Account.objects.with_counts(self.request.user))
-        self.require_admin(account)
+        self.require("accounts.change_account", account)
         form = AccountForm(request.POST)
         if form.is_valid():
             try:
@@ -351,11 +357,11 @@ class AccountMemberAddView(AccountActionView):
 
     def post(self, request, *args, **kwargs):
         account = self.get_account()
-        self.require_admin(account)
+        self.require("accounts.add_accountmembership", account)
         form = AccountMemberAddForm(request.POST, actor=request.user)
         if form.is_valid():
             try:
-                membership = membership_services.account_membership_create(
+                membership = services.account_membership_create(
                     actor=request.user, user=form.user, account=account, role=form.cleaned_data["role"])
             except SERVICE_ERRORS as exc:
                 forbidden_to_403(exc)
@@ -372,13 +378,13 @@ class AccountMemberRoleView(AccountActionView):
     def post(self, request, *args, **kwargs):
         account = self.get_account()
         membership = self.get_membership(account)
-        self.require_admin(account)
+        self.require("accounts.change_accountmembership", membership)
         form = AccountMemberRoleForm(request.POST)
         if not form.is_valid():
             messages.error(request, "Choose one of the roles.")
             return self.back_to_account()
         try:
-            membership = membership_services.account_membership_update(
+            membership = services.account_membership_update(
                 actor=request.user, membership=membership, role=form.cleaned_data["role"])
         except SERVICE_ERRORS as exc:
             forbidden_to_403(exc)
@@ -396,9 +402,9 @@ class AccountMemberRemoveView(AccountActionView):
         membership = self.get_membership(account)
         leaving = membership.user_id == request.user.pk
         if not leaving:
-            self.require_admin(account)
+            self.require("accounts.delete_accountmembership", account)
         try:
-            membership_services.account_membership_delete(actor=request.user, membership=membership)
+            services.account_membership_delete(actor=request.user, membership=membership)
         except SERVICE_ERRORS as exc:
             forbidden_to_403(exc)
             messages.error(request, service_error_message(exc))
@@ -416,10 +422,8 @@ class AccountUtilityCreateView(AccountActionView):
     anchor = "utilities"
 
     def post(self, request, *args, **kwargs):
-        from memberships.forms import UtilityCreateForm
-
         account = self.get_account()
-        self.require_admin(account)
+        self.require("memberships.add_utility", account)
         form = UtilityCreateForm(request.POST)
         if form.is_valid():
             try:
@@ -439,7 +443,7 @@ class ActivationCodeRefreshView(AccountActionView):
 
     def post(self, request, *args, **kwargs):
         account = self.get_account()
-        self.require_admin(account)
+        self.require("accounts.change_activationcode", account)
         try:
             services.activation_code_refresh(actor=request.user, account=account)
         except SERVICE_ERRORS as exc:
@@ -457,12 +461,12 @@ class AccountDeleteView(AccountMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         account = self.get_account(Account.objects.with_counts(self.request.user))
-        self.require_admin(account)
+        self.require("accounts.delete_account", account)
         return super().get_context_data(account=account, **kwargs)
 
     def post(self, request, *args, **kwargs):
         account = self.get_account()
-        self.require_admin(account)
+        self.require("accounts.delete_account", account)
         name = account.name
         try:
             services.account_delete(actor=request.user, account=account)
@@ -483,9 +487,7 @@ def masked_changes(changes) -> list[tuple[str, str]]:
         return []
     rows = []
     for field, value in changes.items():
-        if any(marker in field.lower() for marker in SECRET_NAMES):
-            value = [MASK if item not in (None, "") else item for item in value] if isinstance(value, list) else MASK
-        rows.append((field, _change_text(value)))
+        rows.append((field, _change_text(mask_change(field, value))))
     return rows
 
 
@@ -508,7 +510,7 @@ class AccountHistoryView(AccountMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         account = self.get_account()
-        if not can_read_account_audit(self.request.user, account):
+        if not self.request.user.has_perm("accounts.view_auditlogentry", account):
             raise PermissionDenied("The history is for the account's admins and consultants.")
         entries = AuditLogEntry.objects.filter(account_id=account.pk)
         type_ids = entries.order_by().values_list("content_type_id", flat=True).distinct()
@@ -525,7 +527,8 @@ class AccountHistoryView(AccountMixin, TemplateView):
             entry.object_type = _type_name(entry.content_type_id)
             entry.change_rows = masked_changes(entry.changes)
         return super().get_context_data(account=account, filter_form=form, page_obj=page,
-                                        is_admin=is_account_admin(self.request.user, account), **kwargs)
+                                        is_admin=self.request.user.has_perm("accounts.change_account", account),
+                                        **kwargs)
 
 
 def _type_name(content_type_id) -> str:
@@ -535,3 +538,30 @@ def _type_name(content_type_id) -> str:
     content_type = ContentType.objects.get_for_id(content_type_id)
     model = content_type.model_class()
     return model.__name__ if model is not None else content_type.model.title()
+
+
+# --------------------------------------------------------------------------- personal utility
+
+
+class PersonalUtilityCreateView(LoginRequiredMixin, View):
+    """Create my personal utility (the dashboard's form)."""
+
+    http_method_names = ["post"]
+
+    def handle_no_permission(self):
+        return redirect_to_login(reverse("dashboard"))
+
+    def post(self, request, *args, **kwargs):
+        form = PersonalUtilityForm(request.POST)
+        if form.is_valid():
+            # The service locks the user's row through `type(user)`, which is SimpleLazyObject
+            # for `request.user`; hand it the concrete row.
+            user = User.objects.get(pk=request.user.pk)
+            try:
+                utility = membership_services.personal_utility_create(user=user, billing_day=form.cleaned_data["billing_day"])
+            except SERVICE_ERRORS as exc:
+                form.add_service_error(exc)
+            else:
+                messages.success(request, "Your personal utility is ready.")
+                return redirect("utility_detail", pk=utility.pk)
+        return render_dashboard(request, personal_utility_form=form)
