@@ -10,6 +10,7 @@ from accounts.backends import held_permission_names, remember_permissions
 from accounts.models import Session, hash_token
 from core.db import aggregates_ids
 from core.errors import WWW_AUTHENTICATE
+from core.rules import object_grants_exist, remember_object_grants
 from core.audit import set_audit_actor
 
 
@@ -26,7 +27,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             token = header[1].decode("ascii")
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed("The token is not valid.") from None
-        sessions = Session.objects.select_related("user")
+        sessions = Session.objects.select_related("user").annotate(_object_grants=object_grants_exist("user_id"))
         if aggregates_ids(connection):
             # The user's global permissions ride along, so has_perm() costs no query later.
             sessions = sessions.annotate(_permissions=held_permission_names(OuterRef("user_id")))
@@ -41,6 +42,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             session.last_seen_at, session.expires_at = now, expires_at
         if hasattr(session, "_permissions"):
             remember_permissions(session.user, session._permissions)
+        remember_object_grants(session.user, session._object_grants)
         set_audit_actor(session.user)
         return session.user, session
 

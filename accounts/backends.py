@@ -9,6 +9,8 @@ from django.db.models import Exists, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Concat
 
 from accounts.models import Role, User
+from core.db import JSONGroupArray, read_json_array
+from core.rules import object_grants_exist, remember_object_grants
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,15 @@ class RosterBackend(ModelBackend):
             return user if ldap_configured() and password and ldap_bind(user, password) else None
         return user if user.check_password(password) else None
 
+    def get_user(self, user_id):
+        """The signed-in user of a portal session, with whether they hold any object grant
+        read in the same query (the role rules ask it on every refusal)."""
+        user = User._default_manager.annotate(_object_grants=object_grants_exist("pk")).filter(pk=user_id).first()
+        if user is None or not self.user_can_authenticate(user):
+            return None
+        remember_object_grants(user, user._object_grants)
+        return user
+
     def _get_group_permissions(self, user_obj):
         return Permission.objects.filter(_through_groups_or_roles(user_obj)).distinct()
 
@@ -86,8 +97,6 @@ def held_permission_names(user_ref):
     globally (directly, through groups, through Roles), as one array; see
     `remember_permissions`. Each path is its own EXISTS per permission row: ORing the three
     many-valued joins would multiply every permission by everyone who holds it."""
-    from core.db import JSONGroupArray
-
     outer_user = OuterRef(user_ref)
     direct = User.user_permissions.through.objects.filter(permission_id=OuterRef("pk"), user_id=outer_user)
     via_group = Group.permissions.through.objects.filter(permission_id=OuterRef("pk"), group__user=outer_user)
@@ -101,7 +110,5 @@ def held_permission_names(user_ref):
 def remember_permissions(user, names):
     """Prime ModelBackend's per-request cache with what `held_permission_names` read, so
     `user.has_perm()` asks no query (superusers hold everything and never ask)."""
-    from core.db import read_json_array
-
     if user.is_active and not user.is_superuser:
         user._perm_cache = set(read_json_array(names))

@@ -111,9 +111,9 @@ rules.register(AccountMembership, {
 })
 # Demoting an admin is a change like any other, except that only site admins (and the
 # admin themselves) may do it.
-rules.register(AccountMembership, {
+rules.refine(AccountMembership, {
     "accounts.demote_accountmembership": lambda user, membership: membership.user_id == user.pk,
-}, listed=False)
+})
 
 
 # --------------------------------------------------------------------------- people

@@ -12,14 +12,17 @@ its `rules.py`:
         ...
     })
 
-A rule is `(user, obj) -> bool`. Rules registered with `listed=False` refine a decision
-(who may change a membership's *role*, a utility's *billing day*) and are asked like any
-other permission, but they are no Django permission, so `/users/me/permissions/` does not
-list them.
+A rule is `(user, obj) -> bool`. `refine()` adds rules that refine a decision (who may
+change a membership's *role*, a utility's *billing day*): asked like any other permission,
+but they are no Django permission, so they are never listed or granted.
 """
 
 from dataclasses import dataclass
 from typing import Callable
+
+from django.db.models import Exists, OuterRef
+from guardian.backends import ObjectPermissionBackend
+from guardian.models import GroupObjectPermission, UserObjectPermission
 
 Predicate = Callable[[object, object], bool]
 
@@ -33,10 +36,23 @@ class Rule:
 
 _by_perm: dict[tuple[type, str], Rule] = {}
 _by_model: dict[type, list[Rule]] = {}
+_refinements: set[str] = set()  # unlisted rules: no Django permission, so no grant holds them
 
 
 def register(model: type, rules: dict[str, Predicate], *, listed: bool = True) -> None:
-    """Add `perm → predicate` rules for objects of `model` (one entry per permission)."""
+    """Add `perm → predicate` rules for objects of `model`, one per Django permission;
+    `listed=False` keeps them out of /users/me/permissions/."""
+    _add(model, rules, listed)
+
+
+def refine(model: type, rules: dict[str, Predicate]) -> None:
+    """Add rules that refine a decision (who may change a membership's *role*): asked like
+    permissions, but no Django permission exists for them, so none is listed or granted."""
+    _add(model, rules, False)
+    _refinements.update(rules)
+
+
+def _add(model, rules, listed):
     for perm, predicate in rules.items():
         rule = Rule(perm, predicate, listed)
         key = (model, perm)
@@ -92,3 +108,41 @@ class RoleBackend:
 
     def has_module_perms(self, user_obj, app_label):
         return False
+
+
+class GuardianBackend(ObjectPermissionBackend):
+    """django-guardian's grants on single objects. Guardian raises for a permission of another
+    app than the object's; a rule asked on a parent object (`memberships.add_utility` on an
+    Account) is such a permission, and no grant can hold it, so the answer is no."""
+
+    def has_perm(self, user_obj, perm, obj=None):
+        if obj is not None and "." in perm and perm.split(".", 1)[0] != obj._meta.app_label:
+            return False
+        if obj is not None and (perm in _refinements or not holds_object_grants(user_obj)):
+            return False  # most people hold no grant: one query per request, not one per object
+        return super().has_perm(user_obj, perm, obj)
+
+
+def holds_object_grants(user) -> bool:
+    """Does the user hold any guardian grant, directly or through a group? (Asked once per
+    user object, i.e. once per request.)"""
+    if not _signed_in(user):
+        return False
+    try:
+        return user.__dict__["_holds_object_grants"]
+    except KeyError:
+        held = type(user).objects.filter(pk=user.pk).filter(object_grants_exist("pk")).exists()
+        remember_object_grants(user, held)
+        return held
+
+
+def object_grants_exist(user_ref: str):
+    """An expression: does the user at `user_ref` hold any guardian grant? Annotated where the
+    user is read (sign-in by token or cookie), so `holds_object_grants` asks nothing more."""
+    direct = UserObjectPermission.objects.filter(user_id=OuterRef(user_ref))
+    via_group = GroupObjectPermission.objects.filter(group__user=OuterRef(user_ref))
+    return Exists(direct) | Exists(via_group)
+
+
+def remember_object_grants(user, held) -> None:
+    user.__dict__["_holds_object_grants"] = bool(held)

@@ -117,7 +117,7 @@ def resource_prefetches(serializer_class, viewer, prefix: str = "", include=()) 
     relation that is also included (`include`) brings what its own resource needs."""
     scoped, _plain, _counts = declarations(serializer_class)
     model = _model(serializer_class)
-    included = serializer_class.included_serializers if include else {}
+    included = getattr(serializer_class, "included_serializers", None) or {}
     lookups = []
     for name, source in scoped:
         related = model._meta.get_field(source).related_model

@@ -71,7 +71,7 @@ class RosterViewSet(PreloadIncludesMixin, viewsets.GenericViewSet):
         viewer = self.request.user
         serializer_class = self.get_serializer_class()
         queryset = planning.with_counts(super().get_queryset().for_user(viewer), serializer_class, viewer)
-        include = (self.request.query_params.get("include") or "").split(",")
+        include = [path for path in (self.request.query_params.get("include") or "").split(",") if path]
         return queryset.prefetch_related(*planning.resource_prefetches(serializer_class, viewer, include=include))
 
     def initial(self, request, *args, **kwargs):

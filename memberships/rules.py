@@ -66,9 +66,9 @@ rules.register(Utility, {
     "memberships.change_membership": _leads,
     "memberships.delete_membership": _leads,
 })
-rules.register(Utility, {"memberships.change_utility_billing_day": _sets_billing_day}, listed=False)
+rules.refine(Utility, {"memberships.change_utility_billing_day": _sets_billing_day})
 # New utilities are made inside an account by its admins.
-rules.register(Account, {"memberships.add_utility": is_account_admin}, listed=False)
+rules.refine(Account, {"memberships.add_utility": is_account_admin})
 
 
 def _removes_member(user, membership) -> bool:
@@ -87,6 +87,6 @@ rules.register(Membership, {
     "memberships.delete_membership": _removes_member,
 })
 # Roles are the utility admins' to change; leaders change subscriptions only.
-rules.register(Membership, {
+rules.refine(Membership, {
     "memberships.change_membership_role": lambda user, membership: is_utility_admin(user, membership.utility),
-}, listed=False)
+})

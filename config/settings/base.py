@@ -118,8 +118,10 @@ AUTHENTICATION_BACKENDS = [
     "accounts.backends.RosterBackend",
     # Object permissions from account and utility roles (the rules in each app's rules.py).
     "core.rules.RoleBackend",
-    "guardian.backends.ObjectPermissionBackend",
+    "core.rules.GuardianBackend",
 ]
+# guardian looks for its own backend by name; core.rules.GuardianBackend is that backend.
+SILENCED_SYSTEM_CHECKS = ["guardian.W001"]
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
