@@ -1,6 +1,6 @@
 """Who may do what with users, roles, contacts and sessions: predicates and DRF classes."""
 
-from jsonapi.api import RulePermission
+from jsonapi.permissions import RulePermission
 
 
 def is_site_admin(user) -> bool:

@@ -13,7 +13,7 @@ become resource objects in one loop and the document is encoded with orjson. A l
 session + count + page, plus one query per include that cannot ride along.
 
 The documents are exactly what the standard path produces (DJA's renderer plus
-`jsonapi.api.visible_included`); `tests/test_fast_read.py` renders every resource and include
+`jsonapi.renderers.visible_included`); `tests/test_fast_read.py` renders every resource and include
 path both ways and compares them. A serializer the plan does not understand (an overridden
 `to_representation`, hyperlinked relationships, meta fields) falls back to the standard
 path, as does everything when the `API_FAST_READ` setting is off.
@@ -22,7 +22,7 @@ Conventions the loader relies on (the standard path's prefetches follow them too
 - a to-many relationship whose `source` is `visible_<relation>` holds the related objects the
   caller may see: `Related.objects.for_user(viewer)`;
 - any other to-many `source` names a model relation and holds all of it;
-- to-many `data` is in id order on every path (`jsonapi.api.IdOrderedManyRelatedField`).
+- to-many `data` is in id order on every path (`jsonapi.serializers.IdOrderedManyRelatedField`).
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ class Plan:
     """How one serializer class renders, bound to this request's serializer instance."""
 
     def __init__(self, serializer, sparse):
-        from jsonapi.api import ModelSerializer
+        from jsonapi.serializers import ModelSerializer
 
         cls = type(serializer)
         if cls.to_representation is not ModelSerializer.to_representation and not getattr(

@@ -5,7 +5,7 @@ import json
 from django.conf import settings
 from django.http import HttpResponse
 
-from jsonapi.api import MEDIA_TYPE
+from jsonapi.negotiation import MEDIA_TYPE
 
 
 def jsonapi_error_response(status, code, detail, headers=None):

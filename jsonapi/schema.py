@@ -37,14 +37,9 @@ from rest_framework_json_api.utils import (
     get_resource_type_from_serializer,
 )
 
-from jsonapi.api import (
-    DEFAULT_CODE_BY_STATUS,
-    MEDIA_TYPE,
-    STABLE_CODES,
-    ChoiceListFilter,
-    IdsFilter,
-    StrictBooleanFilter,
-)
+from jsonapi.errors import DEFAULT_CODE_BY_STATUS, STABLE_CODES
+from jsonapi.negotiation import MEDIA_TYPE
+from jsonapi.query import ChoiceListFilter, IdsFilter, StrictBooleanFilter
 from jsonapi.middleware import jsonapi_error_response
 
 # --------------------------------------------------------------------------- shared shapes

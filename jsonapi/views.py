@@ -9,7 +9,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from django.conf import settings
-from jsonapi.api import ApiError, Serializer
+from jsonapi.errors import ApiError
+from jsonapi.serializers import Serializer
 from jsonapi.middleware import jsonapi_error_response
 from jsonapi.viewsets import RosterAPIView
 

@@ -8,7 +8,8 @@ from rest_framework_json_api.utils import format_value
 from rest_framework_json_api.views import PreloadIncludesMixin
 
 from jsonapi import documents
-from jsonapi.api import ID_PATTERN, ApiError, check_query_parameters
+from jsonapi.errors import ApiError
+from jsonapi.query import ID_PATTERN, check_query_parameters
 
 
 def validate_include(serializer_class, include):

@@ -3,7 +3,7 @@
 from django.db.models import OuterRef, Subquery
 
 from accounts.permissions import is_site_admin
-from jsonapi.api import RulePermission
+from jsonapi.permissions import RulePermission
 from memberships.models import AccountMembership, Membership
 
 Role = AccountMembership.Role

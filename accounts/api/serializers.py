@@ -19,8 +19,8 @@ from accounts.models import (
     validate_custom_attributes,
 )
 from accounts.services import UnknownPermission, permissions_from_names
-from jsonapi.api import (
-    ApiError,
+from jsonapi.errors import ApiError
+from jsonapi.serializers import (
     ModelSerializer,
     ResourceRelatedField,
     Serializer,

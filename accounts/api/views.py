@@ -40,7 +40,10 @@ from memberships.permissions import (
     remember_caller_roles,
     with_caller_roles,
 )
-from jsonapi.api import MEDIA_TYPE, ApiError, JSONAPIRenderer, is_id_text
+from jsonapi.errors import ApiError
+from jsonapi.negotiation import MEDIA_TYPE
+from jsonapi.query import is_id_text
+from jsonapi.renderers import JSONAPIRenderer
 from jsonapi.viewsets import ListModelMixin, RetrieveModelMixin, RosterAPIView, RosterModelViewSet, RosterViewSet
 from core.errors import Forbidden
 

@@ -3,7 +3,7 @@
 from rest_framework import serializers
 
 from accounts.models import Account, User
-from jsonapi.api import ModelSerializer, ParentRelatedField, ResourceRelatedField, StrictBooleanField, StrictIntegerField
+from jsonapi.serializers import ModelSerializer, ParentRelatedField, ResourceRelatedField, StrictBooleanField, StrictIntegerField
 from memberships.models import AccountMembership, Membership, Utility
 
 

@@ -7,7 +7,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from accounts.selectors import account_prefetches, user_prefetches, utility_prefetches
-from jsonapi.api import ApiError
+from jsonapi.errors import ApiError
 from core.errors import Forbidden
 from jsonapi.viewsets import RosterModelViewSet
 from memberships import services
