@@ -6,6 +6,7 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from accounts.api import schema  # noqa: F401  (the OpenAPI document's authentication schemes)
         from accounts.models import Account, AccountRole, ActivationCode, Avatar, Contact, Role, Session, User
         from core.audit import register_audited
 

@@ -75,6 +75,7 @@ class PingView(RosterAPIView):
     permission_classes = [AllowAny]
     authentication_classes = []
     resource_name = "Ping"
+    error_statuses = {"get": (503,)}  # the database does not answer
 
     def get(self, request):
         try:

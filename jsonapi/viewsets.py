@@ -51,6 +51,12 @@ class RosterViewSet(PreloadIncludesMixin, viewsets.GenericViewSet):
     #: include path → `builder(viewer, lookup)` returning prefetches scoped to what the viewer may
     #: see (relationships of included resources that depend on the caller)
     scoped_prefetches = {}
+    #: for the OpenAPI document (jsonapi.schema), also as `@action` keywords: error statuses beyond
+    #: those every operation has, by lowercase method (`{"delete": (409,)}`); whether a POST
+    #: other than `create` makes something new (201); whether the body may be left out
+    error_statuses = {}
+    post_creates = False
+    request_body_required = True
 
     def get_prefetch_related(self, include):
         builder = self.scoped_prefetches.get(include)
@@ -143,6 +149,9 @@ class RosterAPIView(APIView):
     """Base of endpoints that are not a model collection: only their own query parameters."""
 
     extra_query_params = ()
+    #: for the OpenAPI document (jsonapi.schema): as on RosterViewSet
+    error_statuses = {}
+    post_creates = False
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)

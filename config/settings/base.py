@@ -235,7 +235,7 @@ JSON_API_UNIFORM_EXCEPTIONS = True
 API_FAST_READ = True
 
 # The OpenAPI document at /api/v1/schema/ and its docs page (SPEC §3 "Schema and docs");
-# the generator's JSON:API gaps are filled in config/schema.py.
+# the generator's JSON:API gaps are filled in jsonapi/schema.py.
 SPECTACULAR_SETTINGS = {
     "TITLE": "Roster API",
     "DESCRIPTION": "JSON:API 1.0 over HTTP: accounts, utilities, people and what they may do.",

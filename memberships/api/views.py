@@ -36,6 +36,7 @@ class AccountMembershipViewSet(RosterModelViewSet):
     ordering_fields = ["created", "role"]
     select_for_includes = {"user": ["user"]}
     scoped_prefetches = {"account": account_prefetches, "user": user_prefetches}
+    error_statuses = {"delete": (409,)}  # last_admin: the last admin of an account stays
 
     parent_field = "account"
 
@@ -109,7 +110,7 @@ class UtilityViewSet(RosterModelViewSet):
         services.utility_delete(actor=self.request.user, utility=instance)
 
     @action(detail=False, methods=["get", "post", "delete"], url_path="personal",
-            serializer_class=PersonalUtilitySerializer)
+            serializer_class=PersonalUtilitySerializer, post_creates=True)
     def personal(self, request):
         """The caller's personal utility in the default account."""
         if request.method == "POST":
