@@ -152,6 +152,9 @@ class RosterAPIView(APIView):
     #: for the OpenAPI document (jsonapi.schema): as on RosterViewSet
     error_statuses = {}
     post_creates = False
+    #: media types other than JSON:API this view takes as its body (e.g. raw images); the
+    #: request guard (jsonapi.middleware) then leaves checking its bodies' types to the view
+    body_media_types = ()
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)

@@ -168,6 +168,8 @@ class AvatarView(RosterAPIView):
 
     renderer_classes = [ImageRenderer, JSONAPIRenderer]
     resource_name = "Avatar"
+    # PUT takes the raw image, not a JSON:API document (the service answers 415 for other types).
+    body_media_types = tuple(services.AVATAR_FORMATS)
 
     def handle_exception(self, exc):
         # Errors are JSON:API documents even when the client asked for an image.
