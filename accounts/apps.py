@@ -6,8 +6,19 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from accounts.models import Account, AccountMembership, AccountRole, ActivationCode, Avatar, Contact, Role, Session, User
         from accounts import rules  # noqa: F401 (registers the role rules)
+        from accounts.api import schema  # noqa: F401  (the OpenAPI document's authentication schemes)
+        from accounts.models import (
+            Account,
+            AccountMembership,
+            AccountRole,
+            ActivationCode,
+            Avatar,
+            Contact,
+            Role,
+            Session,
+            User,
+        )
         from core.audit import register_audited
 
         # Passwords are masked whole; token hashes and image bytes are never logged;

@@ -4,7 +4,8 @@ import django_filters
 from django.db.models import Q
 
 from accounts.models import Account, AccountMembership, AuditLogEntry, Role, User
-from jsonapi.api import ApiError, ChoiceListFilter, IdsFilter, StrictBooleanFilter
+from jsonapi.errors import ApiError
+from jsonapi.query import ChoiceListFilter, IdsFilter, StrictBooleanFilter
 
 
 class UserFilterSet(django_filters.FilterSet):

@@ -13,7 +13,7 @@ become resource objects in one loop and the document is encoded with orjson. A l
 session + count + page, plus one query per include that cannot ride along.
 
 The documents are exactly what the standard path produces (DJA's renderer plus
-`jsonapi.api.visible_included`); `tests/test_fast_read.py` renders every resource and include
+`jsonapi.renderers.visible_included`); `tests/test_fast_read.py` renders every resource and include
 path both ways and compares them. A serializer the plan does not understand (an overridden
 `to_representation`, hyperlinked relationships, meta fields) falls back to the standard
 path, as does everything when the `API_FAST_READ` setting is off.
@@ -22,7 +22,7 @@ What a resource needs read with it is declared on its serializer's fields and de
 as on the standard path (`jsonapi.planning`): a `VisibleRelatedField` holds the related
 objects the caller may see, `Related.objects.for_user(viewer)`; any other to-many relation
 holds all of it; `CountField`s are annotated by the model's queryset. To-many `data` is in
-id order on every path (`jsonapi.api.IdOrderedManyRelatedField`).
+id order on every path (`jsonapi.serializers.IdOrderedManyRelatedField`).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from rest_framework_json_api.relations import HyperlinkedMixin
 from rest_framework_json_api.relations import ResourceRelatedField as DJAResourceRelatedField
 from core.db import JSONGroupArray, aggregates_ids, read_json_array
 from jsonapi import planning
-from jsonapi.api import ModelSerializer
+from jsonapi.serializers import ModelSerializer
 from rest_framework_json_api.utils import (
     format_field_name,
     get_included_resources,

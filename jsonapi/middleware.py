@@ -4,8 +4,9 @@ import json
 
 from django.conf import settings
 from django.http import HttpResponse
+from django.urls import Resolver404, resolve
 
-from jsonapi.api import MEDIA_TYPE
+from jsonapi.negotiation import MEDIA_TYPE
 
 
 def jsonapi_error_response(status, code, detail, headers=None):
@@ -22,8 +23,12 @@ class ApiBodySizeLimitMiddleware:
     - 413 above ROSTER_MAX_BODY_SIZE: DRF's parsers read the WSGI stream directly, so
       Django's DATA_UPLOAD_MAX_MEMORY_SIZE never applies to them.
     - 411 for chunked bodies with no length (they would otherwise read as empty).
-    - 415 for a body that is not application/vnd.api+json, whatever the method, except
-      the raw images the avatar endpoints take.
+    - 415 for a body that is not application/vnd.api+json, whatever the method, except on
+      a view that takes bodies of other media types and says so (`body_media_types`, e.g.
+      raw images): such a view answers for its bodies' types itself.
+
+    The first two hold on every path under /api/, routed or not; only the third asks which
+    view the path leads to, and only for a body that would otherwise be refused.
     """
 
     def __init__(self, get_response):
@@ -43,8 +48,21 @@ class ApiBodySizeLimitMiddleware:
             if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower() and not length:
                 return jsonapi_error_response(411, "length_required", "Send the body with a Content-Length.")
             content_type = request.META.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
-            if length and content_type != MEDIA_TYPE and not request.path.endswith("/avatar/"):
+            if length and content_type != MEDIA_TYPE and not body_media_types(request):
                 return jsonapi_error_response(
                     415, "unsupported_media_type", f"Request bodies are {MEDIA_TYPE}, not {content_type or 'untyped'}."
                 )
         return self.get_response(request)
+
+
+def body_media_types(request):
+    """The media types other than JSON:API that the view at this path takes as its body: its
+    `body_media_types` (a class attribute, or an `as_view()` keyword); none for a path that
+    leads nowhere."""
+    try:
+        view = resolve(request.path_info).func
+    except Resolver404:
+        return ()
+    view_class = getattr(view, "cls", None) or getattr(view, "view_class", None)
+    initkwargs = getattr(view, "initkwargs", None) or {}
+    return initkwargs.get("body_media_types", getattr(view_class, "body_media_types", ()))

@@ -1,4 +1,5 @@
-"""Page-number pagination that stays cheap on deep pages ("ids first").
+"""Page-number pagination (`Pagination`: `page`/`page_size` and `page[number]`/`page[size]`,
+with links and `meta.pagination`, SPEC §2) that stays cheap on deep pages ("ids first").
 
 `OFFSET n` makes the database build and throw away n rows before the page starts. With
 plain slicing those are whole rows (every column, every join), so page 1,000 of a long
@@ -11,13 +12,79 @@ same.
 
 The outer query deliberately carries no other condition: a repeated filter tempts
 SQLite into walking the whole filtered index again to avoid a sort of the page's rows.
+
+DRF imports the classes named in REST_FRAMEWORK while `rest_framework.views` is still
+loading, so this module must not import DRF's views (nor anything that does).
 """
 
-from django.core.paginator import Paginator
+from django.core.paginator import InvalidPage, Paginator
 from django.db import connections
 from django.db.models.query import ModelIterable
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 
-from jsonapi.api import Pagination
+from jsonapi.errors import ApiError
+from jsonapi.query import is_id_text
+
+
+class Pagination(PageNumberPagination):
+    """`page`/`page_size` (the association's names) and `page[number]`/`page[size]`."""
+
+    page_query_param = "page"
+    page_size_query_param = "page_size"
+    bracket_page_query_param = "page[number]"
+    bracket_page_size_query_param = "page[size]"
+    page_size = 50
+    max_page_size = 500
+
+    def _positive_int(self, request, names):
+        for name in names:
+            if name in request.query_params:
+                raw = request.query_params[name]
+                if not is_id_text(raw) or int(raw) < 1:
+                    raise ApiError(f"`{name}` must be a whole number of at least 1.", parameter=name)
+                return name, int(raw)
+        return None, None
+
+    def get_page_size(self, request):
+        _, size = self._positive_int(request, (self.bracket_page_size_query_param, self.page_size_query_param))
+        return self.page_size if size is None else min(size, self.max_page_size)
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.request = request
+        page_size = self.get_page_size(request)
+        name, number = self._positive_int(request, (self.bracket_page_query_param, self.page_query_param))
+        self._link_param = name or self.page_query_param
+        paginator = self.django_paginator_class(queryset, page_size)
+        try:
+            self.page = paginator.page(number or 1)
+        except InvalidPage:
+            raise ApiError(f"Page {number} does not exist; there are {paginator.num_pages}.", status_code=404,
+                           parameter=name) from None
+        return list(self.page)
+
+    def build_link(self, index):
+        if not index:
+            return None
+        url = self.request.build_absolute_uri() if self.request else ""
+        return replace_query_param(url, self._link_param, index)
+
+    def get_paginated_response(self, data):
+        page = self.page
+        return Response(
+            {
+                "results": data,
+                "meta": {"pagination": {"page": page.number, "pages": page.paginator.num_pages,
+                                        "count": page.paginator.count}},
+                "links": {
+                    "first": self.build_link(1),
+                    "last": self.build_link(page.paginator.num_pages),
+                    "next": self.build_link(page.next_page_number() if page.has_next() else None),
+                    "prev": self.build_link(page.previous_page_number() if page.has_previous() else None),
+                },
+            }
+        )
 
 
 def _can_go_ids_first(queryset) -> bool:

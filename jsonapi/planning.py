@@ -21,7 +21,7 @@ from django.db.models import Prefetch
 from rest_framework import serializers
 from rest_framework.relations import MANY_RELATION_KWARGS, ManyRelatedField
 
-from jsonapi.api import IdOrderedManyRelatedField, ResourceRelatedField
+from jsonapi.serializers import IdOrderedManyRelatedField, ResourceRelatedField
 
 # Where the standard path keeps a scoped relationship's prefetched objects on an instance.
 SCOPED_ATTR = "_visible_{}"

@@ -9,8 +9,15 @@ module fills in what neither can see, without touching the resources' own code:
   `sort`, `include` and `fields[Type]` under their real names, JSON:API error documents for
   every status an operation can answer with, and who may call it (bearer token or session
   cookie, or nobody needed).
-- `OpenApiViewExtension`s for the endpoints that are not model collections (version, ping,
-  avatars, permission sets, activation codes, activations), keyed by view class.
+- What only the app knows, it declares next to its own code (this module names no app):
+  a view's extra error statuses (`error_statuses = {"delete": (409,)}`), whether a POST to it
+  makes something new (`post_creates`) and whether its body may be left out
+  (`request_body_required`), as attributes or `@action` keywords; a serializer field's schema
+  with `extend_schema_field({...})` on the field's class (or, for a method field, on its
+  `get_<name>` method); an endpoint that is not a model collection with `extend_schema` on
+  its view;
+  authentication schemes with `OpenApiAuthenticationExtension`s in the app that owns them.
+  The version and ping views are documented here.
 - Hooks: drop methods a URL does not route (`as_view(http_method_names=...)`), and add the
   schema and docs pages themselves.
 - `SchemaView` / `DocsView`: drf-spectacular's views, public, not JSON:API, with assets from
@@ -21,12 +28,11 @@ Components are named `<Serializer>` (a resource object in responses), `<Serializ
 response document) and `<Serializer>List` (a page of them).
 """
 
-from django.conf import settings
 from django.http import Http404
-from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiViewExtension
+from drf_spectacular.drainage import get_override
+from drf_spectacular.extensions import OpenApiViewExtension
 from drf_spectacular.plumbing import ResolvedComponent, force_instance, is_list_serializer, is_serializer
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from drf_spectacular_jsonapi.schemas.openapi import JsonApiAutoSchema
 from rest_framework import exceptions, permissions, serializers
 from rest_framework.relations import ManyRelatedField, RelatedField
@@ -37,14 +43,9 @@ from rest_framework_json_api.utils import (
     get_resource_type_from_serializer,
 )
 
-from jsonapi.api import (
-    DEFAULT_CODE_BY_STATUS,
-    MEDIA_TYPE,
-    STABLE_CODES,
-    ChoiceListFilter,
-    IdsFilter,
-    StrictBooleanFilter,
-)
+from jsonapi.errors import DEFAULT_CODE_BY_STATUS, STABLE_CODES
+from jsonapi.negotiation import MEDIA_TYPE
+from jsonapi.query import ChoiceListFilter, IdsFilter, StrictBooleanFilter
 from jsonapi.middleware import jsonapi_error_response
 
 # --------------------------------------------------------------------------- shared shapes
@@ -138,69 +139,21 @@ PAGE_PARAMETERS = [
     ("page[size]", "Resources per page; JSON:API spelling of `page_size`."),
 ]
 
-# Schemas for serializer fields the generator cannot type (method fields, JSON fields),
-# keyed by (serializer class name, field name); subclasses inherit them.
-FIELD_SCHEMAS = {
-    ("AuditLogEntrySerializer", "action"): {"type": "string", "enum": ["create", "update", "delete", "access"]},
-    ("AuditLogEntrySerializer", "object_type"): {
-        "type": "string", "description": "The changed object's resource type, e.g. `Membership`."},
-    ("AuditLogEntrySerializer", "object_id"): {"type": "string", "description": "The changed object's id."},
-    ("AuditLogEntrySerializer", "changes"): {
-        "type": "object",
-        "description": "Field name → `[old, new]`; a many-to-many change is an object "
-                       "`{type: \"m2m\", operation, objects}`. Secrets are masked.",
-        "additionalProperties": {"oneOf": [{"type": "array", "items": {}}, {"type": "object"},
-                                           {"type": "string"}]}},
-    ("SessionSerializer", "token"): {
-        "type": "string", "description": "The bearer token; only in the response that created the session."},
-    ("ActivationCodeSerializer", "time_left"): {
-        "type": "integer", "minimum": 0, "description": "Seconds until the code expires."},
-    ("AccountSerializer", "custom_attributes"): {
-        "type": "object", "maxProperties": 100,
-        "description": "A flat object of text, number or boolean values (keys 1..1024 characters).",
-        "additionalProperties": {"oneOf": [{"type": "string", "minLength": 1, "maxLength": 1024},
-                                           {"type": "number"}, {"type": "boolean"}]}},
-    ("AccountSerializer", "logo_url"): {
-        "type": "string", "format": "uri", "pattern": "^https?://", "maxLength": 500,
-        "description": "An http or https URL."},
-    ("UserSerializer", "password"): {
-        "type": "string", "minLength": 8, "maxLength": 4096,
-        "description": "Checked by the server's password validators: at least 8 characters, not too "
-                       "common, not all digits, not too like the user's other attributes."},
-}
-
-
 def _class_names(obj):
     return {cls.__name__ for cls in type(obj).__mro__}
 
 
-# --------------------------------------------------------------------------- authentication
+def _declared_field_schema(field):
+    """The schema a field's app declared for it with `extend_schema_field({...})`: on the field's
+    class, or for a method field (which the generator cannot type) on its `get_<name>` method.
 
-
-class BearerTokenScheme(OpenApiAuthenticationExtension):
-    target_class = "accounts.authentication.BearerTokenAuthentication"
-    name = "bearerAuth"
-
-    def get_security_definition(self, auto_schema):
-        return {
-            "type": "http",
-            "scheme": "bearer",
-            "description": "A token from `POST /api/v1/sessions/`, sent as `Authorization: Bearer <token>`.",
-        }
-
-
-class SessionCookieScheme(OpenApiAuthenticationExtension):
-    target_class = "accounts.authentication.SessionAuthentication"
-    name = "cookieAuth"
-
-    def get_security_definition(self, auto_schema):
-        return {
-            "type": "apiKey",
-            "in": "cookie",
-            "name": settings.SESSION_COOKIE_NAME,
-            "description": "The portal's session cookie; unsafe methods also need the CSRF token "
-                           f"(`X-CSRFToken` header, from the `{settings.CSRF_COOKIE_NAME}` cookie).",
-        }
+    It wins over what the generator reads off the field (e.g. `minLength: 1`), which only
+    fills in the rest (`readOnly`, `writeOnly`, `nullable`, ...).
+    """
+    override = get_override(field, "field")
+    if override is None and isinstance(field, serializers.SerializerMethodField) and field.parent is not None:
+        override = get_override(getattr(field.parent, field.method_name, None), "field")
+    return override if isinstance(override, dict) else None
 
 
 # --------------------------------------------------------------------------- the schema class
@@ -239,10 +192,8 @@ class RosterAutoSchema(JsonApiAutoSchema):
     def _is_create_operation(self):
         if self.method != "POST":
             return False
-        if self._action() in ("create", "personal"):
-            return True
-        # Activation code refresh and activations make something new too.
-        return bool(_class_names(self.view) & {"ActivationCodeView", "ActivationView"})
+        # Other POSTs that make something new (201) say so: `post_creates = True`.
+        return self._action() == "create" or bool(getattr(self.view, "post_creates", False))
 
     def _get_format_parameters(self):
         return []  # every view refuses query parameters it does not define, `format` included
@@ -362,10 +313,9 @@ class RosterAutoSchema(JsonApiAutoSchema):
     # ---- serializers → resource objects
 
     def _map_serializer_field(self, field, direction, bypass_extensions=False):
-        for cls in type(field.parent).__mro__ if field.parent is not None else ():
-            schema = FIELD_SCHEMAS.get((cls.__name__, field.field_name))
-            if schema is not None:
-                return {**self._get_serializer_field_meta(field, direction), **schema}
+        schema = _declared_field_schema(field)
+        if schema is not None:
+            return {**self._get_serializer_field_meta(field, direction), **schema}
         if isinstance(field, (RelatedField, ManyRelatedField)):
             # Relationship objects are built by `_relationship`; this only keeps the
             # generator from guessing at computed sources such as `visible_memberships`.
@@ -461,8 +411,8 @@ class RosterAutoSchema(JsonApiAutoSchema):
 
     def _get_request_body(self, direction="request"):
         body = super()._get_request_body(direction)
-        if body is not None and self._action() == "current":
-            body["required"] = False  # the keep-alive PATCH needs no body
+        if body is not None and not getattr(self.view, "request_body_required", True):
+            body["required"] = False  # e.g. a keep-alive PATCH, which needs no body
         return body
 
     # ---- responses
@@ -533,28 +483,20 @@ class RosterAutoSchema(JsonApiAutoSchema):
 
     def _error_statuses(self):
         """Every error status this operation can answer with (SPEC §2, §3)."""
-        view, method, action = self.view, self.method, self._action()
-        names = _class_names(view)
+        view, method = self.view, self.method
         statuses = {400, 406, 414}  # unknown query parameters; an Accept without JSON:API; a huge URL
         has_body = method in ("POST", "PATCH", "PUT")
         if not self._is_public():
             statuses |= {401, 404}
-            if method != "GET" or names & {"AccountAuditLogViewSet", "ActivationCodeView"}:
+            if method != "GET":
                 statuses.add(403)
         if has_body:
             statuses |= {413, 415}  # too large; not application/vnd.api+json
             if self._takes_document():
                 statuses |= {403, 409}  # client-generated ids; a `type` or `id` other than the endpoint's
-        if method == "DELETE" and names & DELETE_CONFLICTS:
-            statuses.add(409)
-        if action == "create" and "SessionViewSet" in names:
-            statuses |= {401, 429}  # invalid_credentials, too_many_attempts
-        if "ActivationView" in names:
-            statuses.add(429)
-        if "ActivationCodeView" in names:
-            statuses.add(409)  # the default account has no activation code
-        if "PingView" in names:
-            statuses.add(503)
+        # What only the view knows (a DELETE refused with `last_admin`, a GET only some callers
+        # may make, ...): `error_statuses = {"delete": (409,), ...}`, by lowercase method.
+        statuses.update((getattr(view, "error_statuses", None) or {}).get(method.lower(), ()))
         return sorted(statuses)
 
     def _takes_document(self):
@@ -591,10 +533,6 @@ def _filter_schema(filter_):
         result["description"] = label
     return result
 
-
-# Views whose DELETE can conflict with the state: last_admin (SPEC §3 Users, Account
-# memberships), has_charges (Products).
-DELETE_CONFLICTS = {"UserViewSet", "AccountMembershipViewSet", "ProductViewSet"}
 
 # How deep `include` paths go: only direct relationships (nested paths are a 400).
 INCLUDE_DEPTH = 1
@@ -685,7 +623,8 @@ def postprocess_schema(result, generator, request, public):
 
 
 def _view_extension(target, methods):
-    """Document `target` (a view class path) with `extend_schema` per method or action.
+    """Document `target` (a view class, or its dotted path) with `extend_schema` per method or
+    action.
 
     `methods()` returns `extend_schema_view`'s keyword arguments; it runs at generation
     time, so the serializers it names are imported only once every app is loaded.
@@ -694,12 +633,8 @@ def _view_extension(target, methods):
     def view_replacement(self):
         return extend_schema_view(**methods())(type(self.target_class.__name__, (self.target_class,), {}))
 
-    name = target.rsplit(".", 1)[1] + "Schema"
+    name = (target if isinstance(target, str) else target.__name__).rsplit(".", 1)[-1] + "Schema"
     return type(name, (OpenApiViewExtension,), {"target_class": target, "view_replacement": view_replacement})
-
-
-IMAGE = OpenApiTypes.BINARY
-IMAGE_RESPONSES = {(200, "image/png"): IMAGE, (200, "image/jpeg"): IMAGE}
 
 
 def _service_views():
@@ -712,48 +647,8 @@ def _service_views():
     }
 
 
-def _account_views():
-    from accounts.api.serializers import ActivationCodeSerializer, ActivationSerializer, PermissionSetSerializer
-    from accounts.api.serializers import AccountMembershipSerializer
-
-    return {
-        "AvatarView": {
-            "get": extend_schema(summary="The avatar image (a generated one when none was uploaded)",
-                                 responses=IMAGE_RESPONSES),
-            "put": extend_schema(summary="Upload one's own avatar: a raw PNG or JPEG body up to 1 MiB",
-                                 request={"image/png": IMAGE, "image/jpeg": IMAGE}, responses=IMAGE_RESPONSES),
-            "delete": extend_schema(summary="Reset one's own avatar to the generated one", responses={204: None}),
-        },
-        "PermissionSetView": {"get": extend_schema(
-            summary="The caller's permissions, globally and on one object",
-            parameters=[
-                OpenApiParameter("objectType", str,
-                                 description="A resource type, e.g. `Account` (together with `objectId`)."),
-                OpenApiParameter("objectId", str, pattern=ID_PATTERN, description="That resource's id."),
-            ],
-            responses=PermissionSetSerializer,
-        )},
-        "ActivationCodeView": {
-            "get": extend_schema(summary="The account's activation code (issued when none is valid)",
-                                 responses=ActivationCodeSerializer),
-            "post": extend_schema(summary="Replace the account's activation code; the old one stops working",
-                                  request=None, responses={201: ActivationCodeSerializer}),
-        },
-        "ActivationView": {"post": extend_schema(summary="Join an account with its activation code",
-                                                 request=ActivationSerializer,
-                                                 responses={201: AccountMembershipSerializer})},
-    }
-
-
 VersionViewSchema = _view_extension("jsonapi.views.VersionView", lambda: _service_views()["VersionView"])
 PingViewSchema = _view_extension("jsonapi.views.PingView", lambda: _service_views()["PingView"])
-AvatarViewSchema = _view_extension("accounts.api.views.AvatarView", lambda: _account_views()["AvatarView"])
-PermissionSetViewSchema = _view_extension("accounts.api.views.PermissionSetView",
-                                          lambda: _account_views()["PermissionSetView"])
-ActivationCodeViewSchema = _view_extension("accounts.api.views.ActivationCodeView",
-                                           lambda: _account_views()["ActivationCodeView"])
-ActivationViewSchema = _view_extension("accounts.api.views.ActivationView",
-                                       lambda: _account_views()["ActivationView"])
 
 
 # drf-spectacular's views read DEFAULT_SCHEMA_CLASS (this module) when they are imported,

@@ -9,7 +9,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from django.conf import settings
-from jsonapi.api import ApiError, Serializer
+from jsonapi.errors import ApiError
+from jsonapi.serializers import Serializer
 from jsonapi.middleware import jsonapi_error_response
 from jsonapi.viewsets import RosterAPIView
 
@@ -74,6 +75,7 @@ class PingView(RosterAPIView):
     permission_classes = [AllowAny]
     authentication_classes = []
     resource_name = "Ping"
+    error_statuses = {"get": (503,)}  # the database does not answer
 
     def get(self, request):
         try:

@@ -10,9 +10,10 @@ from rest_framework_json_api.views import PreloadIncludesMixin
 
 from core.errors import Forbidden
 from jsonapi import documents, planning
+from jsonapi.permissions import HasObjectPermission
 from jsonapi.encoding import Document
-from jsonapi.access import HasObjectPermission
-from jsonapi.api import ID_PATTERN, ApiError, check_query_parameters
+from jsonapi.errors import ApiError
+from jsonapi.query import ID_PATTERN, check_query_parameters
 
 
 def validate_include(serializer_class, include):
@@ -57,6 +58,13 @@ class RosterViewSet(PreloadIncludesMixin, viewsets.GenericViewSet):
     parent_refusal = "You may not add to this."
     #: without a parent: the global permission creating needs (None: any signed-in user)
     create_permission = None
+    #: for the OpenAPI document (jsonapi.schema), also as `@action` keywords: error statuses beyond
+    #: those every operation has, by lowercase method (`{"delete": (409,)}`); whether a POST
+    #: other than `create` makes something new (201); whether the body may be left out
+    error_statuses = {}
+    post_creates = False
+    request_body_required = True
+
     def get_prefetch_related(self, include):
         """What an included resource needs (derived from its serializer's declarations), and
         the view's own `prefetch_for_includes`."""
@@ -157,6 +165,12 @@ class RosterAPIView(APIView):
     """Base of endpoints that are not a model collection: only their own query parameters."""
 
     extra_query_params = ()
+    #: for the OpenAPI document (jsonapi.schema): as on RosterViewSet
+    error_statuses = {}
+    post_creates = False
+    #: media types other than JSON:API this view takes as its body (e.g. raw images); the
+    #: request guard (jsonapi.middleware) then leaves checking its bodies' types to the view
+    body_media_types = ()
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)

@@ -2,7 +2,7 @@
 
 import django_filters
 
-from jsonapi.api import ChoiceListFilter, IdsFilter, StrictBooleanFilter
+from jsonapi.query import ChoiceListFilter, IdsFilter, StrictBooleanFilter
 from memberships.models import Membership, Utility
 
 

@@ -167,7 +167,7 @@ def test_the_fast_path_is_taken_for_the_hot_lists(demo, rf):
 @pytest.mark.parametrize("viewer_index", [0, 3])
 def test_ids_first_pages_equal_plain_pages(demo, viewer_index, monkeypatch):
     """Every list paginates ids first (jsonapi.pagination); its pages are the plain ones."""
-    from jsonapi.api import Pagination
+    from jsonapi.pagination import Pagination
 
     client = JsonApiClient().as_user(demo[viewer_index])
     queries = ["?page_size=3&page=2", "?page_size=4&page=3&sort=-id", "?page_size=5&page=2&sort=created"]

@@ -3,6 +3,7 @@
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework_json_api.utils import format_field_name
 
@@ -19,8 +20,8 @@ from accounts.models import (
     validate_custom_attributes,
 )
 from accounts.services import UnknownPermission, permissions_from_names
-from jsonapi.api import (
-    ApiError,
+from jsonapi.errors import ApiError
+from jsonapi.serializers import (
     ModelSerializer,
     ParentRelatedField,
     ResourceRelatedField,
@@ -64,11 +65,19 @@ class RoleSerializer(ModelSerializer):
         extra_kwargs = {"name": {"validators": []}}
 
 
+@extend_schema_field({
+    "type": "string", "minLength": 8, "maxLength": 4096,
+    "description": "Checked by the server's password validators: at least 8 characters, not too "
+                   "common, not all digits, not too like the user's other attributes."})
+class NewPasswordField(serializers.CharField):
+    """A password to set; the password validators check it (in the service)."""
+
+
 class UserSerializer(ModelSerializer):
     email = serializers.EmailField(max_length=254)
     username = serializers.CharField(max_length=150, required=False, validators=[UnicodeUsernameValidator()])
-    password = serializers.CharField(write_only=True, required=False, max_length=4096,
-                                     style={"input_type": "password"}, trim_whitespace=False)
+    password = NewPasswordField(write_only=True, required=False, max_length=4096,
+                                style={"input_type": "password"}, trim_whitespace=False)
     current_password = serializers.CharField(write_only=True, required=False, max_length=4096,
                                              trim_whitespace=False)
     is_site_admin = serializers.BooleanField(source="is_superuser", read_only=True)
@@ -129,6 +138,8 @@ class SessionSerializer(ModelSerializer):
         read_only_fields = ["created", "expires_at", "last_seen_at", "user_agent", "ip_address"]
         fixed_fields = ["email", "username", "password"]  # credentials sign in; they change nothing after
 
+    @extend_schema_field({
+        "type": "string", "description": "The bearer token; only in the response that created the session."})
     def get_token(self, session):
         return getattr(session, "plain_token", None)
 
@@ -199,6 +210,11 @@ class AccountRoleSerializer(ModelSerializer):
         extra_kwargs = {"name": {"validators": []}}
 
 
+@extend_schema_field({
+    "type": "object", "maxProperties": 100,
+    "description": "A flat object of text, number or boolean values (keys 1..1024 characters).",
+    "additionalProperties": {"oneOf": [{"type": "string", "minLength": 1, "maxLength": 1024},
+                                       {"type": "number"}, {"type": "boolean"}]}})
 class CustomAttributesField(serializers.JSONField):
     """A flat object of text/number/bool values; errors point at the offending key."""
 
@@ -213,6 +229,13 @@ class CustomAttributesField(serializers.JSONField):
         return data
 
 
+@extend_schema_field({
+    "type": "string", "format": "uri", "pattern": "^https?://", "maxLength": 500,
+    "description": "An http or https URL."})
+class LogoUrlField(serializers.CharField):
+    """An account's logo: an http or https URL (the model's HTTP_URL), at most 500 characters."""
+
+
 def _seconds(**kwargs):
     return StrictIntegerField(min_value=1, max_value=2_147_483_647, required=False, **kwargs)
 
@@ -221,7 +244,7 @@ class AccountSerializer(ModelSerializer):
     name = serializers.CharField(max_length=200)
     primary_color = serializers.CharField(max_length=7, required=False, allow_null=True, validators=[HEX_COLOUR])
     secondary_color = serializers.CharField(max_length=7, required=False, allow_null=True, validators=[HEX_COLOUR])
-    logo_url = serializers.CharField(max_length=500, required=False, allow_null=True, validators=[HTTP_URL])
+    logo_url = LogoUrlField(max_length=500, required=False, allow_null=True, validators=[HTTP_URL])
     health_time_period = _seconds()
     exec_interval = _seconds()
     base_line_exec_interval = _seconds()
@@ -315,16 +338,25 @@ class AuditLogEntrySerializer(ModelSerializer):
 
     ACTIONS = {0: "create", 1: "update", 2: "delete", 3: "access"}
 
+    @extend_schema_field({"type": "string", "enum": ["create", "update", "delete", "access"]})
     def get_action(self, entry):
         return self.ACTIONS.get(entry.action, str(entry.action))
 
+    @extend_schema_field({"type": "string", "description": "The changed object's resource type, e.g. `Membership`."})
     def get_object_type(self, entry):
         model = entry.content_type.model_class() if entry.content_type_id else None
         return model.__name__ if model is not None else entry.content_type.model.title()
 
+    @extend_schema_field({"type": "string", "description": "The changed object's id."})
     def get_object_id(self, entry):
         return str(entry.object_id if entry.object_id is not None else entry.object_pk)
 
+    @extend_schema_field({
+        "type": "object",
+        "description": "Field name → `[old, new]`; a many-to-many change is an object "
+                       "`{type: \"m2m\", operation, objects}`. Secrets are masked.",
+        "additionalProperties": {"oneOf": [{"type": "array", "items": {}}, {"type": "object"},
+                                           {"type": "string"}]}})
     def get_changes(self, entry):
         return audit_changes_for_wire(entry.changes)
 
@@ -349,6 +381,7 @@ class ActivationCodeSerializer(Serializer):
     class Meta:
         resource_name = "ActivationCode"
 
+    @extend_schema_field({"type": "integer", "minimum": 0, "description": "Seconds until the code expires."})
     def get_time_left(self, activation):
         return max(0, int((activation.expires_at - timezone.now()).total_seconds()))
 

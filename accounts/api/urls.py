@@ -2,7 +2,7 @@ from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
 from accounts.api import views
-from jsonapi.api import ID_PATTERN
+from jsonapi.query import ID_PATTERN
 
 router = SimpleRouter()
 router.register("users", views.UserViewSet, basename="user")

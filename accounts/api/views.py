@@ -7,6 +7,8 @@ from django.contrib.auth.models import Permission
 from django.db.models import Prefetch
 from django.contrib.auth.models import AnonymousUser
 from django.http import Http404, HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from guardian.shortcuts import get_perms
 from rest_framework import mixins, renderers, status
 from rest_framework.decorators import action
@@ -39,7 +41,11 @@ from accounts.filtersets import (
 )
 from accounts.models import Account, AccountMembership, AccountRole, AuditLogEntry, Contact, Role, Session, User
 from accounts.rules import remember_caller_roles, with_caller_roles
-from jsonapi.api import MEDIA_TYPE, ApiError, JSONAPIRenderer, is_id_text
+from jsonapi.errors import ApiError
+from jsonapi.negotiation import MEDIA_TYPE
+from jsonapi.query import is_id_text
+from jsonapi.renderers import JSONAPIRenderer
+from jsonapi.schema import ID_PATTERN
 from jsonapi.viewsets import ListModelMixin, RetrieveModelMixin, RosterAPIView, RosterModelViewSet, RosterViewSet
 from core.errors import Forbidden
 
@@ -50,6 +56,7 @@ class UserViewSet(RosterModelViewSet):
     filterset_class = UserFilterSet
     create_permission = "accounts.add_user"
     ordering_fields = ["email", "username", "first_name", "last_name", "date_joined", "last_login"]
+    error_statuses = {"delete": (409,)}  # last_admin: the last admin of an account stays
     prefetch_for_includes = {
         "__all__": ["roles"],
         "roles": [Prefetch("roles__permissions", queryset=Permission.objects.select_related("content_type"))],
@@ -131,11 +138,24 @@ def _accepts(request, content_type) -> bool:
     return bool(wanted & {"*/*", "image/*", content_type})
 
 
+IMAGE = OpenApiTypes.BINARY
+IMAGE_RESPONSES = {(200, "image/png"): IMAGE, (200, "image/jpeg"): IMAGE}
+
+
+@extend_schema_view(
+    get=extend_schema(summary="The avatar image (a generated one when none was uploaded)",
+                      responses=IMAGE_RESPONSES),
+    put=extend_schema(summary="Upload one's own avatar: a raw PNG or JPEG body up to 1 MiB",
+                      request={"image/png": IMAGE, "image/jpeg": IMAGE}, responses=IMAGE_RESPONSES),
+    delete=extend_schema(summary="Reset one's own avatar to the generated one", responses={204: None}),
+)
 class AvatarView(RosterAPIView):
     """GET a user's avatar (generated when none was uploaded); PUT or DELETE one's own."""
 
     renderer_classes = [ImageRenderer, JSONAPIRenderer]
     resource_name = "Avatar"
+    # PUT takes the raw image, not a JSON:API document (the service answers 415 for other types).
+    body_media_types = tuple(services.AVATAR_FORMATS)
 
     def handle_exception(self, exc):
         # Errors are JSON:API documents even when the client asked for an image.
@@ -192,6 +212,15 @@ def _permission_object(request, object_type, object_id):
     return obj
 
 
+@extend_schema_view(get=extend_schema(
+    summary="The caller's permissions, globally and on one object",
+    parameters=[
+        OpenApiParameter("objectType", str,
+                         description="A resource type, e.g. `Account` (together with `objectId`)."),
+        OpenApiParameter("objectId", str, pattern=ID_PATTERN, description="That resource's id."),
+    ],
+    responses=PermissionSetSerializer,
+))
 class PermissionSetView(RosterAPIView):
     """The caller's global permissions, plus those held on one object when asked."""
 
@@ -226,6 +255,7 @@ class SessionViewSet(ListModelMixin, RetrieveModelMixin, mixins.DestroyModelMixi
     ordering_fields = ["created", "expires_at", "last_seen_at"]
     ordering = ("-created", "-id")
     select_for_includes = {"user": ["user"]}
+    error_statuses = {"post": (401, 429)}  # signing in: invalid_credentials, too_many_attempts
 
     def get_permissions(self):
         if self.action == "create":
@@ -261,7 +291,7 @@ class SessionViewSet(ListModelMixin, RetrieveModelMixin, mixins.DestroyModelMixi
                            status_code=404)
         return request.auth
 
-    @action(detail=False, methods=["get", "patch", "delete"], url_path="current")
+    @action(detail=False, methods=["get", "patch", "delete"], url_path="current", request_body_required=False)
     def current(self, request):
         """The session of the token in use: read, keep alive, or log out."""
         session = self._current(request)
@@ -400,6 +430,7 @@ class AccountAuditLogViewSet(ListModelMixin, RosterViewSet):
     ordering = ("-timestamp", "-id")
     select_for_includes = {"__all__": ["content_type"]}
     resource_name = "AuditLogEntry"
+    error_statuses = {"get": (403,)}  # for the account's admins and consultants only
 
     def get_queryset(self):
         account_id = int(self.kwargs["account_pk"])
@@ -416,10 +447,19 @@ class AccountAuditLogViewSet(ListModelMixin, RosterViewSet):
         return entries
 
 
+@extend_schema_view(
+    get=extend_schema(summary="The account's activation code (issued when none is valid)",
+                      responses=ActivationCodeSerializer),
+    post=extend_schema(summary="Replace the account's activation code; the old one stops working",
+                       request=None, responses={201: ActivationCodeSerializer}),
+)
 class ActivationCodeView(RosterAPIView):
     """GET an account's activation code (issued when none is valid); POST .../refresh/ replaces it."""
 
     resource_name = "ActivationCode"
+    post_creates = True
+    # for the account's admins only (403); the default account has no activation code (409)
+    error_statuses = {"get": (403, 409), "post": (403, 409)}
 
     def _account(self, request, pk):
         account = _account_for(request, pk)
@@ -445,11 +485,18 @@ class ActivationThrottle(UserRateThrottle):
     scope = "activation"
 
 
+@extend_schema_view(post=extend_schema(
+    summary="Join an account with its activation code",
+    request=ActivationSerializer,
+    responses={201: AccountMembershipSerializer},
+))
 class ActivationView(RosterAPIView):
     """POST an account's activation code to join it as `user`."""
 
     resource_name = "Activation"
     throttle_classes = [ActivationThrottle]
+    post_creates = True
+    error_statuses = {"post": (429,)}  # too_many_attempts
 
     def get_serializer(self, *args, **kwargs):
         return ActivationSerializer(*args, context={"request": self.request, "view": self}, **kwargs)
@@ -470,6 +517,7 @@ class AccountMembershipViewSet(RosterModelViewSet):
     filterset_class = AccountMembershipFilterSet
     ordering_fields = ["created", "role"]
     select_for_includes = {"user": ["user"]}
+    error_statuses = {"delete": (409,)}  # last_admin: the last admin of an account stays
 
     parent_field = "account"
     parent_permission = "accounts.add_accountmembership"

@@ -206,16 +206,16 @@ ANONYMOUS_USER_NAME = None
 GUARDIAN_RAISE_403 = False
 
 REST_FRAMEWORK = {
-    "EXCEPTION_HANDLER": "jsonapi.api.exception_handler",
+    "EXCEPTION_HANDLER": "jsonapi.errors.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "jsonapi.pagination.IdsFirstPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_PARSER_CLASSES": ("jsonapi.api.JSONAPIParser",),
-    "DEFAULT_RENDERER_CLASSES": ("jsonapi.api.JSONAPIRenderer",),
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "jsonapi.api.ContentNegotiation",
-    "DEFAULT_METADATA_CLASS": "jsonapi.api.Metadata",
+    "DEFAULT_PARSER_CLASSES": ("jsonapi.parsers.JSONAPIParser",),
+    "DEFAULT_RENDERER_CLASSES": ("jsonapi.renderers.JSONAPIRenderer",),
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "jsonapi.negotiation.ContentNegotiation",
+    "DEFAULT_METADATA_CLASS": "jsonapi.metadata.Metadata",
     "DEFAULT_FILTER_BACKENDS": (
-        "jsonapi.api.OrderingFilter",
-        "jsonapi.api.FilterBackend",
+        "jsonapi.query.OrderingFilter",
+        "jsonapi.query.FilterBackend",
     ),
     "DEFAULT_AUTHENTICATION_CLASSES": (
         "accounts.authentication.BearerTokenAuthentication",
@@ -240,7 +240,7 @@ JSON_API_UNIFORM_EXCEPTIONS = True
 API_FAST_READ = True
 
 # The OpenAPI document at /api/v1/schema/ and its docs page (SPEC §3 "Schema and docs");
-# the generator's JSON:API gaps are filled in config/schema.py.
+# the generator's JSON:API gaps are filled in jsonapi/schema.py.
 SPECTACULAR_SETTINGS = {
     "TITLE": "Roster API",
     "DESCRIPTION": "JSON:API 1.0 over HTTP: accounts, utilities, people and what they may do.",

@@ -3,8 +3,8 @@
 from rest_framework import serializers
 
 from accounts.models import Account, User
-from jsonapi.api import ModelSerializer, ParentRelatedField, ResourceRelatedField, StrictBooleanField, StrictIntegerField
 from jsonapi.planning import VisibleRelatedField
+from jsonapi.serializers import ModelSerializer, ParentRelatedField, ResourceRelatedField, StrictBooleanField, StrictIntegerField
 from memberships.models import Membership, Utility
 
 

@@ -4,7 +4,7 @@ from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from jsonapi.api import ApiError
+from jsonapi.errors import ApiError
 from jsonapi.viewsets import RosterModelViewSet
 from memberships import services
 from memberships.api.serializers import MembershipSerializer, PersonalUtilitySerializer, UtilitySerializer
@@ -49,7 +49,7 @@ class UtilityViewSet(RosterModelViewSet):
         services.utility_delete(actor=self.request.user, utility=instance)
 
     @action(detail=False, methods=["get", "post", "delete"], url_path="personal",
-            serializer_class=PersonalUtilitySerializer)
+            serializer_class=PersonalUtilitySerializer, post_creates=True)
     def personal(self, request):
         """The caller's personal utility in the default account."""
         if request.method == "POST":

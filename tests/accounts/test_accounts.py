@@ -281,7 +281,7 @@ class TestAccountRoles:
 @pytest.mark.django_db
 class TestPermissionSet:
     @pytest.mark.parametrize("caller,present,absent", [
-        ("admin", ["accounts.change_account", "memberships.add_accountmembership"], []),
+        ("admin", ["accounts.change_account", "accounts.add_accountmembership"], []),
         ("consultant", ["accounts.view_auditlogentry"], ["accounts.change_account"]),
         ("user", ["accounts.view_account"], ["accounts.view_auditlogentry", "accounts.change_account"]),
         ("consultancy_consultant", ["accounts.view_auditlogentry"], ["accounts.change_account"]),

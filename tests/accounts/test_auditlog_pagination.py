@@ -11,9 +11,8 @@ from django.utils import timezone
 
 from accounts.api.views import AccountAuditLogViewSet
 from accounts.models import Account, AuditLogEntry
-from jsonapi.api import Pagination
-from jsonapi.pagination import IdsFirstPagination, ids_first
 from accounts.models import AccountMembership
+from jsonapi.pagination import IdsFirstPagination, Pagination, ids_first
 from memberships.models import Utility
 from tests.accounts.test_accounts import world  # noqa: F401  (fixture)
 from tests.factories import UserFactory
