@@ -1,10 +1,10 @@
-"""The staff face for account memberships, utilities and utility memberships.
+"""The staff face for utilities and their memberships, and for an account's utilities on
+the account's page.
 
-Writes go through `memberships.services`, so the last-admin rule, "only site admins demote or
-remove another admin", subscriber seats and the audit log hold here as they do in the API.
-Forms check what the services check, to show errors in place; the services stay the judge
-(`ServiceErrorsAsMessages` turns a refusal that slipped past the form into a message and
-rolls the whole save back).
+Writes go through `memberships.services`, so subscriber seats, "only the utility's admins
+change roles" and the audit log hold here as they do in the API. Forms check what the
+services check, to show errors in place; the services stay the judge (a refusal that
+slipped past the form is an error message, and the whole save is rolled back).
 """
 
 from django import forms
@@ -16,65 +16,34 @@ from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from accounts.admin import AuditHistory, ServiceErrorsAsMessages, adopt, seats_taken, subscriber_count
+from accounts.admin import AccountAdmin
+from core.admin import ServiceInline, ServiceModelAdmin, Writes, error_text
 from core.errors import ServiceError
-from accounts import services as account_services
 from memberships import services
-from accounts.models import AccountMembership
 from memberships.models import Membership, Utility
-from memberships.rules import is_utility_admin
-from accounts.rules import is_account_admin
 
 UtilityRole = Membership.Role
-# What the membership services change once a membership exists (user and utility are fixed).
-MEMBERSHIP_FIELDS = ("role", "is_subscriber")
-UTILITY_FIELDS = ("name", "billing_day", "subscriber_seats")
 # How many refused rows a bulk action names before summing up the rest.
 REFUSALS_SHOWN = 10
-
-
-def _error_text(exc) -> str:
-    return exc.detail if isinstance(exc, ServiceError) else " ".join(exc.messages)
+UTILITY_WRITES = Writes(services, "utility", fields=("account", "name", "billing_day", "subscriber_seats"))
+MEMBERSHIP_WRITES = Writes(services, "membership", fields=("user", "utility", "role", "is_subscriber"))
 
 
 def seat_limit_message(seats: int) -> str:
     return _("All %(seats)d subscriber seats of this utility are taken.") % {"seats": seats}
 
 
-# --------------------------------------------------------------------------- account memberships
+def subscriber_count():
+    """A utility's subscribers, counted in the same query as the rows (joins elsewhere in the
+    query, such as a search across members, cannot inflate it)."""
+    rows = Membership.objects.filter(utility_id=OuterRef("pk"), is_subscriber=True).order_by().values("utility_id")
+    return Coalesce(Subquery(rows.annotate(n=Count("pk")).values("n"), output_field=IntegerField()), 0)
 
 
-@admin.register(AccountMembership)
-class AccountMembershipAdmin(ServiceErrorsAsMessages, AuditHistory, admin.ModelAdmin):
-    list_display = ("user", "account", "role", "created")
-    list_select_related = ("user", "account")
-    list_filter = ("role", ("account", admin.RelatedOnlyFieldListFilter))
-    search_fields = ("user__email", "account__name")
-    autocomplete_fields = ("user", "account")
-    date_hierarchy = "created"
-    ordering = ("-created", "-id")
-
-    def get_fields(self, request, obj=None):
-        return ("user", "account", "role", "created") if obj is not None else ("user", "account", "role")
-
-    def get_readonly_fields(self, request, obj=None):
-        # User and account are fixed once the membership exists; only the role changes.
-        return ("user", "account", "created") if obj is not None else ()
-
-    def save_model(self, request, obj, form, change):
-        if not change:
-            adopt(obj, account_services.account_membership_create(actor=request.user, user=obj.user, account=obj.account,
-                                                          role=obj.role))
-        elif "role" in form.changed_data:
-            account_services.account_membership_update(actor=request.user, membership=obj, role=obj.role)
-
-    def delete_model(self, request, obj):
-        account_services.account_membership_delete(actor=request.user, membership=obj)
-
-    @transaction.atomic
-    def delete_queryset(self, request, queryset):
-        for membership in queryset:
-            account_services.account_membership_delete(actor=request.user, membership=membership)
+def seats_taken(utility) -> str:
+    """Subscribers over seats, e.g. "3 / 10" or "3 / unlimited"."""
+    seats = _("unlimited") if utility.subscriber_seats is None else utility.subscriber_seats
+    return f"{utility.subscriber_count} / {seats}"
 
 
 # --------------------------------------------------------------------------- utilities
@@ -135,8 +104,7 @@ class UtilityForm(forms.ModelForm):
 
 
 class MembershipInlineForm(forms.ModelForm):
-    # Set per request by MembershipInline.get_formset: only the utility's admins change roles.
-    role_locked = False
+    actor = None  # who is acting, set per request by ServiceInline.get_formset
 
     class Meta:
         model = Membership
@@ -150,7 +118,9 @@ class MembershipInlineForm(forms.ModelForm):
                 # per member) instead of an autocomplete box that cannot be changed.
                 self.fields["user"].disabled = True
                 self.fields["user"].widget = forms.Select(choices=[(self.instance.user_id, str(self.instance.user))])
-            if self.role_locked and "role" in self.fields:
+            # Only the utility's admins change roles.
+            if "role" in self.fields and not self.actor.has_perm("memberships.change_membership_role",
+                                                                  self.instance):
                 self.fields["role"].disabled = True
 
 
@@ -189,8 +159,8 @@ class MembershipInlineFormSet(forms.BaseInlineFormSet):
             )
 
 
-class MembershipInline(admin.TabularInline):
-    """A utility's memberships. Saves go through the membership services (UtilityAdmin.save_formset)."""
+class MembershipInline(ServiceInline, admin.TabularInline):
+    """A utility's memberships, written through the membership services."""
 
     model = Membership
     form = MembershipInlineForm
@@ -202,20 +172,19 @@ class MembershipInline(admin.TabularInline):
     show_change_link = True
     verbose_name = _("membership")
     verbose_name_plural = _("memberships")
+    writes = MEMBERSHIP_WRITES
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("user", "utility").order_by("id")
+        # The utility's account is what the role rules read to decide who changes roles.
+        return super().get_queryset(request).select_related("user", "utility__account").order_by("id")
 
-    def get_formset(self, request, obj=None, **kwargs):
-        formset = super().get_formset(request, obj, **kwargs)
-        formset.form = type(formset.form.__name__, (formset.form,), {
-            "role_locked": obj is not None and not is_utility_admin(request.user, obj),
-        })
-        return formset
+    def order_updates(self, changed):
+        # Seats freed before seats taken, so one save can hand a seat from one member to another.
+        return sorted(changed, key=lambda pair: pair[0].is_subscriber)
 
 
 @admin.register(Utility)
-class UtilityAdmin(ServiceErrorsAsMessages, AuditHistory, admin.ModelAdmin):
+class UtilityAdmin(ServiceModelAdmin):
     """Utilities with their memberships. Every write goes through the services."""
 
     form = UtilityForm
@@ -226,6 +195,7 @@ class UtilityAdmin(ServiceErrorsAsMessages, AuditHistory, admin.ModelAdmin):
     autocomplete_fields = ("account",)
     ordering = ("account__name", "name", "id")
     inlines = (MembershipInline,)
+    writes = UTILITY_WRITES
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(subscriber_count=subscriber_count(),
@@ -252,21 +222,15 @@ class UtilityAdmin(ServiceErrorsAsMessages, AuditHistory, admin.ModelAdmin):
         if obj is None:
             return ()
         readonly = ["account", "personal_owner", "created", "updated"]
-        if not is_account_admin(request.user, obj.account):
+        if not request.user.has_perm("memberships.change_utility_billing_day", obj):
             readonly.append("billing_day")  # the service refuses it from anybody else
         return readonly
 
     # ------------------------------------------------------------------- writes
 
-    def save_model(self, request, obj, form, change):
+    def update(self, request, obj, form):
         data = form.cleaned_data
-        if not change:
-            adopt(obj, services.utility_create(
-                actor=request.user, account=data["account"], name=data["name"], billing_day=data["billing_day"],
-                subscriber_seats=data.get("subscriber_seats"),
-            ))
-            return
-        changes = {name: data[name] for name in UTILITY_FIELDS if name in form.changed_data}
+        changes = {name: data[name] for name in UTILITY_WRITES.fields if name in form.changed_data}
         seats, before = changes.get("subscriber_seats"), form.initial.get("subscriber_seats")
         if "subscriber_seats" in changes and seats is not None and (before is None or seats < before):
             # A lower limit is applied after the memberships are saved, so one save can free
@@ -283,33 +247,8 @@ class UtilityAdmin(ServiceErrorsAsMessages, AuditHistory, admin.ModelAdmin):
             services.utility_update(actor=request.user, utility=form.instance, data=deferred)
             form.instance.refresh_from_db()
 
-    def save_formset(self, request, form, formset, change):
-        if formset.model is not Membership:
-            return super().save_formset(request, form, formset, change)
-        formset.save(commit=False)
-        utility = form.instance
-        # Seats freed before seats taken, so one save can hand a seat from one member to another.
-        for membership in formset.deleted_objects:
-            services.membership_delete(actor=request.user, membership=membership)
-        changed = [(membership, fields) for membership, fields in formset.changed_objects]
-        changed.sort(key=lambda pair: pair[0].is_subscriber)
-        for membership, fields in changed:
-            data = {name: getattr(membership, name) for name in fields if name in MEMBERSHIP_FIELDS}
-            if data:
-                adopt(membership, services.membership_update(actor=request.user, membership=membership, data=data))
-        for membership in formset.new_objects:
-            adopt(membership, services.membership_create(
-                actor=request.user, user=membership.user, utility=utility, is_subscriber=membership.is_subscriber,
-                role=membership.role,
-            ))
-
-    def delete_model(self, request, obj):
-        services.utility_delete(actor=request.user, utility=obj)
-
-    @transaction.atomic
-    def delete_queryset(self, request, queryset):
-        for utility in queryset.order_by("pk"):
-            services.utility_delete(actor=request.user, utility=utility)
+    def rows_to_delete(self, queryset):
+        return queryset.order_by("pk")
 
 
 # --------------------------------------------------------------------------- memberships
@@ -334,7 +273,7 @@ class MembershipForm(forms.ModelForm):
 
 
 @admin.register(Membership)
-class MembershipAdmin(ServiceErrorsAsMessages, AuditHistory, admin.ModelAdmin):
+class MembershipAdmin(ServiceModelAdmin):
     """People in utilities. Writes, bulk actions included, go through the membership services,
     so seats and the audit log hold; a bulk action changes all the selected rows or none."""
 
@@ -347,6 +286,7 @@ class MembershipAdmin(ServiceErrorsAsMessages, AuditHistory, admin.ModelAdmin):
     ordering = ("-id",)
     actions = ("mark_subscribers", "remove_subscription", "set_role_spectator", "set_role_member",
                "set_role_leader", "set_role_admin")
+    writes = MEMBERSHIP_WRITES
 
     @admin.display(description=_("account"), ordering="utility__account__name")
     def account(self, obj):
@@ -362,28 +302,12 @@ class MembershipAdmin(ServiceErrorsAsMessages, AuditHistory, admin.ModelAdmin):
             return ()
         # User and utility are fixed once the membership exists.
         readonly = ["user", "utility", "is_subscriber_datetime", "created"]
-        if not is_utility_admin(request.user, obj.utility):
+        if not request.user.has_perm("memberships.change_membership_role", obj):
             readonly.append("role")  # the service refuses it from anybody else
         return readonly
 
-    # ------------------------------------------------------------------- writes
-
-    def save_model(self, request, obj, form, change):
-        if not change:
-            adopt(obj, services.membership_create(actor=request.user, user=obj.user, utility=obj.utility,
-                                                  is_subscriber=obj.is_subscriber, role=obj.role))
-            return
-        data = {name: getattr(obj, name) for name in MEMBERSHIP_FIELDS if name in form.changed_data}
-        if data:
-            adopt(obj, services.membership_update(actor=request.user, membership=obj, data=data))
-
-    def delete_model(self, request, obj):
-        services.membership_delete(actor=request.user, membership=obj)
-
-    @transaction.atomic
-    def delete_queryset(self, request, queryset):
-        for membership in queryset.select_related("utility__account").order_by("utility_id", "id"):
-            services.membership_delete(actor=request.user, membership=membership)
+    def rows_to_delete(self, queryset):
+        return queryset.select_related("utility__account").order_by("utility_id", "id")
 
     # ------------------------------------------------------------------- bulk actions
 
@@ -436,7 +360,7 @@ class MembershipAdmin(ServiceErrorsAsMessages, AuditHistory, admin.ModelAdmin):
                 try:
                     services.membership_update(actor=request.user, membership=membership, data={field: value})
                 except (ServiceError, ValidationError) as exc:
-                    refused.append((membership, _error_text(exc)))
+                    refused.append((membership, error_text(exc)))
             if refused:
                 transaction.set_rollback(True)
         if refused:
@@ -462,3 +386,75 @@ class MembershipAdmin(ServiceErrorsAsMessages, AuditHistory, admin.ModelAdmin):
         if len(refused) > REFUSALS_SHOWN:
             named.append(_("and %(count)d more.") % {"count": len(refused) - REFUSALS_SHOWN})
         return " ".join([head, "; ".join(named)])
+
+
+# --------------------------------------------------------------------------- an account's utilities
+
+
+class UtilityInlineForm(forms.ModelForm):
+    actor = None  # who is acting, set per request by ServiceInline.get_formset
+
+    class Meta:
+        model = Utility
+        fields = ("name", "billing_day", "subscriber_seats")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Only the account's admins change a billing day.
+        if self.instance.pk is not None and not self.actor.has_perm("memberships.change_utility_billing_day",
+                                                                    self.instance):
+            self.fields["billing_day"].disabled = True
+
+    def clean_subscriber_seats(self):
+        seats = self.cleaned_data.get("subscriber_seats")
+        taken = getattr(self.instance, "subscriber_count", 0) if self.instance.pk is not None else 0
+        if seats is not None and seats < taken:
+            raise ValidationError(
+                _("%(taken)d members subscribe already; free seats before lowering the limit to %(seats)d.")
+                % {"taken": taken, "seats": seats}, code="seat_limit_reached")
+        return seats
+
+
+class UtilityInlineFormSet(forms.BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        # The database compares names case-insensitively; two new rows would only clash at save time.
+        seen = set()
+        for form in self.forms:
+            if not hasattr(form, "cleaned_data") or self._should_delete_form(form):
+                continue
+            name = form.cleaned_data.get("name")
+            if not name:
+                continue
+            if name.casefold() in seen:
+                form.add_error("name", _("Another row has this name already."))
+            seen.add(name.casefold())
+
+
+class UtilityInline(ServiceInline, admin.TabularInline):
+    """An account's utilities, written through the utility services; a utility's memberships
+    are on its own page, one click away."""
+
+    model = Utility
+    form = UtilityInlineForm
+    formset = UtilityInlineFormSet
+    fields = ("name", "billing_day", "subscriber_seats", "seats_taken")
+    readonly_fields = ("seats_taken",)
+    extra = 0
+    show_change_link = True
+    writes = UTILITY_WRITES
+    # The default account's utilities are everyone's personal ones (one per user): listed,
+    # filtered and searched in the utility admin rather than all on its page.
+    on_default_account = False
+
+    def get_queryset(self, request):
+        # The account is what the role rules read to decide who changes a billing day.
+        return super().get_queryset(request).select_related("account").annotate(subscriber_count=subscriber_count())
+
+    @admin.display(description=_("subscribers / seats"))
+    def seats_taken(self, obj):
+        return seats_taken(obj) if obj.pk is not None else "-"
+
+
+# The account page lists the account's utilities; accounts, the lower layer, cannot name them.
+AccountAdmin.inlines = (*AccountAdmin.inlines, UtilityInline)

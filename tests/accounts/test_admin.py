@@ -744,7 +744,7 @@ def test_account_admin_page_loads_for_site_admin(admin_client, accounts_world, t
 def test_admin_index_lists_the_account_models(admin_client):
     page = admin_client.get("/admin/").content.decode()
     for path in ("/admin/accounts/account/", "/admin/accounts/accountrole/", "/admin/accounts/activationcode/",
-                 "/admin/memberships/accountmembership/"):
+                 "/admin/accounts/accountmembership/"):
         assert path in page
 
 
@@ -998,7 +998,7 @@ def test_inline_keeps_a_members_user_fixed(admin_client, accounts_world):
 def test_account_history_lists_everything_inside_the_account(admin_client, site_admin, accounts_world):
     account, other = accounts_world["account"], accounts_world["other"]
     leaving = accounts_world["memberships"][USER]
-    admin_client.post(f"/admin/memberships/accountmembership/{leaving.pk}/delete/", {"post": "yes"})
+    admin_client.post(f"/admin/accounts/accountmembership/{leaving.pk}/delete/", {"post": "yes"})
 
     response = admin_client.get(f"/admin/accounts/account/{account.pk}/history/")
     assert response.status_code == 200

@@ -12,7 +12,7 @@ from tests.factories import UserFactory
 pytestmark = pytest.mark.django_db
 
 Role = AccountMembership.Role
-URL = "/admin/memberships/accountmembership/"
+URL = "/admin/accounts/accountmembership/"
 CREATE, UPDATE, DELETE = AuditLogEntry.Action.CREATE, AuditLogEntry.Action.UPDATE, AuditLogEntry.Action.DELETE
 
 
@@ -56,8 +56,8 @@ PAGES = [
     URL + "{membership}/history/",
     URL + "{membership}/auditlog/",
     URL + "{membership}/delete/",
-    "/admin/autocomplete/?app_label=memberships&model_name=accountmembership&field_name=user&term=north",
-    "/admin/autocomplete/?app_label=memberships&model_name=accountmembership&field_name=account&term=lake",
+    "/admin/autocomplete/?app_label=accounts&model_name=accountmembership&field_name=user&term=north",
+    "/admin/autocomplete/?app_label=accounts&model_name=accountmembership&field_name=account&term=lake",
 ]
 
 
