@@ -17,7 +17,7 @@ from django.test import Client, RequestFactory
 
 from accounts.models import Account, AccountMembership, User
 from memberships.models import Membership, Utility
-from tests.factories import SiteAdminFactory, UserFactory
+from tests.factories import RoleFactory, SiteAdminFactory, UserFactory
 from tests.jsonapi import JsonApiClient, body, rel
 
 PERSONAS = [
@@ -186,21 +186,30 @@ ADMIN_OBJECTS = {
                            "accounts.{}_accountmembership"),
     "utility": (Utility, _util, "memberships.{}_utility"),
     "membership": (Membership, lambda w: w.memberships["member"], "memberships.{}_membership"),
+    "user": (User, lambda w: w.people["member"], "accounts.{}_user"),
 }
 
 
-@pytest.mark.parametrize("persona", PERSONAS)
+@pytest.mark.parametrize("persona", [*PERSONAS, "staff_with_global_rights"])
 @pytest.mark.parametrize("kind", ADMIN_OBJECTS)
 @pytest.mark.parametrize("verb", ["change", "delete"])
 def test_admin_asks_the_backend(world, persona, kind, verb):
-    """A staff member may change or delete an object in the admin exactly when they hold the
-    permission globally (the admin's own model permissions) or on that object (the rules)."""
+    """The admin is the staff's face: staff may change or delete what they hold the model
+    permission for (globally), narrowed to the objects the role rules allow wherever the
+    admin declares an object permission. No admin decides by a role of its own."""
     model, target, perm = ADMIN_OBJECTS[kind]
+    perm = perm.format(verb)
+    if persona == "staff_with_global_rights":
+        role = RoleFactory(permissions=[p.format(v) for _, _, p in ADMIN_OBJECTS.values() for v in ("change", "delete")])
+        user = UserFactory(is_staff=True)
+        user.roles.add(role)
+    else:
+        user = world.people[persona]
     obj = target(world)
-    user = User.objects.get(pk=world.people[persona].pk)
     request = RequestFactory().get("/admin/")
-    request.user = user
+    request.user = User.objects.get(pk=user.pk)
     model_admin = django_admin.site._registry[model]
     answer = getattr(model_admin, f"has_{verb}_permission")(request, obj)
     fresh = User.objects.get(pk=user.pk)
-    assert answer == (fresh.has_perm(perm.format(verb)) or fresh.has_perm(perm.format(verb), obj))
+    narrowed = perm in getattr(model_admin, "object_permissions", {}).values()
+    assert answer == (fresh.has_perm(perm) and (not narrowed or fresh.has_perm(perm, obj)))
