@@ -3,7 +3,7 @@
 #   make run [PORT=9000]          migrate, seed demo data (once), start the dev server
 #   make test [PYTEST_ARGS=-q]    run the test suite (SQLite)
 #   make test-postgres            run the test suite against a throwaway PostgreSQL
-#   make lint                     Django system checks, incl. deployment checks
+#   make lint                     ruff over the tree, Django system checks incl. deployment checks
 #   make fuzz [FUZZ_EXAMPLES=100] schemathesis against a live server, driven by /api/v1/schema/
 #   make bench [BENCH_ARGS=...]   performance harness: large seed, gunicorn + wrk, figures vs a plain-Django ceiling
 #   make bench-postgres           the same on a throwaway PostgreSQL cluster
@@ -72,7 +72,8 @@ fuzz: setup-dev
 
 # The deploy check runs the production settings with a throwaway secret key
 # generated on the spot, so no real secret is ever needed (or leaked) here.
-lint: setup
+lint: setup-dev
+	$(VENV)/bin/ruff check .
 	$(VENV_PYTHON) manage.py check
 	DJANGO_SETTINGS_MODULE=config.settings.production \
 	DJANGO_SECRET_KEY="$$($(VENV_PYTHON) -c 'import secrets; print(secrets.token_urlsafe(64))')" \

@@ -8,10 +8,10 @@ from rest_framework import authentication, exceptions
 
 from accounts.backends import held_permission_names, remember_permissions
 from accounts.models import Session, hash_token
+from core.audit import set_audit_actor
 from core.db import aggregates_ids
 from core.errors import WWW_AUTHENTICATE
 from core.rules import object_grants_exist, remember_object_grants
-from core.audit import set_audit_actor
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):

@@ -16,7 +16,8 @@ from django.db.models import OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 
-from core.visibility import ids_branch as _ids, per_caller
+from core.visibility import ids_branch as _ids
+from core.visibility import per_caller
 
 
 class UserQuerySet(models.QuerySet):

@@ -17,8 +17,8 @@ change a membership's *role*, a utility's *billing day*): asked like any other p
 but they are no Django permission, so they are never listed or granted.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from django.db.models import Exists, OuterRef
 from guardian.backends import ObjectPermissionBackend

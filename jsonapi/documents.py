@@ -27,25 +27,19 @@ id order on every path (`jsonapi.serializers.IdOrderedManyRelatedField`).
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
-from functools import lru_cache
+from functools import cache
 from operator import attrgetter
 
-import orjson
 from django.conf import settings
 from django.db import connection
-from django.db.models import Aggregate, Exists, F, IntegerField, OuterRef, Prefetch, Subquery, TextField, Value
+from django.db.models import Exists, F, IntegerField, OuterRef, Prefetch, Subquery, Value
 from rest_framework import serializers
 from rest_framework.fields import SkipField
 from rest_framework.relations import ManyRelatedField, PKOnlyObject
 from rest_framework.settings import ISO_8601, api_settings
-from rest_framework.utils.encoders import JSONEncoder
 from rest_framework_json_api.relations import HyperlinkedMixin
 from rest_framework_json_api.relations import ResourceRelatedField as DJAResourceRelatedField
-from core.db import JSONGroupArray, aggregates_ids, read_json_array
-from jsonapi import planning
-from jsonapi.serializers import ModelSerializer
 from rest_framework_json_api.utils import (
     format_field_name,
     get_included_resources,
@@ -53,6 +47,10 @@ from rest_framework_json_api.utils import (
     get_resource_type_from_serializer,
     undo_format_field_name,
 )
+
+from core.db import JSONGroupArray, aggregates_ids, read_json_array
+from jsonapi import planning
+from jsonapi.serializers import ModelSerializer
 
 # A scoped relation's key in a plan: its source under the prefix the standard path's
 # prefetches store it at (`jsonapi.planning.scoped_attr`), so one strip removes both.
@@ -65,7 +63,7 @@ VISIBLE_PREFIX = "_visible_"
 # --------------------------------------------------------------------------- plans
 
 
-@lru_cache(maxsize=None)
+@cache
 def wire_name(name: str) -> str:
     return format_field_name(name)
 

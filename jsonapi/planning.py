@@ -14,7 +14,7 @@ plan. Adding a relationship or a count to a resource is one declaration; nothing
 to know its name.
 """
 
-from functools import lru_cache
+from functools import cache
 
 from django.apps import apps
 from django.db.models import Prefetch
@@ -78,7 +78,7 @@ class CountField(serializers.IntegerField):
 # --------------------------------------------------------------------------- derivation
 
 
-@lru_cache(maxsize=None)
+@cache
 def declarations(serializer_class):
     """`(scoped, plain, counts)`: the serializer's scoped to-many relations as (name, source),
     its plain to-many sources, and the queryset methods its counts need."""

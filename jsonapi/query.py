@@ -35,7 +35,7 @@ def check_query_parameters(request, *, extra=(), collection=False, resource=True
 
     `collection`: sort, filter and page make sense; `resource`: include and fields do.
     """
-    for name in request.query_params.keys():
+    for name in request.query_params:
         if name in extra:
             continue
         if not JSONAPI_PARAMETER.match(name) or (COLLECTION_ONLY.match(name) and not collection) or (

@@ -44,9 +44,9 @@ from rest_framework_json_api.utils import (
 )
 
 from jsonapi.errors import DEFAULT_CODE_BY_STATUS, STABLE_CODES
+from jsonapi.middleware import jsonapi_error_response
 from jsonapi.negotiation import MEDIA_TYPE
 from jsonapi.query import ChoiceListFilter, IdsFilter, StrictBooleanFilter
-from jsonapi.middleware import jsonapi_error_response
 
 # --------------------------------------------------------------------------- shared shapes
 
@@ -114,7 +114,7 @@ PAGINATION_LINK = {"type": "string", "format": "uri", "nullable": True}
 PAGINATION_LINKS = {
     "type": "object",
     "required": ["first", "last", "next", "prev"],
-    "properties": {name: PAGINATION_LINK for name in ("first", "last", "next", "prev")},
+    "properties": dict.fromkeys(("first", "last", "next", "prev"), PAGINATION_LINK),
 }
 PAGINATION_META = {
     "type": "object",

@@ -162,9 +162,9 @@ class ModelSerializer(StrictSerializerMixin, dja_serializers.ModelSerializer):
     serializer_related_field = ResourceRelatedField
     serializer_field_mapping = {
         **dja_serializers.ModelSerializer.serializer_field_mapping,
-        **{field: StrictIntegerField for field in (
-            models.IntegerField, models.BigIntegerField, models.SmallIntegerField, models.PositiveIntegerField,
-            models.PositiveSmallIntegerField, models.PositiveBigIntegerField)},
+        **dict.fromkeys((models.IntegerField, models.BigIntegerField, models.SmallIntegerField,
+                         models.PositiveIntegerField, models.PositiveSmallIntegerField,
+                         models.PositiveBigIntegerField), StrictIntegerField),
         models.BooleanField: StrictBooleanField,
     }
 

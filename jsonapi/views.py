@@ -1,17 +1,17 @@
 """Project-level views: the API's own 404 and the service endpoints (version, ping)."""
 
+from django.conf import settings
 from django.db import connection
+from django.db.utils import DatabaseError
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
-from django.db.utils import DatabaseError
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from django.conf import settings
 from jsonapi.errors import ApiError
-from jsonapi.serializers import Serializer
 from jsonapi.middleware import jsonapi_error_response
+from jsonapi.serializers import Serializer
 from jsonapi.viewsets import RosterAPIView
 
 

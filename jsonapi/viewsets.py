@@ -10,9 +10,9 @@ from rest_framework_json_api.views import PreloadIncludesMixin
 
 from core.errors import Forbidden
 from jsonapi import documents, planning
-from jsonapi.permissions import HasObjectPermission
 from jsonapi.encoding import Document
 from jsonapi.errors import ApiError
+from jsonapi.permissions import HasObjectPermission
 from jsonapi.query import ID_PATTERN, check_query_parameters
 
 

@@ -7,7 +7,8 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from accounts.models import AccountMembership, visible_account_ids
-from core.visibility import ids_branch as _ids, per_caller
+from core.visibility import ids_branch as _ids
+from core.visibility import per_caller
 
 # --------------------------------------------------------------------------- visibility
 #

@@ -5,7 +5,6 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.models import Account
 from core.errors import Conflict, Forbidden, NotFound, ServiceError
 from memberships.models import Membership, Utility
 
@@ -162,8 +161,7 @@ def membership_delete(*, actor, membership: Membership) -> None:
     """Leaders remove spectators, members and leaders; admins remove anyone; anyone may leave."""
     if membership.utility.personal_owner_id == membership.user_id:
         raise Conflict("The owner of a personal utility stays in it; delete the utility instead.")
-    if membership.role == Membership.Role.ADMIN:
-        if not actor.has_perm("memberships.delete_membership", membership):
-            raise Forbidden("Only the utility's admins remove an admin.")
+    if membership.role == Membership.Role.ADMIN and not actor.has_perm("memberships.delete_membership", membership):
+        raise Forbidden("Only the utility's admins remove an admin.")
     _lock_utility(membership.utility_id)
     Membership.objects.filter(pk=membership.pk).delete()

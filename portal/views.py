@@ -8,13 +8,13 @@ message on the page the row action came from.
 """
 
 from django import forms
-from django.forms.fields import InvalidJSONInput
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef, Q, Subquery
+from django.forms.fields import InvalidJSONInput
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils import timezone
@@ -558,7 +558,8 @@ class PersonalUtilityCreateView(LoginRequiredMixin, View):
             # for `request.user`; hand it the concrete row.
             user = User.objects.get(pk=request.user.pk)
             try:
-                utility = membership_services.personal_utility_create(user=user, billing_day=form.cleaned_data["billing_day"])
+                utility = membership_services.personal_utility_create(
+                    user=user, billing_day=form.cleaned_data["billing_day"])
             except SERVICE_ERRORS as exc:
                 form.add_service_error(exc)
             else:

@@ -155,8 +155,8 @@ class AccountAdmin(GuardedModelAdminMixin, ServiceModelAdmin):
             "object": account,
             "opts": self.opts,
             "log_entries": page,
-            "audit_log_url": "%s?%s" % (reverse("admin:accounts_auditlogentry_changelist"),
-                                        urlencode({"account_id": account.pk})),
+            "audit_log_url": f"{reverse('admin:accounts_auditlogentry_changelist')}?"
+                             f"{urlencode({'account_id': account.pk})}",
             **(extra_context or {}),
         }
         request.current_app = self.admin_site.name

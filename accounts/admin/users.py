@@ -25,6 +25,7 @@ from accounts.models import Contact, Role, Session, User, unique_username_from_e
 from accounts.rules import is_site_admin
 from core.admin import ServiceAdminMixin, ServiceInline, Writes, adopt
 
+
 class UniqueUsernameMixin:
     """Name the field for a username taken in another case (the database constraint cannot)."""
 
@@ -279,10 +280,11 @@ class UserAdmin(ServiceAdminMixin, DjangoUserAdmin):
             return HttpResponseRedirect(reverse("admin:accounts_user_change", args=[user.pk]))
         with transaction.atomic():
             response = super().user_change_password(request, id, form_url)
-            if request.method == "POST" and user is not None:
-                if User.objects.filter(pk=user.pk).values_list("password", flat=True).get() != user.password:
-                    for session in Session.objects.filter(user_id=user.pk):
-                        services.session_delete(session=session)
+            changed = request.method == "POST" and user is not None and (
+                User.objects.filter(pk=user.pk).values_list("password", flat=True).get() != user.password)
+            if changed:
+                for session in Session.objects.filter(user_id=user.pk):
+                    services.session_delete(session=session)
         return response
 
     def has_deactivate_permission(self, request):

@@ -11,6 +11,7 @@ from accounts.models import (
     HEX_COLOUR,
     HTTP_URL,
     Account,
+    AccountMembership,
     AccountRole,
     AuditLogEntry,
     Contact,
@@ -20,7 +21,9 @@ from accounts.models import (
     validate_custom_attributes,
 )
 from accounts.services import UnknownPermission, permissions_from_names
+from core.audit import mask_change
 from jsonapi.errors import ApiError
+from jsonapi.planning import CountField, VisibleRelatedField
 from jsonapi.serializers import (
     ModelSerializer,
     ParentRelatedField,
@@ -32,10 +35,6 @@ from jsonapi.serializers import (
     _jsonable,
     _same_relationship,
 )
-
-from core.audit import mask_change
-from accounts.models import AccountMembership
-from jsonapi.planning import CountField, VisibleRelatedField
 
 
 class PermissionNamesField(serializers.ListField):

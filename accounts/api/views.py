@@ -3,9 +3,8 @@
 import hashlib
 
 from django.apps import apps
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import AnonymousUser, Permission
 from django.db.models import Prefetch
-from django.contrib.auth.models import AnonymousUser
 from django.http import Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -13,12 +12,11 @@ from guardian.shortcuts import get_perms
 from rest_framework import mixins, renderers, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotAcceptable
-from rest_framework.permissions import AllowAny, IsAuthenticated
-from rest_framework.throttling import UserRateThrottle
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
+from rest_framework.throttling import UserRateThrottle
 
 from accounts import selectors, services
-from core import rules
 from accounts.api.serializers import (
     AccountMembershipSerializer,
     AccountRoleSerializer,
@@ -41,13 +39,14 @@ from accounts.filtersets import (
 )
 from accounts.models import Account, AccountMembership, AccountRole, AuditLogEntry, Contact, Role, Session, User
 from accounts.rules import remember_caller_roles, with_caller_roles
+from core import rules
+from core.errors import Forbidden
 from jsonapi.errors import ApiError
 from jsonapi.negotiation import MEDIA_TYPE
 from jsonapi.query import is_id_text
 from jsonapi.renderers import JSONAPIRenderer
 from jsonapi.schema import ID_PATTERN
 from jsonapi.viewsets import ListModelMixin, RetrieveModelMixin, RosterAPIView, RosterModelViewSet, RosterViewSet
-from core.errors import Forbidden
 
 
 class UserViewSet(RosterModelViewSet):
@@ -178,7 +177,7 @@ class AvatarView(RosterAPIView):
             raise NotAcceptable(f"This avatar is {content_type}; ask for it with Accept: {content_type} or image/*.")
         response = HttpResponse(data, content_type=content_type)
         response["Cache-Control"] = "private, no-cache"
-        response["ETag"] = '"%s"' % hashlib.sha256(data).hexdigest()[:32]
+        response["ETag"] = f'"{hashlib.sha256(data).hexdigest()[:32]}"'
         return response
 
     def put(self, request, pk=None):

@@ -4,7 +4,13 @@ from rest_framework import serializers
 
 from accounts.models import Account, User
 from jsonapi.planning import VisibleRelatedField
-from jsonapi.serializers import ModelSerializer, ParentRelatedField, ResourceRelatedField, StrictBooleanField, StrictIntegerField
+from jsonapi.serializers import (
+    ModelSerializer,
+    ParentRelatedField,
+    ResourceRelatedField,
+    StrictBooleanField,
+    StrictIntegerField,
+)
 from memberships.models import Membership, Utility
 
 

@@ -13,8 +13,7 @@ from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 from django.utils import timezone
 
-from accounts.models import Account, AuditLogEntry, Session, User, hash_token
-from accounts.models import AccountMembership
+from accounts.models import Account, AccountMembership, AuditLogEntry, Session, User, hash_token
 from memberships.models import Membership, Utility
 
 BATCH = 5000
@@ -68,7 +67,8 @@ class Command(BaseCommand):
                                        is_subscriber=rng.random() < 0.3))
             Membership.objects.bulk_create(rows, batch_size=BATCH)
             AccountMembership.objects.bulk_create(
-                [AccountMembership(account=a, user=users[n % len(users)], role="admin") for n, a in enumerate(accounts)],
+                [AccountMembership(account=a, user=users[n % len(users)], role="admin")
+                 for n, a in enumerate(accounts)],
                 batch_size=BATCH)
             self._audit(rng, opts["audit"], accounts, users, now)
             tokens = {}

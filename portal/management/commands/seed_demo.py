@@ -19,11 +19,10 @@ from django.db import transaction
 from django.db.models import Count, Q
 
 from accounts import services
-from accounts.models import Account, AccountRole, Contact, Role, User
-from core.errors import ServiceError
 from accounts import services as account_services
+from accounts.models import Account, AccountMembership, AccountRole, Contact, Role, User
+from core.errors import ServiceError
 from memberships import services as membership_services
-from accounts.models import AccountMembership
 from memberships.models import Membership, Utility
 
 # `make run PORT=...` passes the port on, so the printed addresses are the real ones.
