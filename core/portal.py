@@ -23,22 +23,24 @@ def service_error_message(exc: Exception) -> str:
 
 
 class ObjectPageMixin(LoginRequiredMixin):
-    """A page about one object: `model.objects.for_user(user)` at the URL's `pk` (404 when
-    unseen), with `related` joined; `require(perm)` answers 403 unless the user has it on
-    the object."""
+    """A page about one object: read through `model.objects.for_user(user)` at the URL's
+    `pk` (404 when unseen); `require(perm, obj)` answers 403 unless the user has `perm` on
+    it. Every decision is the backend's (`has_perm`); the page only says what was refused."""
 
     model = None
-    related = ()
     pk_url_kwarg = "pk"
+    #: what a refusal says when `require` is not told
+    refusal = "You may not do this here."
+
+    def page_queryset(self):
+        return self.model.objects.for_user(self.request.user)
 
     def get_page_object(self):
         if not hasattr(self, "_page_object"):
-            visible = self.model.objects.for_user(self.request.user).select_related(*self.related)
-            self._page_object = get_object_or_404(visible, pk=self.kwargs[self.pk_url_kwarg])
+            self._page_object = get_object_or_404(self.page_queryset(), pk=self.kwargs[self.pk_url_kwarg])
         return self._page_object
 
-    def require(self, perm: str, obj=None, message: str = "You may not do this here."):
-        obj = self.get_page_object() if obj is None else obj
+    def require(self, perm: str, obj, message: str | None = None):
         if not self.request.user.has_perm(perm, obj):
-            raise PermissionDenied(message)
+            raise PermissionDenied(message or self.refusal)
         return obj

@@ -6,16 +6,14 @@ after the same role predicates the API uses (seen but not allowed is 403).
 """
 
 from django.contrib import messages
-from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views import View
 from django.views.generic import TemplateView
 
 from accounts.models import Account
-from core.portal import SERVICE_ERRORS, forbidden_to_403, service_error_message
+from core.portal import SERVICE_ERRORS, ObjectPageMixin, forbidden_to_403, service_error_message
 from memberships import services
 from memberships.forms import (
     MembershipAddForm,
@@ -29,14 +27,16 @@ from memberships.rules import utility_role
 UtilityRole = Membership.Role
 
 
-class UtilityMixin(LoginRequiredMixin):
+class UtilityMixin(ObjectPageMixin):
     """The utility at `pk` as the signed-in user sees it; 404 when they do not."""
 
+    model = Utility
+
+    def page_queryset(self):
+        return super().page_queryset().select_related("account")
+
     def get_utility(self) -> Utility:
-        if not hasattr(self, "utility"):
-            self.utility = get_object_or_404(
-                Utility.objects.for_user(self.request.user).select_related("account"), pk=self.kwargs["pk"])
-        return self.utility
+        return self.get_page_object()
 
 
 class UtilityDetailView(UtilityMixin, TemplateView):
@@ -80,8 +80,7 @@ class UtilityDetailView(UtilityMixin, TemplateView):
     def post(self, request, *args, **kwargs):
         """Save the settings form: name and seats (utility admins), billing day (account admins)."""
         utility = self.get_utility()
-        if not request.user.has_perm("memberships.change_utility", utility):
-            raise PermissionDenied("Only the utility's admins change it.")
+        self.require("memberships.change_utility", utility, "Only the utility's admins change it.")
         billing_day_allowed = request.user.has_perm("memberships.change_utility_billing_day", utility)
         form = UtilitySettingsForm(request.POST, initial=UtilitySettingsForm.initial_for(utility),
                                    can_change_billing_day=billing_day_allowed)
@@ -104,7 +103,7 @@ def render_utility_page(view, **forms):
     """The utility page again, with a bound form showing its errors."""
     page = UtilityDetailView()
     page.setup(view.request, *view.args, **view.kwargs)
-    page.utility = view.get_utility()
+    page._page_object = view.get_utility()
     return page.render_to_response(page.get_context_data(**forms))
 
 
@@ -132,8 +131,7 @@ class UtilityActionView(UtilityMixin, View):
 class MembershipAddView(UtilityActionView):
     def post(self, request, *args, **kwargs):
         utility = self.get_utility()
-        if not request.user.has_perm("memberships.add_membership", utility):
-            raise PermissionDenied("Only the utility's admins add members.")
+        self.require("memberships.add_membership", utility, "Only the utility's admins add members.")
         form = MembershipAddForm(request.POST, actor=request.user)
         if form.is_valid():
             try:
@@ -156,8 +154,8 @@ class MembershipSubscriberView(UtilityActionView):
     def post(self, request, *args, **kwargs):
         utility = self.get_utility()
         membership = self.get_membership(utility)
-        if not request.user.has_perm("memberships.change_membership", membership):
-            raise PermissionDenied("Only the utility's leaders and admins change subscriptions.")
+        self.require("memberships.change_membership", membership,
+                     "Only the utility's leaders and admins change subscriptions.")
         form = SubscriberForm(request.POST)
         if not form.is_valid():
             messages.error(request, "Say whether to subscribe or unsubscribe.")
@@ -180,8 +178,7 @@ class MembershipRoleView(UtilityActionView):
     def post(self, request, *args, **kwargs):
         utility = self.get_utility()
         membership = self.get_membership(utility)
-        if not request.user.has_perm("memberships.change_membership_role", membership):
-            raise PermissionDenied("Only the utility's admins change roles.")
+        self.require("memberships.change_membership_role", membership, "Only the utility's admins change roles.")
         form = MembershipRoleForm(request.POST)
         if not form.is_valid():
             messages.error(request, "Choose one of the roles.")
@@ -201,8 +198,8 @@ class MembershipRemoveView(UtilityActionView):
     def post(self, request, *args, **kwargs):
         utility = self.get_utility()
         membership = self.get_membership(utility)
-        if not request.user.has_perm("memberships.delete_membership", membership):
-            raise PermissionDenied("Leaders remove spectators, members and leaders; admins remove anyone.")
+        self.require("memberships.delete_membership", membership,
+                     "Leaders remove spectators, members and leaders; admins remove anyone.")
         leaving = membership.user_id == request.user.pk
         try:
             services.membership_delete(actor=request.user, membership=membership)
@@ -225,8 +222,7 @@ class UtilityDeleteView(UtilityMixin, TemplateView):
     template_name = "memberships/utility_confirm_delete.html"
 
     def check(self, utility):
-        if not self.request.user.has_perm("memberships.delete_utility", utility):
-            raise PermissionDenied("Only the account's admins delete a utility.")
+        self.require("memberships.delete_utility", utility, "Only the account's admins delete a utility.")
 
     def get_context_data(self, **kwargs):
         utility = self.get_utility()

@@ -37,7 +37,7 @@ from accounts.models import (
 )
 from accounts.rules import account_role
 from core.audit import mask_change
-from core.portal import SERVICE_ERRORS, forbidden_to_403, service_error_message
+from core.portal import SERVICE_ERRORS, ObjectPageMixin, forbidden_to_403, service_error_message
 from memberships import services as membership_services
 from memberships.forms import PersonalUtilityForm, UtilityCreateForm
 from memberships.models import Membership, Utility
@@ -256,28 +256,32 @@ class AccountCreateView(LoginRequiredMixin, TemplateView):
         return self.render_to_response(self.get_context_data(form=form))
 
 
-class AccountMixin(LoginRequiredMixin):
-    """The account at `pk` as the signed-in user sees it; 404 when they do not."""
+class AccountMixin(ObjectPageMixin):
+    """The account at `pk` as the signed-in user sees it (with its counts where the page
+    shows them); 404 when they do not."""
 
-    def get_account(self, queryset=None) -> Account:
-        if not hasattr(self, "account"):
-            queryset = queryset if queryset is not None else Account.objects.all()
-            self.account = get_object_or_404(queryset.for_user(self.request.user), pk=self.kwargs["pk"])
-        return self.account
+    model = Account
+    refusal = "Only the account's admins do this."
+    with_counts = False
 
-    def require(self, perm, account) -> None:
-        if not self.request.user.has_perm(perm, account):
-            raise PermissionDenied("Only the account's admins do this.")
+    def page_queryset(self):
+        queryset = super().page_queryset()
+        return queryset.with_counts(self.request.user) if self.with_counts else queryset
+
+    def get_account(self) -> Account:
+        return self.get_page_object()
 
 
 class AccountDetailView(AccountMixin, TemplateView):
     """An account: settings, members, utilities, activation code, and links to its history."""
 
+    with_counts = True
+
     template_name = "accounts/account_detail.html"
 
     def get_context_data(self, **kwargs):
         user = self.request.user
-        account = self.get_account(Account.objects.with_counts(self.request.user))
+        account = self.get_account()
         is_admin = user.has_perm("accounts.change_account", account)
         members = list(
             AccountMembership.objects.for_user(user).filter(account=account)
@@ -309,7 +313,7 @@ class AccountDetailView(AccountMixin, TemplateView):
 
     def post(self, request, *args, **kwargs):
         """Save the settings form (account admins)."""
-        account = self.get_account(Account.objects.with_counts(self.request.user))
+        account = self.get_account()
         self.require("accounts.change_account", account)
         form = AccountForm(request.POST)
         if form.is_valid():
@@ -455,12 +459,14 @@ class ActivationCodeRefreshView(AccountActionView):
 
 
 class AccountDeleteView(AccountMixin, TemplateView):
+    with_counts = True
+
     """Ask, then delete the account with everything in it (account admins)."""
 
     template_name = "accounts/account_confirm_delete.html"
 
     def get_context_data(self, **kwargs):
-        account = self.get_account(Account.objects.with_counts(self.request.user))
+        account = self.get_account()
         self.require("accounts.delete_account", account)
         return super().get_context_data(account=account, **kwargs)
 
