@@ -174,6 +174,13 @@ class World:
         """The persona's membership of `account`."""
         return factories.AccountMembership.objects.get(account=self.account, user=self.persona(name))
 
+    def build(self, *names):
+        """Build these personas now (every CORE one when none is named): for tests about whole
+        lists and counts. Returns the world."""
+        for name in names or self.CORE:
+            self.persona(name)
+        return self
+
     def build_all(self):
         """Build every place and persona (for tests about whole lists)."""
         for name in self.PERSONAS:
