@@ -192,6 +192,19 @@ class TestUpdate:
         wrong = self.patch(api, world.account, {"memberCount": 99})
         assert wrong.status_code == 400
 
+    def test_consultancy_changes_by_non_site_admins_are_403_whatever_the_id(self, api, world):
+        api.as_user(world["account_admin"])
+        for target in (world.other_account.pk, 999999):
+            response = api.patch(f"{URL}{world.account.pk}/", body(
+                "Account", relationships={"consultancyAccount": rel("Account", target)}, id=world.account.pk))
+            assert response.status_code == 403
+
+    def test_huge_numbers_in_custom_attributes_are_a_400(self, api, world):
+        account, admin = world.account, world["account_admin"]
+        response = api.as_user(admin).patch(f"/api/v1/accounts/{account.pk}/", body(
+            "Account", {"customAttributes": {"a": 10 ** 400}}, id=account.pk))
+        assert response.status_code == 400
+
 
 @pytest.mark.django_db
 class TestDelete:

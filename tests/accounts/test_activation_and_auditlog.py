@@ -122,6 +122,13 @@ class TestActivations:
         finally:
             SimpleRateThrottle.THROTTLE_RATES = original
 
+    def test_unknown_attributes_and_a_missing_code_are_400(self, api, world):
+        api.as_user(world["member"])
+        unknown = api.post("/api/v1/activations/", body("Activation", {"activationCode": "ABCDEFGH", "x": 1}))
+        assert unknown.status_code == 400
+        missing = api.post("/api/v1/activations/", body("Activation", {}))
+        assert missing.document["errors"][0]["source"]["pointer"] == "/data/attributes/activationCode"
+
 
 def log_url(account, query=""):
     return f"/api/v1/accounts/{account.pk}/auditlog/{query}"

@@ -5,7 +5,7 @@ from PIL import Image
 
 from accounts.models import AuditLogEntry, Avatar, Contact, Role
 from tests.factories import ContactFactory, RoleFactory, UserFactory
-from tests.jsonapi import body, matrix, rel
+from tests.jsonapi import MEDIA_TYPE, body, matrix, rel
 
 ROLES = "/api/v1/roles/"
 CONTACTS = "/api/v1/contacts/"
@@ -177,6 +177,10 @@ class TestContacts:
             response = api.get(f"{CONTACTS}?page_size=100&include=contact")
         assert len(response.document["data"]) == 30 and len(response.document["included"]) == 30
 
+    def test_adding_oneself_by_email_points_at_email(self, api, user):
+        response = api.as_user(user).post(CONTACTS, body("Contact", {"email": user.email}))
+        assert response.document["errors"][0]["source"]["pointer"] == "/data/attributes/email"
+
 
 def png_bytes(size=(64, 48), with_metadata=False):
     image = Image.new("RGB", size, (200, 30, 30))
@@ -259,6 +263,23 @@ class TestAvatars:
         assert api.put(f"/api/v1/users/{other_user.pk}/avatar/", png_bytes(),
                        content_type="image/png").status_code == 403
         assert api.as_user(None).get(f"/api/v1/users/{other_user.pk}/avatar/").status_code == 401
+
+    def test_avatar_follows_accept(self, api, user):
+        api.as_user(user)
+        assert api.get("/api/v1/users/me/avatar/", HTTP_ACCEPT=MEDIA_TYPE).status_code == 406
+        assert api.get("/api/v1/users/me/avatar/", HTTP_ACCEPT="image/jpeg").status_code == 406
+        assert api.get("/api/v1/users/me/avatar/", HTTP_ACCEPT="image/png").status_code == 200
+        assert api.get("/api/v1/users/me/avatar/", HTTP_ACCEPT="image/*").status_code == 200
+
+    def test_exif_rotation_is_applied_before_the_metadata_goes(self, api, user):
+        image = Image.new("RGB", (40, 20), (10, 200, 10))
+        exif = Image.Exif()
+        exif[0x0112] = 6  # Orientation: rotate 90° clockwise to display
+        out = io.BytesIO()
+        image.save(out, format="JPEG", exif=exif.tobytes())
+        api.as_user(user).put("/api/v1/users/me/avatar/", out.getvalue(), content_type="image/jpeg")
+        stored = Image.open(io.BytesIO(bytes(Avatar.objects.get(user=user).image)))
+        assert stored.size == (20, 40)
 
 
 @pytest.mark.django_db

@@ -2,7 +2,7 @@ import pytest
 
 from accounts.models import AuditLogEntry, Session, User
 from tests.factories import PASSWORD, RoleFactory, UserFactory
-from tests.jsonapi import body, rel, token_for
+from tests.jsonapi import MEDIA_TYPE, body, rel, token_for
 
 URL = "/api/v1/users/"
 NEW_PASSWORD = "a much longer new passphrase"
@@ -232,6 +232,15 @@ class TestUpdate:
         self.patch(api.as_user(site_admin), user, {"isActive": False})
         assert not Session.objects.filter(user=user).exists()
 
+    def test_role_holders_cannot_hand_themselves_new_powers(self, api):
+        changer = UserFactory()
+        changer.roles.add(RoleFactory(permissions=["accounts.change_user", "accounts.view_user"]))
+        powerful = RoleFactory(permissions=["accounts.delete_user"])
+        response = api.as_user(changer).patch(f"/api/v1/users/{changer.pk}/", body(
+            "User", relationships={"roles": rel("Role", [powerful.pk])}, id=changer.pk))
+        assert response.status_code == 403
+        assert not changer.roles.filter(pk=powerful.pk).exists()
+
 
 @pytest.mark.django_db
 class TestDelete:
@@ -262,3 +271,12 @@ class TestMe:
     def test_patch_me_with_another_id_is_a_conflict(self, api, user, other_user):
         response = api.as_user(user).patch(f"{URL}me/", body("User", {"lastName": "X"}, id=other_user.pk))
         assert response.status_code == 409
+
+    @pytest.mark.parametrize("method", ["head", "options"])
+    def test_only_delete_deletes_the_caller(self, user, method):
+        from django.test import Client
+
+        client = Client(HTTP_AUTHORIZATION=f"Bearer {token_for(user)}", HTTP_ACCEPT=MEDIA_TYPE)
+        response = getattr(client, method)("/api/v1/users/me/")
+        assert response.status_code == 200
+        assert User.objects.filter(pk=user.pk).exists()

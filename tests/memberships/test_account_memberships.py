@@ -101,6 +101,14 @@ class TestCreate:
         assert response.status_code == 400
         assert response.document["errors"][0]["source"]["pointer"] == "/data/attributes/role"
 
+    def test_the_default_account_has_no_members_or_codes(self, api, world):
+        default = Account.objects.get(is_default=True)
+        api.as_user(world["site_admin"])
+        added = api.post("/api/v1/account-memberships/", body("AccountMembership", {}, {
+            "user": rel("User", world["member"].pk), "account": rel("Account", default.pk)}))
+        assert added.status_code == 409
+        assert api.get(f"/api/v1/accounts/{default.pk}/activation-code/").status_code == 409
+
 
 @pytest.mark.django_db
 class TestChangeRole:

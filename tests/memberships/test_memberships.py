@@ -107,6 +107,10 @@ class TestRead:
             large = api.get(f"{URL}?page_size=100{include}")
         assert len(small.document["data"]) == 5 and len(large.document["data"]) == 64
 
+    def test_filter_errors_name_the_parameter_sent(self, api, world):
+        response = api.as_user(world["account_admin"]).get("/api/v1/memberships/?filter[utility]=abc")
+        assert response.document["errors"][0]["source"] == {"parameter": "filter[utility]"}
+
 
 @pytest.mark.django_db
 class TestCreate:
@@ -151,6 +155,12 @@ class TestCreate:
         assert not Membership.objects.filter(user=world["account_consultant"]).exists()
         free = api.post(URL, self.payload(world["account_consultant"], world.utility, isSubscriber=False))
         assert free.status_code == 201
+
+    @pytest.mark.parametrize("attributes", [{"isSubscriber": "yes"}, {"isSubscriber": 1}])
+    def test_booleans_are_json_booleans(self, api, world, attributes):
+        response = api.as_user(world["account_admin"]).post("/api/v1/memberships/", body("Membership", attributes, {
+            "user": rel("User", world["account_admin"].pk), "utility": rel("Utility", world.utility.pk)}))
+        assert response.status_code == 400
 
 
 @pytest.mark.django_db
@@ -199,6 +209,15 @@ class TestUpdate:
             "Membership", relationships={"utility": rel("Utility", world.other_utility.pk)}, id=target.pk))
         assert response.status_code == 400
         assert response.document["errors"][0]["source"]["pointer"] == "/data/relationships/utility"
+
+    def test_timestamps_written_back_in_another_format_are_unchanged(self, api, world):
+        mine = Membership.objects.get(user=world["member"])
+        api.as_user(world["account_admin"])
+        stamp = api.get(f"/api/v1/memberships/{mine.pk}/").document["data"]["attributes"]["isSubscriberDatetime"]
+        other_format = stamp.replace("Z", "+00:00")
+        response = api.patch(f"/api/v1/memberships/{mine.pk}/", body("Membership", {
+            "isSubscriberDatetime": other_format}, id=mine.pk))
+        assert response.status_code == 200
 
 
 @pytest.mark.django_db

@@ -107,6 +107,12 @@ class TestWrite:
         log = api.get(f"/api/v1/accounts/{world.account.pk}/auditlog/?filter[action]=delete").document["data"]
         assert {e["attributes"]["objectType"] for e in log} == {"Utility", "Membership"}
 
+    def test_integers_are_json_integers(self, api, world):
+        response = api.as_user(world["account_admin"]).post("/api/v1/utilities/", body("Utility", {
+            "name": "Str", "billingDay": "5"}, {"account": rel("Account", world.account.pk)}))
+        assert response.status_code == 400
+        assert response.document["errors"][0]["source"]["pointer"] == "/data/attributes/billingDay"
+
 
 @pytest.mark.django_db
 class TestPersonal:
@@ -144,6 +150,26 @@ class TestPersonal:
         assert api.post(f"{URL}personal/", body("Utility", {"billingDay": 4, "name": "Mine"})).status_code == 400
         assert api.as_user(None).post(f"{URL}personal/", body("Utility", {"billingDay": 4})).status_code == 401
 
+    def test_the_owner_stays_admin_and_member(self, api, db):
+        owner = UserFactory()
+        api.as_user(owner)
+        utility_id = api.post("/api/v1/utilities/personal/", body("Utility", {"billingDay": 2})).document[
+            "data"]["id"]
+        mine = Membership.objects.get(utility_id=utility_id, user=owner)
+        demote = api.patch(f"/api/v1/memberships/{mine.pk}/", body("Membership", {"role": "spectator"}, id=mine.pk))
+        assert demote.status_code == 409
+        assert api.delete(f"/api/v1/memberships/{mine.pk}/").status_code == 409
+        assert api.get("/api/v1/utilities/personal/").status_code == 200
+
+    def test_renaming_one_does_not_take_another_users_default_name(self, api, db):
+        first, second = UserFactory(), UserFactory()
+        mine = api.as_user(first).post("/api/v1/utilities/personal/", body("Utility", {"billingDay": 2}))
+        utility_id = mine.document["data"]["id"]
+        api.patch(f"/api/v1/utilities/{utility_id}/", body("Utility", {"name": f"{second.username}'s utility"},
+                                                           id=utility_id))
+        theirs = api.as_user(second).post("/api/v1/utilities/personal/", body("Utility", {"billingDay": 3}))
+        assert theirs.status_code == 201
+
 
 @pytest.mark.django_db
 def test_permission_set_for_a_utility(api, world):
@@ -153,6 +179,16 @@ def test_permission_set_for_a_utility(api, world):
     admin = api.as_user(world["account_admin"]).get(url).document["data"]["attributes"]["permissions"]
     assert {"memberships.add_membership", "memberships.change_utility", "memberships.delete_utility"} <= set(admin)
     assert api.as_user(world["outsider"]).get(url).status_code == 404
+
+
+@pytest.mark.django_db
+def test_permission_set_reports_read_rights_and_membership_rights(api, world):
+    api.as_user(world["member"])
+    utility = api.get(f"/api/v1/users/me/permissions/?objectType=Utility&objectId={world.utility.pk}")
+    assert "memberships.view_utility" in utility.document["data"]["attributes"]["permissions"]
+    mine = Membership.objects.get(user=world["member"])
+    own = api.get(f"/api/v1/users/me/permissions/?objectType=Membership&objectId={mine.pk}")
+    assert "memberships.delete_membership" in own.document["data"]["attributes"]["permissions"]
 
 
 @pytest.mark.django_db
