@@ -1,5 +1,6 @@
 """Test helpers: a client that checks every API response's JSON:API shape, request bodies,
-and the permission-matrix helper every endpoint's tests use."""
+and `matrix()` for hand-written parametrized cells (whole permission matrices are
+declared with tests/cases.py)."""
 
 import json
 import re
@@ -80,18 +81,9 @@ def _check_resource(resource, path):
 
 def token_for(user):
     """Open a bearer session for `user` the way sign-in does, without the HTTP round trip."""
-    from datetime import timedelta
-    import secrets
+    from tests.factories import SessionFactory
 
-    from django.utils import timezone
-
-    from accounts.models import Session, hash_token
-
-    token = secrets.token_urlsafe(32)
-    now = timezone.now()
-    Session.objects.create(user=user, key_hash=hash_token(token), expires_at=now + timedelta(hours=8),
-                           absolute_expires_at=now + timedelta(days=30))
-    return token
+    return SessionFactory(user=user).token
 
 
 class JsonApiClient(APIClient):

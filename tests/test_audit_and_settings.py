@@ -49,6 +49,13 @@ class TestAudit:
         api.post("/api/v1/users/", body("User", {"email": "bad", "password": "x"}))
         assert AuditLogEntry.objects.count() == before
 
+    def test_forwarded_for_is_not_trusted_by_default(self, api, world):
+        api.as_user(world["account_admin"]).patch(f"/api/v1/accounts/{world.account.pk}/", body(
+            "Account", {"dataRetention": 9}, id=world.account.pk), HTTP_X_FORWARDED_FOR="not-an-ip",
+            REMOTE_ADDR="192.0.2.44")
+        entry = AuditLogEntry.objects.filter(content_type__model="account").latest("timestamp")
+        assert entry.remote_addr == "192.0.2.44"
+
 
 class TestSettings:
     def test_argon2_hashes_passwords(self):

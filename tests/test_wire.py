@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from accounts.models import User
+from accounts.models import Role, User
 from tests.factories import UserFactory
-from tests.jsonapi import MEDIA_TYPE, body
+from tests.jsonapi import MEDIA_TYPE, body, rel
 
 pytestmark = pytest.mark.django_db
 
@@ -40,6 +40,19 @@ def test_accept_that_excludes_jsonapi_is_406(api, user, accept):
 @pytest.mark.parametrize("accept", [MEDIA_TYPE, "*/*", f"application/json, {MEDIA_TYPE}", ""])
 def test_accept_that_allows_jsonapi(api, user, accept):
     assert api.as_user(user).get("/api/v1/users/", HTTP_ACCEPT=accept).status_code == 200
+
+
+def test_a_body_of_another_type_is_415_on_delete_too(api, user):
+    api.as_user(user)
+    response = api.generic("DELETE", "/api/v1/users/me/", "garbage", "text/plain")
+    assert response.status_code == 415
+    assert User.objects.filter(pk=user.pk).exists()
+
+
+def test_chunked_bodies_need_a_length(api, site_admin):
+    api.as_user(site_admin)
+    response = api.generic("POST", "/api/v1/roles/", "", MEDIA_TYPE, HTTP_TRANSFER_ENCODING="chunked")
+    assert response.status_code == 411
 
 
 class TestPagination:
@@ -111,6 +124,42 @@ class TestQueryParameters:
         document = api.as_user(user).get("/api/v1/users/me/?include=roles").document
         assert document["included"][0]["type"] == "Role" and document["included"][0]["id"] == str(role.pk)
 
+    @pytest.mark.parametrize("path", ["/api/v1/users/me/?foo=1", "/api/v1/sessions/current/?page=2",
+                                      "/api/v1/version/?x=1", "/api/v1/users/me/?sort=email",
+                                      "/api/v1/users/?sort=first_name", "/api/v1/users/?filter[is_active]=true"])
+    def test_parameters_an_endpoint_does_not_define_are_400(self, api, user, path):
+        assert api.as_user(user).get(path).status_code == 400
+
+    def test_sort_by_id(self, api, site_admin):
+        UserFactory.create_batch(3)
+        ids = [int(u["id"]) for u in api.as_user(site_admin).get("/api/v1/users/?sort=-id").document["data"]]
+        assert ids == sorted(ids, reverse=True)
+
+    def test_a_repeated_include_path_is_400(self, api, site_admin):
+        assert api.as_user(site_admin).get("/api/v1/users/?include=roles,roles").status_code == 400
+
+    def test_nested_includes_are_400(self, api, world):
+        response = api.as_user(world["account_admin"]).get("/api/v1/memberships/?include=utility.memberships")
+        assert response.status_code == 400
+
+    @pytest.mark.parametrize("sort", ["-", "name,", ",name", "--name"])
+    def test_empty_sort_terms_are_400(self, api, world, sort):
+        assert api.as_user(world["account_admin"]).get(f"/api/v1/utilities/?sort={sort}").status_code == 400
+
+    @pytest.mark.parametrize("query", ["page=²", "page_size=²", "page[number]=٣", "filter[utility]=²",
+                                       "filter[user]=1,²"])
+    def test_non_ascii_digits_in_pages_and_id_filters_are_400(self, api, user, query):
+        response = api.as_user(user).get(f"/api/v1/memberships/?{query}")
+        assert response.status_code == 400
+
+    def test_includes_carry_only_what_the_caller_may_read(self, api, world):
+        api.as_user(world["member"])
+        document = api.get(f"/api/v1/utilities/?include=account").document
+        assert document["data"] and not [r for r in document.get("included", []) if r["type"] == "Account"]
+        admin_doc = api.as_user(world["account_admin"]).get(
+            f"/api/v1/accounts/{world.account.pk}/?include=consultancyAccount").document
+        assert admin_doc.get("included", []) == []
+
 
 class TestErrors:
     def test_unmatched_api_paths_are_jsonapi_404(self, api):
@@ -175,6 +224,87 @@ class TestErrors:
         response = api.as_user(user).put(f"/api/v1/users/{user.pk}/", body("User", {}, id=user.pk))
         assert response.status_code == 405
         assert response.document["errors"][0]["code"] == "method_not_allowed"
+
+    def test_deeply_nested_json_is_a_400_not_a_500(self, api):
+        deep = "[" * 5000 + "]" * 5000
+        raw = '{"data": {"type": "Session", "attributes": {"email": ' + deep + ', "password": "x"}}}'
+        response = api.generic("POST", "/api/v1/sessions/", raw, MEDIA_TYPE)
+        assert response.status_code == 400
+
+    def test_nan_is_not_json(self, api, site_admin):
+        raw = '{"data": {"type": "Role", "attributes": {"name": NaN}}}'
+        response = api.as_user(site_admin).generic("POST", "/api/v1/roles/", raw, MEDIA_TYPE)
+        assert response.status_code == 400
+        assert not Role.objects.exists()
+
+    def test_server_errors_under_api_are_jsonapi(self, api, user, monkeypatch):
+        from accounts.api import views
+
+        def explode(*args, **kwargs):
+            raise RuntimeError("boom")
+
+        monkeypatch.setattr(views.UserViewSet, "retrieve", explode)
+        api.raise_request_exception = False
+        response = api.as_user(user).get("/api/v1/users/me/")
+        assert response.status_code == 500
+        assert response.document["errors"][0]["code"] == "server_error"
+
+    def test_a_disallowed_host_under_api_gets_a_jsonapi_400(self, api):
+        response = api.get("/api/v1/version/", HTTP_HOST="evil.example")
+        assert response.status_code == 400
+        assert response.document["errors"][0]["code"] == "invalid"
+
+    def test_unsafe_methods_on_unrouted_api_paths_are_jsonapi_404(self, api, user):
+        from django.test import Client
+
+        client = Client(enforce_csrf_checks=True)
+        client.force_login(user)
+        for method in ("post", "patch", "delete", "put"):
+            response = getattr(client, method)("/api/v1/roles/abc/", data="", content_type=MEDIA_TYPE)
+            assert response.status_code == 404 and response["Content-Type"] == MEDIA_TYPE, method
+
+
+class TestErrorPointers:
+    def test_id_mismatch_points_at_the_id(self, api, user, other_user):
+        response = api.as_user(user).patch(f"/api/v1/users/{user.pk}/", body("User", {}, id=other_user.pk))
+        assert response.status_code == 409
+        assert response.document["errors"][0]["source"]["pointer"] == "/data/id"
+
+    def test_wrong_type_points_at_the_type(self, api, user):
+        response = api.as_user(user).patch(f"/api/v1/users/{user.pk}/", body("user", {}, id=user.pk))
+        assert response.status_code == 409
+        assert response.document["errors"][0]["source"]["pointer"] == "/data/type"
+
+    def test_wrong_relationship_type_points_at_the_relationship(self, api, site_admin, user):
+        payload = body("User", relationships={"roles": {"data": [{"type": "User", "id": str(user.pk)}]}},
+                       id=user.pk)
+        response = api.as_user(site_admin).patch(f"/api/v1/users/{user.pk}/", payload)
+        assert response.status_code == 409
+        assert response.document["errors"][0]["source"]["pointer"] == "/data/relationships/roles"
+
+    def test_empty_filter_names_the_parameter(self, api, user):
+        response = api.as_user(user).get("/api/v1/users/?filter[id]=")
+        assert response.status_code == 400
+        assert response.document["errors"][0]["source"] == {"parameter": "filter[id]"}
+
+    def test_bad_include_on_writes_names_the_parameter(self, api, user):
+        response = api.as_user(user).patch(f"/api/v1/users/me/?include=roles.bogus",
+                                           body("User", {"firstName": "X"}, id=user.pk))
+        assert response.status_code == 400
+        assert response.document["errors"][0]["source"] == {"parameter": "include"}
+        user.refresh_from_db()
+        assert user.first_name != "X"
+
+    def test_a_non_ascii_digit_as_a_relationship_id_is_refused(self, api, site_admin):
+        from accounts.models import Account
+
+        account = Account.objects.create(name="Digits")
+        response = api.as_user(site_admin).post("/api/v1/utilities/", body(
+            "Utility", {"name": "U", "billingDay": 1}, {"account": rel("Account", "²")}))
+        assert response.status_code in (400, 404)
+        response = api.as_user(site_admin).post("/api/v1/account-memberships/", body(
+            "AccountMembership", {}, {"account": rel("Account", str(account.pk)), "user": rel("User", "²")}))
+        assert response.status_code == 400
 
 
 class TestSessionCookie:

@@ -14,7 +14,6 @@ from accounts.models import Account, AuditLogEntry
 from accounts.models import AccountMembership
 from jsonapi.pagination import IdsFirstPagination, Pagination, ids_first
 from memberships.models import Utility
-from tests.accounts.test_accounts import world  # noqa: F401  (fixture)
 from tests.factories import UserFactory
 
 Action = AuditLogEntry.Action
@@ -43,7 +42,7 @@ SORTS = [
 
 @pytest.fixture
 def history(world):
-    """A long, shuffled history for `world["account"]`, interleaved with another account's.
+    """A long, shuffled history for `world.account`, interleaved with another account's.
 
     Timestamps repeat and do not follow ids, so every sort orders the rows differently.
     """
@@ -51,10 +50,10 @@ def history(world):
     start = timezone.now() - timedelta(days=30)
     stamps = [start + timedelta(hours=n) for n in range(TIMES)]
     types = list(ContentType.objects.get_for_models(Account, AccountMembership, Utility).values())
-    actors = [world["admin"], world["consultant"], UserFactory(), None]
+    actors = [world["account_admin"], world["account_consultant"], UserFactory(), None]
     entries = [
         AuditLogEntry(
-            account_id=world["other"].pk if n % 5 == 0 else world["account"].pk,
+            account_id=world.other_account.pk if n % 5 == 0 else world.account.pk,
             timestamp=rng.choice(stamps),
             action=rng.choice([Action.CREATE, Action.UPDATE, Action.DELETE]),
             content_type=rng.choice(types),
@@ -72,7 +71,7 @@ def history(world):
 
 def filter_cases(world, history):
     """(query string, the same filter as ORM keyword arguments)."""
-    admin, consultant = world["admin"], world["consultant"]
+    admin, consultant = world["account_admin"], world["account_consultant"]
     since, until = history["stamps"][5], history["stamps"][20]
     iso = lambda moment: moment.isoformat().replace("+00:00", "Z")  # noqa: E731
     return [
@@ -98,15 +97,15 @@ def pages_to_check(count):
 class TestDeepPages:
     @pytest.mark.parametrize("sort,ordering", SORTS)
     def test_every_page_holds_the_rows_of_a_plain_offset(self, api, world, history, sort, ordering):
-        api.as_user(world["admin"])
+        api.as_user(world["account_admin"])
         for query, orm_filter in filter_cases(world, history):
-            expected = AuditLogEntry.objects.filter(account_id=world["account"].pk, **orm_filter).order_by(*ordering)
+            expected = AuditLogEntry.objects.filter(account_id=world.account.pk, **orm_filter).order_by(*ordering)
             count = expected.count()
             assert count > 2 * PAGE, query  # the fixture must give every filter several pages
             for number in pages_to_check(count):
                 params = "&".join(p for p in (query, f"sort={sort}" if sort else "", f"page_size={PAGE}",
                                                f"page={number}") if p)
-                document = api.get(log_url(world["account"], params)).document
+                document = api.get(log_url(world.account, params)).document
                 start = (number - 1) * PAGE
                 wanted = [str(pk) for pk in expected.values_list("pk", flat=True)[start:start + PAGE]]
                 assert [entry["id"] for entry in document["data"]] == wanted, params
@@ -124,8 +123,8 @@ class TestDeepPages:
         "page_size=7&page=1&filter[action]=delete&filter[since]=2100-01-01T00:00:00Z",
     ])
     def test_the_document_is_what_plain_pagination_gives(self, api, world, history, monkeypatch, query):
-        api.as_user(world["admin"])
-        url = log_url(world["account"], query)
+        api.as_user(world["account_admin"])
+        url = log_url(world.account, query)
         ids_first_response = api.get(url)
         monkeypatch.setattr(AccountAuditLogViewSet, "pagination_class", Pagination)
         plain_response = api.get(url)
@@ -133,11 +132,11 @@ class TestDeepPages:
         assert ids_first_response.document == plain_response.document
 
     def test_links_and_meta(self, api, world, history):
-        count = AuditLogEntry.objects.filter(account_id=world["account"].pk).count()
+        count = AuditLogEntry.objects.filter(account_id=world.account.pk).count()
         pages = -(-count // PAGE)
-        api.as_user(world["admin"])
-        document = api.get(log_url(world["account"], f"page[size]={PAGE}&page[number]=3")).document
-        base = f"http://testserver/api/v1/accounts/{world['account'].pk}/auditlog/?page%5Bnumber%5D="
+        api.as_user(world["account_admin"])
+        document = api.get(log_url(world.account, f"page[size]={PAGE}&page[number]=3")).document
+        base = f"http://testserver/api/v1/accounts/{world.account.pk}/auditlog/?page%5Bnumber%5D="
         assert document["meta"]["pagination"] == {"page": 3, "pages": pages, "count": count}
         assert document["links"] == {
             "first": f"{base}1&page%5Bsize%5D={PAGE}",
@@ -145,7 +144,7 @@ class TestDeepPages:
             "next": f"{base}4&page%5Bsize%5D={PAGE}",
             "prev": f"{base}2&page%5Bsize%5D={PAGE}",
         }
-        last = api.get(log_url(world["account"], f"page_size={PAGE}&page={pages}")).document
+        last = api.get(log_url(world.account, f"page_size={PAGE}&page={pages}")).document
         assert len(last["data"]) == count - (pages - 1) * PAGE
         assert last["links"]["next"] is None and last["links"]["prev"].endswith(f"page={pages - 1}&page_size={PAGE}")
 
@@ -158,17 +157,17 @@ class TestDeepPages:
         "page_size=100&page=2&include=actor",
     ])
     def test_query_count_is_fixed(self, api, world, history, django_assert_max_num_queries, query):
-        api.as_user(world["admin"])
+        api.as_user(world["account_admin"])
         # Who may read (3), the count, the page; an included actor adds its relationships (3)
         # and the check that the caller may see each included user (3), whatever the page size.
         with django_assert_max_num_queries(5 if "include" not in query else 11):
-            response = api.get(log_url(world["account"], query))
+            response = api.get(log_url(world.account, query))
         assert response.status_code == 200 and response.document["data"]
 
     def test_deep_pages_offset_over_primary_keys_only(self, api, world, history):
-        api.as_user(world["admin"])
+        api.as_user(world["account_admin"])
         with CaptureQueriesContext(connection) as queries:
-            api.get(log_url(world["account"], "page_size=7&page=20"))
+            api.get(log_url(world.account, "page_size=7&page=20"))
         paged = [q["sql"] for q in queries.captured_queries if "OFFSET" in q["sql"]]
         assert len(paged) == 1
         outer, inner = paged[0].split(" IN (SELECT ", 1)
@@ -183,7 +182,7 @@ class TestIndex:
         if connection.vendor != "sqlite":
             return  # PostgreSQL plans by table statistics; its plans are checked on the benchmark data
         for _query, orm_filter in filter_cases(world, history):
-            entries = AuditLogEntry.objects.filter(account_id=world["account"].pk, **orm_filter)
+            entries = AuditLogEntry.objects.filter(account_id=world.account.pk, **orm_filter)
             ordered = entries.order_by("-timestamp", "-id")
             for plan in (entries.values("pk").explain(), ordered.values("pk")[70:77].explain()):
                 assert "COVERING INDEX auditlog_account_page_idx" in plan, (orm_filter, plan)
@@ -197,7 +196,7 @@ class TestIndex:
 @pytest.mark.django_db
 class TestIdsFirst:
     def test_same_rows_and_related_objects_as_a_slice(self, world, history, django_assert_num_queries):
-        queryset = (AuditLogEntry.objects.filter(account_id=world["account"].pk).select_related("content_type", "actor")
+        queryset = (AuditLogEntry.objects.filter(account_id=world.account.pk).select_related("content_type", "actor")
                     .prefetch_related("actor__roles").order_by("timestamp", "-id"))
         with django_assert_num_queries(2):  # the page, and the actors' roles
             rows = list(ids_first(queryset, 30, 45))
@@ -207,7 +206,7 @@ class TestIdsFirst:
     def test_querysets_it_cannot_rebuild_are_sliced_as_usual(self, world, history):
         from django.db.models import Count
 
-        entries = AuditLogEntry.objects.filter(account_id=world["account"].pk).order_by("-timestamp", "-id")
+        entries = AuditLogEntry.objects.filter(account_id=world.account.pk).order_by("-timestamp", "-id")
         for queryset in (
             entries.annotate(n=Count("id")),
             entries.values("id", "action"),

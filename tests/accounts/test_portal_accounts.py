@@ -688,3 +688,21 @@ def test_an_admin_sees_remove_buttons_and_the_add_form(client, acme, people):
     assert f'action="/accounts/{acme.pk}/members/add/#members"' in html
     assert 'aria-labelledby="member-add-heading"' in html and 'id="member-add-heading"' in html
     assert f'action="/accounts/{acme.pk}/members/{plain.pk}/role/"' in html and f'id="role-{plain.pk}"' in html
+
+
+@pytest.mark.parametrize("raw", ['{"a": 1' + "0" * 400 + "}", '{"a": ' + "9" * 5000 + "}"])
+def test_huge_numbers_in_custom_attributes_are_a_field_error(client, world, raw):
+    account, admin = world.account, world["account_admin"]
+    client.force_login(admin)
+    response = client.post(f"/accounts/{account.pk}/", {"name": account.name, "custom_attributes": raw,
+                                                          "health_time_period": 86400})
+    assert response.status_code == 200
+    account.refresh_from_db()
+    assert account.custom_attributes == {}
+
+
+def test_refreshing_the_default_accounts_code_is_a_message(client, site_admin):
+    default = Account.objects.get(is_default=True)
+    client.force_login(site_admin)
+    response = client.post(f"/accounts/{default.pk}/activation-code/refresh/")
+    assert response.status_code == 302

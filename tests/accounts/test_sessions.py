@@ -116,6 +116,13 @@ class TestLockout:
         AccessAttempt.objects.update(attempt_time=timezone.now() - settings.AXES_COOLOFF_TIME - timedelta(seconds=1))
         assert sign_in(api, email=user.email, password=PASSWORD).status_code == 201
 
+    def test_lockout_counts_the_person_not_the_spelling(self, api):
+        user = UserFactory()
+        for _ in range(5):
+            api.post("/api/v1/sessions/", body("Session", {"username": user.username, "password": "wrong"}))
+        by_email = api.post("/api/v1/sessions/", body("Session", {"email": user.email, "password": PASSWORD}))
+        assert by_email.status_code == 429
+
 
 @pytest.mark.django_db
 class TestTokens:
@@ -162,6 +169,28 @@ class TestTokens:
         api.as_user(user)
         User.objects.filter(pk=user.pk).update(is_active=False)
         assert api.get("/api/v1/users/me/").status_code == 401
+
+    def test_keep_alive_accepts_the_document_read_back(self, api, user):
+        api.as_user(user)
+        current = api.get("/api/v1/sessions/current/").document["data"]
+        assert api.patch("/api/v1/sessions/current/", {"data": current}).status_code == 200
+        minimal = {"data": {"type": "Session", "id": current["id"]}}
+        assert api.patch("/api/v1/sessions/current/", minimal).status_code == 200
+
+    def test_keep_alive_refuses_credentials_or_changes_in_the_body(self, api, user):
+        api.as_user(user)
+        current = api.get("/api/v1/sessions/current/").document["data"]
+        for attributes in ({"email": "a@b.c", "password": "x"}, {"userAgent": "spoofed"}):
+            response = api.patch("/api/v1/sessions/current/", body("Session", attributes, id=current["id"]))
+            assert response.status_code == 400
+
+    def test_an_expired_session_leaves_the_visible_ones_at_once(self, user):
+        from tests.jsonapi import token_for
+
+        token_for(user)
+        assert Session.objects.for_user(user).count() == 1
+        Session.objects.filter(user=user).update(expires_at=timezone.now() - timedelta(seconds=1))
+        assert Session.objects.for_user(user).count() == 0
 
 
 @pytest.mark.django_db

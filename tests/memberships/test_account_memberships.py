@@ -3,46 +3,43 @@ import threading
 import pytest
 from django.db import connection, connections
 
-from accounts.models import Account, AuditLogEntry, Contact
+from accounts.models import Account, AccountMembership, AuditLogEntry, Contact
 from core.errors import Conflict
 from memberships import services
-from accounts.models import AccountMembership
-from tests.accounts.test_accounts import member, world  # noqa: F401  (fixture)
-from tests.factories import UserFactory
-from tests.jsonapi import body, matrix, rel
+from tests.factories import AccountMembershipFactory, UserFactory
+from tests.jsonapi import body, rel
 
 URL = "/api/v1/account-memberships/"
 Role = AccountMembership.Role
 
+# Who may list, read, add, change and remove account memberships (and that a refusal changes
+# nothing): tests/accounts/test_permission_matrix.py.
 
-def membership_of(world, caller):
-    return AccountMembership.objects.get(account=world["account"], user=world[caller])
+
+def member(account, role=Role.USER):
+    return AccountMembershipFactory(account=account, role=role).user
 
 
 @pytest.mark.django_db
 class TestRead:
-    @pytest.mark.parametrize(*matrix(anonymous=401, outsider=404, consultancy_user=404, user=200, consultant=200,
-                                     admin=200, consultancy_consultant=200, site_admin=200))
-    def test_retrieve(self, api, world, caller, expected):
-        target = membership_of(world, "user")
-        assert api.as_user(world[caller]).get(f"{URL}{target.pk}/").status_code == expected
-
     def test_list_and_filters(self, api, world):
+        world.build("account_user", "account_consultant", "account_admin")
         api.as_user(world["consultancy_consultant"])
-        listed = api.get(f"{URL}?filter[account]={world['account'].pk}").document["data"]
+        listed = api.get(f"{URL}?filter[account]={world.account.pk}").document["data"]
         assert len(listed) == 3
-        admins = api.get(f"{URL}?filter[account]={world['account'].pk}&filter[role]=admin").document["data"]
-        assert [m["relationships"]["user"]["data"]["id"] for m in admins] == [str(world["admin"].pk)]
-        unseen = api.get(f"{URL}?filter[account]={world['other'].pk}").document["data"]
+        admins = api.get(f"{URL}?filter[account]={world.account.pk}&filter[role]=admin").document["data"]
+        assert [m["relationships"]["user"]["data"]["id"] for m in admins] == [str(world["account_admin"].pk)]
+        unseen = api.get(f"{URL}?filter[account]={world.other_account.pk}").document["data"]
         assert unseen == []
-        by_user = api.get(f"{URL}?filter[user]={world['user'].pk}").document["data"]
+        by_user = api.get(f"{URL}?filter[user]={world['account_user'].pk}").document["data"]
         assert len(by_user) == 1
         assert api.get(f"{URL}?filter[role]=owner").status_code == 400
 
     def test_include_user_and_account(self, api, world, django_assert_max_num_queries):
+        world.build("account_user", "account_consultant", "account_admin")
         for _ in range(25):
-            member(world["account"])
-        api.as_user(world["admin"])
+            member(world.account)
+        api.as_user(world["account_admin"])
         # session, count, page (+ users), the users' roles, account memberships and memberships, accounts
         # (+ counts), their roles, members, utilities, + visibility checks of the included users
         # (has_perm x2, check) and accounts
@@ -59,60 +56,58 @@ class TestCreate:
         return body("AccountMembership", attributes, {"user": rel("User", user.pk),
                                                       "account": rel("Account", account.pk)})
 
-    @pytest.mark.parametrize(*matrix(anonymous=401, outsider=404, user=403, consultant=403,
-                                     consultancy_admin=403, admin=201, site_admin=201))
-    def test_who_may_add(self, api, world, caller, expected):
-        newcomer = UserFactory()
-        if world[caller] is not None:
-            Contact.objects.create(owner=world[caller], contact=newcomer)  # so they can name the user
-        response = api.as_user(world[caller]).post(URL, self.payload(newcomer, world["account"]))
-        assert response.status_code == expected
-        assert AccountMembership.objects.filter(user=newcomer).exists() == (expected == 201)
-
     def test_defaults_to_user_and_is_audited(self, api, world):
         newcomer = UserFactory()
-        Contact.objects.create(owner=world["admin"], contact=newcomer)
-        response = api.as_user(world["admin"]).post(URL, self.payload(newcomer, world["account"]))
+        Contact.objects.create(owner=world["account_admin"], contact=newcomer)
+        response = api.as_user(world["account_admin"]).post(URL, self.payload(newcomer, world.account))
         assert response.document["data"]["attributes"]["role"] == "user"
         entry = AuditLogEntry.objects.get(content_type__model="accountmembership",
                                           object_id=response.document["data"]["id"])
-        assert entry.account_id == world["account"].pk and entry.actor == world["admin"]
+        assert entry.account_id == world.account.pk and entry.actor == world["account_admin"]
 
     def test_duplicate_is_409(self, api, world):
-        response = api.as_user(world["admin"]).post(URL, self.payload(world["user"], world["account"]))
+        response = api.as_user(world["account_admin"]).post(URL, self.payload(world["account_user"], world.account))
         assert response.status_code == 409 and response.document["errors"][0]["code"] == "duplicate"
 
     def test_unseen_and_missing_accounts_look_alike(self, api, world):
         newcomer = UserFactory()
-        Contact.objects.create(owner=world["admin"], contact=newcomer)
-        api.as_user(world["admin"])
-        unseen = api.post(URL, self.payload(newcomer, world["other"]))
+        Contact.objects.create(owner=world["account_admin"], contact=newcomer)
+        api.as_user(world["account_admin"])
+        unseen = api.post(URL, self.payload(newcomer, world.other_account))
         missing = api.post(URL, body("AccountMembership", {}, {"user": rel("User", newcomer.pk),
                                                               "account": rel("Account", 999999)}))
         assert unseen.status_code == missing.status_code == 404
 
     def test_admins_add_any_existing_user(self, api, world):
         stranger = UserFactory()
-        response = api.as_user(world["admin"]).post(URL, self.payload(stranger, world["account"]))
+        response = api.as_user(world["account_admin"]).post(URL, self.payload(stranger, world.account))
         assert response.status_code == 201
         missing = api.post(URL, body("AccountMembership", {}, {"user": rel("User", 999999),
-                                                              "account": rel("Account", world["account"].pk)}))
+                                                              "account": rel("Account", world.account.pk)}))
         assert missing.status_code == 400
         assert missing.document["errors"][0]["source"]["pointer"] == "/data/relationships/user"
 
     def test_non_admins_learn_nothing_about_user_ids(self, api, world):
-        api.as_user(world["user"])
-        existing = api.post(URL, self.payload(world["outsider"], world["account"]))
+        api.as_user(world["account_user"])
+        existing = api.post(URL, self.payload(world["outsider"], world.account))
         missing = api.post(URL, body("AccountMembership", {}, {"user": rel("User", 999999),
-                                                              "account": rel("Account", world["account"].pk)}))
+                                                              "account": rel("Account", world.account.pk)}))
         assert existing.status_code == missing.status_code == 403
 
     def test_bad_role_is_400(self, api, world):
         newcomer = UserFactory()
-        Contact.objects.create(owner=world["admin"], contact=newcomer)
-        response = api.as_user(world["admin"]).post(URL, self.payload(newcomer, world["account"], role="owner"))
+        Contact.objects.create(owner=world["account_admin"], contact=newcomer)
+        response = api.as_user(world["account_admin"]).post(URL, self.payload(newcomer, world.account, role="owner"))
         assert response.status_code == 400
         assert response.document["errors"][0]["source"]["pointer"] == "/data/attributes/role"
+
+    def test_the_default_account_has_no_members_or_codes(self, api, world):
+        default = Account.objects.get(is_default=True)
+        api.as_user(world["site_admin"])
+        added = api.post("/api/v1/account-memberships/", body("AccountMembership", {}, {
+            "user": rel("User", world["member"].pk), "account": rel("Account", default.pk)}))
+        assert added.status_code == 409
+        assert api.get(f"/api/v1/accounts/{default.pk}/activation-code/").status_code == 409
 
 
 @pytest.mark.django_db
@@ -120,67 +115,56 @@ class TestChangeRole:
     def patch(self, api, membership, role):
         return api.patch(f"{URL}{membership.pk}/", body("AccountMembership", {"role": role}, id=membership.pk))
 
-    @pytest.mark.parametrize(*matrix(outsider=404, user=403, consultant=403, admin=200, site_admin=200))
-    def test_promotion_by_account_admins(self, api, world, caller, expected):
-        target = membership_of(world, "user")
-        assert self.patch(api.as_user(world[caller]), target, "consultant").status_code == expected
-
     def test_demoting_another_admin_is_for_site_admins(self, api, world):
-        other_admin = member(world["account"], Role.ADMIN)
+        other_admin = member(world.account, Role.ADMIN)
         target = AccountMembership.objects.get(user=other_admin)
-        assert self.patch(api.as_user(world["admin"]), target, "user").status_code == 403
+        assert self.patch(api.as_user(world["account_admin"]), target, "user").status_code == 403
         assert self.patch(api.as_user(world["site_admin"]), target, "user").status_code == 200
 
     def test_an_admin_may_step_down_when_another_remains(self, api, world):
-        member(world["account"], Role.ADMIN)
-        mine = membership_of(world, "admin")
-        assert self.patch(api.as_user(world["admin"]), mine, "user").status_code == 200
+        member(world.account, Role.ADMIN)
+        mine = world.account_membership_of("account_admin")
+        assert self.patch(api.as_user(world["account_admin"]), mine, "user").status_code == 200
 
     def test_the_last_admin_cannot_be_demoted(self, api, world):
-        mine = membership_of(world, "admin")
-        for caller in ("admin", "site_admin"):
+        mine = world.account_membership_of("account_admin")
+        for caller in ("account_admin", "site_admin"):
             response = self.patch(api.as_user(world[caller]), mine, "user")
             assert response.status_code == 409 and response.document["errors"][0]["code"] == "last_admin"
-        assert membership_of(world, "admin").role == Role.ADMIN
+        assert world.account_membership_of("account_admin").role == Role.ADMIN
 
     def test_user_and_account_are_fixed(self, api, world):
-        target = membership_of(world, "user")
+        target = world.account_membership_of("account_user")
         response = api.as_user(world["site_admin"]).patch(f"{URL}{target.pk}/", body(
-            "AccountMembership", relationships={"account": rel("Account", world["other"].pk)}, id=target.pk))
+            "AccountMembership", relationships={"account": rel("Account", world.other_account.pk)}, id=target.pk))
         assert response.status_code == 400
         assert response.document["errors"][0]["source"]["pointer"] == "/data/relationships/account"
         same = api.as_user(world["site_admin"]).patch(f"{URL}{target.pk}/", body(
-            "AccountMembership", {"role": "consultant"}, {"account": rel("Account", world["account"].pk),
-                                                          "user": rel("User", world["user"].pk)}, id=target.pk))
+            "AccountMembership", {"role": "consultant"}, {"account": rel("Account", world.account.pk),
+                                                          "user": rel("User", world["account_user"].pk)}, id=target.pk))
         assert same.status_code == 200
 
 
 @pytest.mark.django_db
 class TestRemove:
-    @pytest.mark.parametrize(*matrix(anonymous=401, outsider=404, consultant=403, user=204, admin=204,
-                                     site_admin=204))
-    def test_who_may_remove_a_plain_member(self, api, world, caller, expected):
-        target = membership_of(world, "user")
-        assert api.as_user(world[caller]).delete(f"{URL}{target.pk}/").status_code == expected
-
     def test_removing_another_admin_is_for_site_admins(self, api, world):
-        other_admin = member(world["account"], Role.ADMIN)
+        other_admin = member(world.account, Role.ADMIN)
         target = AccountMembership.objects.get(user=other_admin)
-        assert api.as_user(world["admin"]).delete(f"{URL}{target.pk}/").status_code == 403
+        assert api.as_user(world["account_admin"]).delete(f"{URL}{target.pk}/").status_code == 403
         assert api.as_user(world["site_admin"]).delete(f"{URL}{target.pk}/").status_code == 204
 
     def test_the_last_admin_cannot_leave(self, api, world):
-        mine = membership_of(world, "admin")
-        response = api.as_user(world["admin"]).delete(f"{URL}{mine.pk}/")
+        mine = world.account_membership_of("account_admin")
+        response = api.as_user(world["account_admin"]).delete(f"{URL}{mine.pk}/")
         assert response.status_code == 409 and response.document["errors"][0]["code"] == "last_admin"
         assert api.as_user(world["site_admin"]).delete(f"{URL}{mine.pk}/").status_code == 409
 
     def test_the_last_admin_cannot_delete_themselves(self, api, world):
-        response = api.as_user(world["admin"]).delete("/api/v1/users/me/")
+        response = api.as_user(world["account_admin"]).delete("/api/v1/users/me/")
         assert response.status_code == 409 and response.document["errors"][0]["code"] == "last_admin"
-        assert world["admin"].__class__.objects.filter(pk=world["admin"].pk).exists()
-        member(world["account"], Role.ADMIN)
-        assert api.as_user(world["admin"]).delete("/api/v1/users/me/").status_code == 204
+        assert world["account_admin"].__class__.objects.filter(pk=world["account_admin"].pk).exists()
+        member(world.account, Role.ADMIN)
+        assert api.as_user(world["account_admin"]).delete("/api/v1/users/me/").status_code == 204
 
 
 @pytest.mark.postgres_only

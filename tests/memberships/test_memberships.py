@@ -9,24 +9,25 @@ from accounts.models import AuditLogEntry, Contact
 from core.errors import Conflict
 from memberships import services
 from memberships.models import Membership, Utility
-from tests.factories import UserFactory
+from tests.factories import MembershipFactory, UserFactory
 from tests.jsonapi import body, matrix, rel
-from tests.memberships.test_utilities import URole, place, utility_member  # noqa: F401  (fixture)
 
 URL = "/api/v1/memberships/"
+URole = Membership.Role
+UTILITY_PERSONAS = ("spectator", "member", "leader", "utility_admin")
 
-
-def membership(place, caller):
-    return Membership.objects.get(utility=place["utility"], user=place[caller])
+# Who may list, read, add, change the subscription of and remove a member (and that a refusal
+# changes nothing): tests/memberships/test_permission_matrix.py.
 
 
 @pytest.mark.django_db
 class TestAssociationExamples:
     """The utility association's documented requests, replayed against Roster."""
 
-    def test_list_shape(self, api, place):
-        api.as_user(place["spectator"])
-        document = api.get(f"{URL}?filter[utility]={place['utility'].pk}&page=1&page_size=2").document
+    def test_list_shape(self, api, world):
+        world.build(*UTILITY_PERSONAS)
+        api.as_user(world["spectator"])
+        document = api.get(f"{URL}?filter[utility]={world.utility.pk}&page=1&page_size=2").document
         assert set(document["links"]) == {"first", "last", "next", "prev"}
         assert "page=1" in document["links"]["first"]
         assert document["meta"]["pagination"] == {"page": 1, "pages": 2, "count": 4}
@@ -34,32 +35,33 @@ class TestAssociationExamples:
         assert item["type"] == "Membership" and isinstance(item["id"], str)
         assert set(item["attributes"]) >= {"isSubscriber", "isSubscriberDatetime", "role"}
         assert item["relationships"]["user"]["data"]["type"] == "User"
-        assert item["relationships"]["utility"]["data"] == {"type": "Utility", "id": str(place["utility"].pk)}
+        assert item["relationships"]["utility"]["data"] == {"type": "Utility", "id": str(world.utility.pk)}
 
-    def test_filter_by_comma_separated_utilities(self, api, place):
-        second = Utility.objects.create(account=place["account"], name="South", billing_day=2)
-        Membership.objects.create(utility=second, user=place["member"], is_subscriber=False)
-        api.as_user(place["account_admin"])
-        both = api.get(f"{URL}?filter[utility]={place['utility'].pk},{second.pk}").document["data"]
+    def test_filter_by_comma_separated_utilities(self, api, world):
+        world.build(*UTILITY_PERSONAS)
+        second = Utility.objects.create(account=world.account, name="South", billing_day=2)
+        Membership.objects.create(utility=second, user=world["member"], is_subscriber=False)
+        api.as_user(world["account_admin"])
+        both = api.get(f"{URL}?filter[utility]={world.utility.pk},{second.pk}").document["data"]
         assert len(both) == 5
         assert len(api.get(f"{URL}?filter[utility]={second.pk}").document["data"]) == 1
 
-    def test_create_with_numeric_ids_is_201(self, api, place):
+    def test_create_with_numeric_ids_is_201(self, api, world):
         newcomer = UserFactory()
-        Contact.objects.create(owner=place["utility_admin"], contact=newcomer)
+        Contact.objects.create(owner=world["utility_admin"], contact=newcomer)
         payload = {"data": {"type": "Membership", "attributes": {"isSubscriber": False}, "relationships": {
-            "utility": {"data": {"type": "Utility", "id": place["utility"].pk}},
+            "utility": {"data": {"type": "Utility", "id": world.utility.pk}},
             "user": {"data": {"type": "User", "id": newcomer.pk}}}}}
-        response = api.as_user(place["utility_admin"]).post(URL, payload)
+        response = api.as_user(world["utility_admin"]).post(URL, payload)
         assert response.status_code == 201
         data = response.document["data"]
         assert data["attributes"]["isSubscriber"] is False and data["attributes"]["role"] == "spectator"
         assert data["relationships"]["user"]["data"] == {"type": "User", "id": str(newcomer.pk)}
-        assert data["relationships"]["utility"]["data"] == {"type": "Utility", "id": str(place["utility"].pk)}
+        assert data["relationships"]["utility"]["data"] == {"type": "Utility", "id": str(world.utility.pk)}
 
-    def test_retrieve_update_delete(self, api, place):
-        target = membership(place, "member")
-        api.as_user(place["leader"])
+    def test_retrieve_update_delete(self, api, world):
+        target = world.membership_of("member")
+        api.as_user(world["leader"])
         assert api.get(f"{URL}{target.pk}/").document["data"]["id"] == str(target.pk)
         patched = api.patch(f"{URL}{target.pk}/", {"data": {"type": "Membership", "id": str(target.pk),
                                                             "attributes": {"isSubscriber": True}}})
@@ -70,28 +72,23 @@ class TestAssociationExamples:
 
 @pytest.mark.django_db
 class TestRead:
-    @pytest.mark.parametrize(*matrix(anonymous=401, outsider=404, account_user=404, spectator=200, leader=200,
-                                     account_consultant=200, account_admin=200, consultancy_consultant=200,
-                                     site_admin=200))
-    def test_who_reads(self, api, place, caller, expected):
-        assert api.as_user(place[caller]).get(f"{URL}{membership(place, 'member').pk}/").status_code == expected
-
-    def test_filters(self, api, place):
-        api.as_user(place["account_admin"])
-        Membership.objects.filter(user=place["leader"]).update(is_subscriber=True)
+    def test_filters(self, api, world):
+        world.build(*UTILITY_PERSONAS)
+        api.as_user(world["account_admin"])
+        Membership.objects.filter(user=world["leader"]).update(is_subscriber=True)
         subscribers = api.get(f"{URL}?filter[isSubscriber]=true").document["data"]
-        assert [m["relationships"]["user"]["data"]["id"] for m in subscribers] == [str(place["leader"].pk)]
+        assert [m["relationships"]["user"]["data"]["id"] for m in subscribers] == [str(world["leader"].pk)]
         leaders = api.get(f"{URL}?filter[role]=leader,admin").document["data"]
         assert len(leaders) == 2
-        mine = api.get(f"{URL}?filter[user]={place['spectator'].pk}").document["data"]
+        mine = api.get(f"{URL}?filter[user]={world['spectator'].pk}").document["data"]
         assert len(mine) == 1
         assert api.get(f"{URL}?filter[role]=boss").status_code == 400
         assert api.get(f"{URL}?filter[utility]=abc").status_code == 400
-        unseen = api.get(f"{URL}?filter[utility]={place['other_utility'].pk}").document["data"]
+        unseen = api.get(f"{URL}?filter[utility]={world.other_utility.pk}").document["data"]
         assert unseen == []
 
-    def test_include_and_sparse_fieldsets(self, api, place):
-        api.as_user(place["spectator"])
+    def test_include_and_sparse_fieldsets(self, api, world):
+        api.as_user(world["spectator"])
         document = api.get(f"{URL}?include=user,utility&fields[Membership]=isSubscriber,user,utility").document
         assert set(document["data"][0]["attributes"]) == {"isSubscriber"}
         assert {r["type"] for r in document["included"]} == {"User", "Utility"}
@@ -99,15 +96,20 @@ class TestRead:
     # Without include: session, count, page. With it: + the users' roles, account memberships and
     # memberships, the utilities and their memberships, and one visibility check per included type.
     @pytest.mark.parametrize("include,bound", [("", 3), ("&include=user,utility", 12)])
-    def test_query_count_is_fixed(self, api, place, include, bound, django_assert_max_num_queries):
+    def test_query_count_is_fixed(self, api, world, include, bound, django_assert_max_num_queries):
+        world.build(*UTILITY_PERSONAS)
         for _ in range(60):
-            utility_member(place["utility"], URole.MEMBER)
-        api.as_user(place["spectator"])
+            MembershipFactory(utility=world.utility, role=URole.MEMBER)
+        api.as_user(world["spectator"])
         with django_assert_max_num_queries(bound):
             small = api.get(f"{URL}?page_size=5{include}")
         with django_assert_max_num_queries(bound):
             large = api.get(f"{URL}?page_size=100{include}")
         assert len(small.document["data"]) == 5 and len(large.document["data"]) == 64
+
+    def test_filter_errors_name_the_parameter_sent(self, api, world):
+        response = api.as_user(world["account_admin"]).get("/api/v1/memberships/?filter[utility]=abc")
+        assert response.document["errors"][0]["source"] == {"parameter": "filter[utility]"}
 
 
 @pytest.mark.django_db
@@ -116,53 +118,49 @@ class TestCreate:
         return body("Membership", {"isSubscriber": False, **attributes},
                     {"user": rel("User", user.pk), "utility": rel("Utility", utility.pk)})
 
-    @pytest.mark.parametrize(*matrix(anonymous=401, outsider=404, account_user=403, leader=403, spectator=403,
-                                     utility_admin=201, account_admin=201, site_admin=201))
-    def test_who_adds(self, api, place, caller, expected):
-        newcomer = UserFactory()
-        if place[caller] is not None:
-            Contact.objects.create(owner=place[caller], contact=newcomer)
-        response = api.as_user(place[caller]).post(URL, self.payload(newcomer, place["utility"]))
-        assert response.status_code == expected
-        assert Membership.objects.filter(user=newcomer).exists() == (expected == 201)
-
-    def test_is_subscriber_is_required(self, api, place):
-        payload = body("Membership", {}, {"user": rel("User", place["account_user"].pk),
-                                          "utility": rel("Utility", place["utility"].pk)})
-        response = api.as_user(place["account_admin"]).post(URL, payload)
+    def test_is_subscriber_is_required(self, api, world):
+        payload = body("Membership", {}, {"user": rel("User", world["account_user"].pk),
+                                          "utility": rel("Utility", world.utility.pk)})
+        response = api.as_user(world["account_admin"]).post(URL, payload)
         assert response.status_code == 400 and response.document["errors"][0]["code"] == "required"
         assert response.document["errors"][0]["source"]["pointer"] == "/data/attributes/isSubscriber"
 
-    def test_duplicate_is_409(self, api, place):
-        response = api.as_user(place["account_admin"]).post(URL, self.payload(place["member"], place["utility"]))
+    def test_duplicate_is_409(self, api, world):
+        response = api.as_user(world["account_admin"]).post(URL, self.payload(world["member"], world.utility))
         assert response.status_code == 409 and response.document["errors"][0]["code"] == "duplicate"
 
-    def test_subscriber_datetime_is_set_by_the_server(self, api, place):
+    def test_subscriber_datetime_is_set_by_the_server(self, api, world):
         before = timezone.now()
-        response = api.as_user(place["account_admin"]).post(URL, self.payload(
-            place["account_user"], place["utility"], isSubscriber=True))
+        response = api.as_user(world["account_admin"]).post(URL, self.payload(
+            world["account_user"], world.utility, isSubscriber=True))
         stamp = response.document["data"]["attributes"]["isSubscriberDatetime"]
         assert stamp and Membership.objects.get(pk=response.document["data"]["id"]).is_subscriber_datetime >= before
-        sent = api.post(URL, self.payload(place["account_consultant"], place["utility"],
+        sent = api.post(URL, self.payload(world["account_consultant"], world.utility,
                                           isSubscriberDatetime="2020-01-01T00:00:00Z"))
         assert sent.status_code == 400
 
-    def test_creation_is_audited_into_the_account(self, api, place):
-        response = api.as_user(place["account_admin"]).post(URL, self.payload(place["account_user"],
-                                                                              place["utility"]))
+    def test_creation_is_audited_into_the_account(self, api, world):
+        response = api.as_user(world["account_admin"]).post(URL, self.payload(world["account_user"],
+                                                                              world.utility))
         entry = AuditLogEntry.objects.get(content_type__model="membership", object_id=response.document["data"]["id"])
-        assert entry.account_id == place["account"].pk and entry.actor == place["account_admin"]
+        assert entry.account_id == world.account.pk and entry.actor == world["account_admin"]
 
-    def test_seat_limit(self, api, place):
-        Utility.objects.filter(pk=place["utility"].pk).update(subscriber_seats=1)
-        api.as_user(place["account_admin"])
-        first = api.post(URL, self.payload(place["account_user"], place["utility"], isSubscriber=True))
+    def test_seat_limit(self, api, world):
+        Utility.objects.filter(pk=world.utility.pk).update(subscriber_seats=1)
+        api.as_user(world["account_admin"])
+        first = api.post(URL, self.payload(world["account_user"], world.utility, isSubscriber=True))
         assert first.status_code == 201
-        second = api.post(URL, self.payload(place["account_consultant"], place["utility"], isSubscriber=True))
+        second = api.post(URL, self.payload(world["account_consultant"], world.utility, isSubscriber=True))
         assert second.status_code == 409 and second.document["errors"][0]["code"] == "seat_limit_reached"
-        assert not Membership.objects.filter(user=place["account_consultant"]).exists()
-        free = api.post(URL, self.payload(place["account_consultant"], place["utility"], isSubscriber=False))
+        assert not Membership.objects.filter(user=world["account_consultant"]).exists()
+        free = api.post(URL, self.payload(world["account_consultant"], world.utility, isSubscriber=False))
         assert free.status_code == 201
+
+    @pytest.mark.parametrize("attributes", [{"isSubscriber": "yes"}, {"isSubscriber": 1}])
+    def test_booleans_are_json_booleans(self, api, world, attributes):
+        response = api.as_user(world["account_admin"]).post("/api/v1/memberships/", body("Membership", attributes, {
+            "user": rel("User", world["account_admin"].pk), "utility": rel("Utility", world.utility.pk)}))
+        assert response.status_code == 400
 
 
 @pytest.mark.django_db
@@ -172,22 +170,22 @@ class TestUpdate:
 
     @pytest.mark.parametrize(*matrix(outsider=404, account_user=404, spectator=403, member=403, leader=200,
                                      utility_admin=200, account_admin=200, site_admin=200))
-    def test_who_changes_subscription(self, api, place, caller, expected):
-        target = membership(place, "spectator")
-        assert self.patch(api.as_user(place[caller]), target, isSubscriber=True).status_code == expected
+    def test_who_changes_subscription(self, api, world, caller, expected):
+        target = world.membership_of("spectator")
+        assert self.patch(api.as_user(world[caller]), target, isSubscriber=True).status_code == expected
 
     @pytest.mark.parametrize(*matrix(leader=403, utility_admin=200, account_admin=200))
-    def test_only_admins_change_roles(self, api, place, caller, expected):
-        target = membership(place, "spectator")
-        assert self.patch(api.as_user(place[caller]), target, role="member").status_code == expected
+    def test_only_admins_change_roles(self, api, world, caller, expected):
+        target = world.membership_of("spectator")
+        assert self.patch(api.as_user(world[caller]), target, role="member").status_code == expected
         target.refresh_from_db()
         assert (target.role == "member") == (expected == 200)
 
-    def test_datetime_moves_only_when_subscription_changes(self, api, place):
-        target = membership(place, "member")
+    def test_datetime_moves_only_when_subscription_changes(self, api, world):
+        target = world.membership_of("member")
         old = timezone.now() - timedelta(days=3)
         Membership.objects.filter(pk=target.pk).update(is_subscriber_datetime=old)
-        api.as_user(place["utility_admin"])
+        api.as_user(world["utility_admin"])
         self.patch(api, target, role="leader")
         target.refresh_from_db()
         assert target.is_subscriber_datetime == old
@@ -198,38 +196,46 @@ class TestUpdate:
         target.refresh_from_db()
         assert target.is_subscriber_datetime > old
 
-    def test_subscribing_past_the_seats_is_409(self, api, place):
-        Utility.objects.filter(pk=place["utility"].pk).update(subscriber_seats=1)
-        Membership.objects.filter(user=place["leader"]).update(is_subscriber=True)
-        response = self.patch(api.as_user(place["leader"]), membership(place, "member"), isSubscriber=True)
+    def test_subscribing_past_the_seats_is_409(self, api, world):
+        Utility.objects.filter(pk=world.utility.pk).update(subscriber_seats=1)
+        Membership.objects.filter(user=world["leader"]).update(is_subscriber=True)
+        response = self.patch(api.as_user(world["leader"]), world.membership_of("member"), isSubscriber=True)
         assert response.status_code == 409 and response.document["errors"][0]["code"] == "seat_limit_reached"
-        assert membership(place, "member").is_subscriber is False
+        assert world.membership_of("member").is_subscriber is False
 
-    def test_user_and_utility_are_fixed(self, api, place):
-        target = membership(place, "member")
-        response = api.as_user(place["site_admin"]).patch(f"{URL}{target.pk}/", body(
-            "Membership", relationships={"utility": rel("Utility", place["other_utility"].pk)}, id=target.pk))
+    def test_user_and_utility_are_fixed(self, api, world):
+        target = world.membership_of("member")
+        response = api.as_user(world["site_admin"]).patch(f"{URL}{target.pk}/", body(
+            "Membership", relationships={"utility": rel("Utility", world.other_utility.pk)}, id=target.pk))
         assert response.status_code == 400
         assert response.document["errors"][0]["source"]["pointer"] == "/data/relationships/utility"
+
+    def test_timestamps_written_back_in_another_format_are_unchanged(self, api, world):
+        mine = Membership.objects.get(user=world["member"])
+        api.as_user(world["account_admin"])
+        stamp = api.get(f"/api/v1/memberships/{mine.pk}/").document["data"]["attributes"]["isSubscriberDatetime"]
+        other_format = stamp.replace("Z", "+00:00")
+        response = api.patch(f"/api/v1/memberships/{mine.pk}/", body("Membership", {
+            "isSubscriberDatetime": other_format}, id=mine.pk))
+        assert response.status_code == 200
 
 
 @pytest.mark.django_db
 class TestDelete:
     @pytest.mark.parametrize("caller,target,expected", [
-        ("leader", "spectator", 204), ("leader", "member", 204), ("leader", "utility_admin", 403),
-        ("member", "spectator", 403), ("spectator", "member", 403), ("utility_admin", "leader", 204),
-        ("account_admin", "utility_admin", 204), ("account_user", "member", 404), ("outsider", "member", 404),
-        ("member", "member", 204),
+        # (who removes `member` is in the permission matrix)
+        ("leader", "spectator", 204), ("leader", "utility_admin", 403), ("member", "spectator", 403),
+        ("utility_admin", "leader", 204), ("account_admin", "utility_admin", 204),
     ])
-    def test_the_leader_admin_split(self, api, place, caller, target, expected):
-        victim = membership(place, target)
-        assert api.as_user(place[caller]).delete(f"{URL}{victim.pk}/").status_code == expected
+    def test_the_leader_admin_split(self, api, world, caller, target, expected):
+        victim = world.membership_of(target)
+        assert api.as_user(world[caller]).delete(f"{URL}{victim.pk}/").status_code == expected
         assert Membership.objects.filter(pk=victim.pk).exists() == (expected != 204)
 
-    def test_leader_removes_another_leader(self, api, place):
-        second = utility_member(place["utility"], URole.LEADER)
+    def test_leader_removes_another_leader(self, api, world):
+        second = MembershipFactory(utility=world.utility, role=URole.LEADER).user
         victim = Membership.objects.get(user=second)
-        assert api.as_user(place["leader"]).delete(f"{URL}{victim.pk}/").status_code == 204
+        assert api.as_user(world["leader"]).delete(f"{URL}{victim.pk}/").status_code == 204
 
 
 @pytest.mark.postgres_only

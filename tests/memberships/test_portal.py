@@ -467,3 +467,14 @@ def test_an_admin_sees_remove_buttons_and_the_add_form(client, place):
     assert f'action="/utilities/{place["utility"].pk}/memberships/add/#memberships"' in html
     assert 'aria-labelledby="membership-add-heading"' in html and 'id="membership-add-heading"' in html
     assert f'/memberships/{spectator.pk}/role/"' in html and f'id="role-{spectator.pk}"' in html
+
+
+def test_personal_owner_sets_the_billing_day(client, db):
+    from memberships.services import personal_utility_create
+
+    owner = UserFactory()
+    utility = personal_utility_create(user=owner, billing_day=3)
+    client.force_login(owner)
+    client.post(f"/utilities/{utility.pk}/", {"name": utility.name, "billing_day": 20})
+    utility.refresh_from_db()
+    assert utility.billing_day == 20

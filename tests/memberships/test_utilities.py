@@ -1,84 +1,45 @@
 import pytest
 
 from accounts.models import Account, AuditLogEntry
-from accounts.models import AccountMembership
 from memberships.models import Membership, Utility
-from tests.factories import UserFactory
-from tests.jsonapi import body, matrix, rel
+from tests.factories import MembershipFactory, UserFactory, UtilityFactory
+from tests.jsonapi import body, rel
 
 URL = "/api/v1/utilities/"
-ARole = AccountMembership.Role
 URole = Membership.Role
+UTILITY_PERSONAS = ("spectator", "member", "leader", "utility_admin")
 
-
-def account_member(account, role):
-    user = UserFactory()
-    AccountMembership.objects.create(account=account, user=user, role=role)
-    return user
-
-
-def utility_member(utility, role, subscriber=False):
-    user = UserFactory()
-    Membership.objects.create(utility=utility, user=user, role=role, is_subscriber=subscriber)
-    return user
-
-
-@pytest.fixture
-def place(db):
-    """An account with a utility, and a caller for every account and utility role."""
-    consultancy = Account.objects.create(name="Consultancy")
-    account = Account.objects.create(name="Acme", consultancy_account=consultancy)
-    other = Account.objects.create(name="Other")
-    utility = Utility.objects.create(account=account, name="North", billing_day=5)
-    return {
-        "account": account,
-        "utility": utility,
-        "other_utility": Utility.objects.create(account=other, name="Elsewhere", billing_day=1),
-        "anonymous": None,
-        "outsider": account_member(other, ARole.ADMIN),
-        "account_user": account_member(account, ARole.USER),
-        "account_consultant": account_member(account, ARole.CONSULTANT),
-        "account_admin": account_member(account, ARole.ADMIN),
-        "consultancy_consultant": account_member(consultancy, ARole.CONSULTANT),
-        "spectator": utility_member(utility, URole.SPECTATOR),
-        "member": utility_member(utility, URole.MEMBER),
-        "leader": utility_member(utility, URole.LEADER),
-        "utility_admin": utility_member(utility, URole.ADMIN),
-        "site_admin": UserFactory(is_superuser=True),
-    }
+# Who may list, read, create, rename and delete utilities (and that a refusal changes
+# nothing): tests/memberships/test_permission_matrix.py.
 
 
 @pytest.mark.django_db
 class TestRead:
-    @pytest.mark.parametrize(*matrix(anonymous=401, outsider=404, account_user=200, account_consultant=200,
-                                     account_admin=200, consultancy_consultant=200, spectator=200, leader=200,
-                                     site_admin=200))
-    def test_retrieve(self, api, place, caller, expected):
-        assert api.as_user(place[caller]).get(f"{URL}{place['utility'].pk}/").status_code == expected
-
-    def test_shape(self, api, place):
-        data = api.as_user(place["account_admin"]).get(f"{URL}{place['utility'].pk}/").document["data"]
+    def test_shape(self, api, world):
+        world.build(*UTILITY_PERSONAS)
+        data = api.as_user(world["account_admin"]).get(f"{URL}{world.utility.pk}/").document["data"]
         assert data["attributes"] == {"name": "North", "billingDay": 5, "isPersonal": False,
                                       "subscriberSeats": None, "created": data["attributes"]["created"]}
-        assert data["relationships"]["account"]["data"] == {"type": "Account", "id": str(place["account"].pk)}
+        assert data["relationships"]["account"]["data"] == {"type": "Account", "id": str(world.account.pk)}
         assert len(data["relationships"]["memberships"]["data"]) == 4
 
-    def test_filters(self, api, place):
-        api.as_user(place["site_admin"])
-        by_account = api.get(f"{URL}?filter[account]={place['account'].pk}").document["data"]
+    def test_filters(self, api, world):
+        world.utility  # noqa: B018  (the one utility of the account)
+        api.as_user(world["site_admin"])
+        by_account = api.get(f"{URL}?filter[account]={world.account.pk}").document["data"]
         assert [u["attributes"]["name"] for u in by_account] == ["North"]
         assert [u["attributes"]["name"] for u in api.get(f"{URL}?filter[name]=NORTH").document["data"]] == ["North"]
 
-    def test_account_counts_and_lists_its_utilities(self, api, place):
-        data = api.as_user(place["account_user"]).get(f"/api/v1/accounts/{place['account'].pk}/").document["data"]
+    def test_account_counts_and_lists_its_utilities(self, api, world):
+        world.utility  # noqa: B018  (the one utility of the account)
+        data = api.as_user(world["account_user"]).get(f"/api/v1/accounts/{world.account.pk}/").document["data"]
         assert data["attributes"]["utilityCount"] == 1
-        assert data["relationships"]["utilities"]["data"] == [{"type": "Utility", "id": str(place["utility"].pk)}]
+        assert data["relationships"]["utilities"]["data"] == [{"type": "Utility", "id": str(world.utility.pk)}]
 
-    def test_list_query_count_is_fixed(self, api, place, django_assert_max_num_queries):
-        for n in range(30):
-            utility = Utility.objects.create(account=place["account"], name=f"U{n}", billing_day=1)
-            Membership.objects.create(utility=utility, user=place["member"], is_subscriber=False)
-        api.as_user(place["account_admin"])
+    def test_list_query_count_is_fixed(self, api, world, django_assert_max_num_queries):
+        for _ in range(30):
+            MembershipFactory(utility=UtilityFactory(account=world.account), user=world["member"])
+        api.as_user(world["account_admin"])
         with django_assert_max_num_queries(6):
             small = api.get(f"{URL}?page_size=2")
         with django_assert_max_num_queries(10):
@@ -89,80 +50,68 @@ class TestRead:
 @pytest.mark.django_db
 class TestWrite:
     def payload(self, account, **attributes):
-        return body("Utility", {"name": "South", "billingDay": 12, **attributes},
+        return body("Utility", {"name": "West", "billingDay": 12, **attributes},
                     {"account": rel("Account", account.pk)})
 
-    # A utility admin who is not in the account does not see the account: 404.
-    @pytest.mark.parametrize(*matrix(anonymous=401, outsider=404, account_user=403, account_consultant=403,
-                                     utility_admin=404, account_admin=201, site_admin=201))
-    def test_who_creates(self, api, place, caller, expected):
-        response = api.as_user(place[caller]).post(URL, self.payload(place["account"]))
-        assert response.status_code == expected
-        assert Utility.objects.filter(name="South").exists() == (expected == 201)
-
-    def test_creating_makes_no_membership_and_is_audited(self, api, place):
-        response = api.as_user(place["account_admin"]).post(URL, self.payload(place["account"], subscriberSeats=3))
+    def test_creating_makes_no_membership_and_is_audited(self, api, world):
+        response = api.as_user(world["account_admin"]).post(URL, self.payload(world.account, subscriberSeats=3))
         utility = Utility.objects.get(pk=response.document["data"]["id"])
         assert not utility.memberships.exists()
         assert response.document["data"]["attributes"]["subscriberSeats"] == 3
         entry = AuditLogEntry.objects.get(content_type__model="utility", object_id=utility.pk)
-        assert entry.account_id == place["account"].pk and entry.actor == place["account_admin"]
+        assert entry.account_id == world.account.pk and entry.actor == world["account_admin"]
 
     @pytest.mark.parametrize("attributes,pointer", [
         ({"billingDay": 0}, "billingDay"), ({"billingDay": 29}, "billingDay"), ({"billingDay": "x"}, "billingDay"),
         ({"name": ""}, "name"), ({"name": "north"}, "name"), ({"subscriberSeats": -1}, "subscriberSeats"),
         ({"isPersonal": True}, "isPersonal"),
     ])
-    def test_validation(self, api, place, attributes, pointer):
-        response = api.as_user(place["account_admin"]).post(URL, self.payload(place["account"], **attributes))
+    def test_validation(self, api, world, attributes, pointer):
+        world.utility  # noqa: B018  ("north" is its name)
+        response = api.as_user(world["account_admin"]).post(URL, self.payload(world.account, **attributes))
         assert response.status_code == 400
         assert response.document["errors"][0]["source"]["pointer"] == f"/data/attributes/{pointer}"
 
-    def test_missing_account_is_required(self, api, place):
-        response = api.as_user(place["account_admin"]).post(URL, body("Utility", {"name": "X", "billingDay": 1}))
+    def test_missing_account_is_required(self, api, world):
+        response = api.as_user(world["account_admin"]).post(URL, body("Utility", {"name": "X", "billingDay": 1}))
         assert response.status_code == 400
         assert response.document["errors"][0]["source"]["pointer"] == "/data/relationships/account"
 
-    @pytest.mark.parametrize(*matrix(account_user=403, leader=403, utility_admin=200, account_admin=200))
-    def test_rename(self, api, place, caller, expected):
-        utility = place["utility"]
-        response = api.as_user(place[caller]).patch(f"{URL}{utility.pk}/", body("Utility", {"name": "Renamed"},
-                                                                                  id=utility.pk))
-        assert response.status_code == expected
-
-    def test_billing_day_is_for_account_admins(self, api, place):
-        utility = place["utility"]
+    def test_billing_day_is_for_account_admins(self, api, world):
+        utility = world.utility
         payload = body("Utility", {"billingDay": 20}, id=utility.pk)
-        assert api.as_user(place["utility_admin"]).patch(f"{URL}{utility.pk}/", payload).status_code == 403
-        assert api.as_user(place["account_admin"]).patch(f"{URL}{utility.pk}/", payload).status_code == 200
+        assert api.as_user(world["utility_admin"]).patch(f"{URL}{utility.pk}/", payload).status_code == 403
+        assert api.as_user(world["account_admin"]).patch(f"{URL}{utility.pk}/", payload).status_code == 200
 
-    def test_account_is_fixed(self, api, place):
-        utility = place["utility"]
-        response = api.as_user(place["site_admin"]).patch(f"{URL}{utility.pk}/", body(
-            "Utility", relationships={"account": rel("Account", place["other_utility"].account_id)}, id=utility.pk))
+    def test_account_is_fixed(self, api, world):
+        utility = world.utility
+        response = api.as_user(world["site_admin"]).patch(f"{URL}{utility.pk}/", body(
+            "Utility", relationships={"account": rel("Account", world.other_utility.account_id)}, id=utility.pk))
         assert response.status_code == 400
 
-    def test_seats_cannot_drop_below_subscribers(self, api, place):
-        utility = place["utility"]
+    def test_seats_cannot_drop_below_subscribers(self, api, world):
+        world.build(*UTILITY_PERSONAS)
+        utility = world.utility
         Membership.objects.filter(utility=utility).update(is_subscriber=True)
-        response = api.as_user(place["account_admin"]).patch(f"{URL}{utility.pk}/", body(
+        response = api.as_user(world["account_admin"]).patch(f"{URL}{utility.pk}/", body(
             "Utility", {"subscriberSeats": 2}, id=utility.pk))
         assert response.status_code == 409 and response.document["errors"][0]["code"] == "seat_limit_reached"
         assert api.patch(f"{URL}{utility.pk}/", body("Utility", {"subscriberSeats": 4}, id=utility.pk)
                          ).status_code == 200
 
-    @pytest.mark.parametrize(*matrix(outsider=404, account_user=403, utility_admin=403, account_admin=204,
-                                     site_admin=204))
-    def test_who_deletes(self, api, place, caller, expected):
-        utility = place["utility"]
-        assert api.as_user(place[caller]).delete(f"{URL}{utility.pk}/").status_code == expected
-
-    def test_delete_removes_memberships_and_is_in_the_account_history(self, api, place):
-        utility = place["utility"]
-        api.as_user(place["account_admin"]).delete(f"{URL}{utility.pk}/")
+    def test_delete_removes_memberships_and_is_in_the_account_history(self, api, world):
+        world.build(*UTILITY_PERSONAS)
+        utility = world.utility
+        api.as_user(world["account_admin"]).delete(f"{URL}{utility.pk}/")
         assert not Membership.objects.filter(utility_id=utility.pk).exists()
-        log = api.get(f"/api/v1/accounts/{place['account'].pk}/auditlog/?filter[action]=delete").document["data"]
+        log = api.get(f"/api/v1/accounts/{world.account.pk}/auditlog/?filter[action]=delete").document["data"]
         assert {e["attributes"]["objectType"] for e in log} == {"Utility", "Membership"}
+
+    def test_integers_are_json_integers(self, api, world):
+        response = api.as_user(world["account_admin"]).post("/api/v1/utilities/", body("Utility", {
+            "name": "Str", "billingDay": "5"}, {"account": rel("Account", world.account.pk)}))
+        assert response.status_code == 400
+        assert response.document["errors"][0]["source"]["pointer"] == "/data/attributes/billingDay"
 
 
 @pytest.mark.django_db
@@ -201,15 +150,45 @@ class TestPersonal:
         assert api.post(f"{URL}personal/", body("Utility", {"billingDay": 4, "name": "Mine"})).status_code == 400
         assert api.as_user(None).post(f"{URL}personal/", body("Utility", {"billingDay": 4})).status_code == 401
 
+    def test_the_owner_stays_admin_and_member(self, api, db):
+        owner = UserFactory()
+        api.as_user(owner)
+        utility_id = api.post("/api/v1/utilities/personal/", body("Utility", {"billingDay": 2})).document[
+            "data"]["id"]
+        mine = Membership.objects.get(utility_id=utility_id, user=owner)
+        demote = api.patch(f"/api/v1/memberships/{mine.pk}/", body("Membership", {"role": "spectator"}, id=mine.pk))
+        assert demote.status_code == 409
+        assert api.delete(f"/api/v1/memberships/{mine.pk}/").status_code == 409
+        assert api.get("/api/v1/utilities/personal/").status_code == 200
+
+    def test_renaming_one_does_not_take_another_users_default_name(self, api, db):
+        first, second = UserFactory(), UserFactory()
+        mine = api.as_user(first).post("/api/v1/utilities/personal/", body("Utility", {"billingDay": 2}))
+        utility_id = mine.document["data"]["id"]
+        api.patch(f"/api/v1/utilities/{utility_id}/", body("Utility", {"name": f"{second.username}'s utility"},
+                                                           id=utility_id))
+        theirs = api.as_user(second).post("/api/v1/utilities/personal/", body("Utility", {"billingDay": 3}))
+        assert theirs.status_code == 201
+
 
 @pytest.mark.django_db
-def test_permission_set_for_a_utility(api, place):
-    url = f"/api/v1/users/me/permissions/?objectType=Utility&objectId={place['utility'].pk}"
-    leader = api.as_user(place["leader"]).get(url).document["data"]["attributes"]["permissions"]
+def test_permission_set_for_a_utility(api, world):
+    url = f"/api/v1/users/me/permissions/?objectType=Utility&objectId={world.utility.pk}"
+    leader = api.as_user(world["leader"]).get(url).document["data"]["attributes"]["permissions"]
     assert "memberships.change_membership" in leader and "memberships.add_membership" not in leader
-    admin = api.as_user(place["account_admin"]).get(url).document["data"]["attributes"]["permissions"]
+    admin = api.as_user(world["account_admin"]).get(url).document["data"]["attributes"]["permissions"]
     assert {"memberships.add_membership", "memberships.change_utility", "memberships.delete_utility"} <= set(admin)
-    assert api.as_user(place["outsider"]).get(url).status_code == 404
+    assert api.as_user(world["outsider"]).get(url).status_code == 404
+
+
+@pytest.mark.django_db
+def test_permission_set_reports_read_rights_and_membership_rights(api, world):
+    api.as_user(world["member"])
+    utility = api.get(f"/api/v1/users/me/permissions/?objectType=Utility&objectId={world.utility.pk}")
+    assert "memberships.view_utility" in utility.document["data"]["attributes"]["permissions"]
+    mine = Membership.objects.get(user=world["member"])
+    own = api.get(f"/api/v1/users/me/permissions/?objectType=Membership&objectId={mine.pk}")
+    assert "memberships.delete_membership" in own.document["data"]["attributes"]["permissions"]
 
 
 @pytest.mark.django_db
