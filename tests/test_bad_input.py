@@ -4,8 +4,7 @@ import json
 
 import pytest
 
-from accounts.models import Account, AuditLogEntry, Avatar, Contact, Role, Session, User
-from accounts.models import AccountMembership
+from accounts.models import Account, AccountMembership, AuditLogEntry, Avatar, Contact, Role, Session, User
 from memberships.models import Membership, Utility
 from tests.factories import RoleFactory, SiteAdminFactory, UserFactory
 from tests.jsonapi import MEDIA_TYPE

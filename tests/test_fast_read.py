@@ -90,7 +90,7 @@ def _first_difference(a, b, where="$"):
     if isinstance(a, (list, tuple)):
         if len(a) != len(b):
             return f"{where}: {len(a)} items != {len(b)}"
-        for index, (x, y) in enumerate(zip(a, b)):
+        for index, (x, y) in enumerate(zip(a, b, strict=False)):
             diff = _first_difference(x, y, f"{where}[{index}]")
             if diff:
                 return diff
@@ -152,8 +152,8 @@ def test_the_fast_path_is_taken_for_the_hot_lists(demo, rf):
     """Guard against the comparison above passing because both sides took the standard path."""
     from rest_framework.request import Request
 
-    from memberships.api.views import MembershipViewSet
     from accounts.api.views import AccountViewSet, UserViewSet
+    from memberships.api.views import MembershipViewSet
 
     admin = demo[0]
     for view_class, query in ((MembershipViewSet, "include=user,utility"), (AccountViewSet, "include=utilities"),

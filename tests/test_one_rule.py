@@ -8,8 +8,8 @@ written here: it is read from the backend, so a face that re-derives a role and 
 the rule tables fails.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import pytest
 from django.contrib import admin as django_admin
@@ -200,7 +200,8 @@ def test_admin_asks_the_backend(world, persona, kind, verb):
     model, target, perm = ADMIN_OBJECTS[kind]
     perm = perm.format(verb)
     if persona == "staff_with_global_rights":
-        role = RoleFactory(permissions=[p.format(v) for _, _, p in ADMIN_OBJECTS.values() for v in ("change", "delete")])
+        held = [p.format(v) for _, _, p in ADMIN_OBJECTS.values() for v in ("change", "delete")]
+        role = RoleFactory(permissions=held)
         user = UserFactory(is_staff=True)
         user.roles.add(role)
     else:

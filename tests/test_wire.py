@@ -154,7 +154,7 @@ class TestQueryParameters:
 
     def test_includes_carry_only_what_the_caller_may_read(self, api, world):
         api.as_user(world["member"])
-        document = api.get(f"/api/v1/utilities/?include=account").document
+        document = api.get("/api/v1/utilities/?include=account").document
         assert document["data"] and not [r for r in document.get("included", []) if r["type"] == "Account"]
         admin_doc = api.as_user(world["account_admin"]).get(
             f"/api/v1/accounts/{world.account.pk}/?include=consultancyAccount").document
@@ -288,7 +288,7 @@ class TestErrorPointers:
         assert response.document["errors"][0]["source"] == {"parameter": "filter[id]"}
 
     def test_bad_include_on_writes_names_the_parameter(self, api, user):
-        response = api.as_user(user).patch(f"/api/v1/users/me/?include=roles.bogus",
+        response = api.as_user(user).patch("/api/v1/users/me/?include=roles.bogus",
                                            body("User", {"firstName": "X"}, id=user.pk))
         assert response.status_code == 400
         assert response.document["errors"][0]["source"] == {"parameter": "include"}

@@ -14,7 +14,8 @@ Role = AccountMembership.Role
 class TestRead:
     def test_list_holds_own_and_client_accounts(self, api, world):
         world.build()
-        names = lambda caller: {a["attributes"]["name"] for a in api.as_user(world[caller]).get(URL).document["data"]}
+        def names(caller):
+            return {a["attributes"]["name"] for a in api.as_user(world[caller]).get(URL).document["data"]}
         default = Account.objects.get(is_default=True).name
         assert names("account_user") == {"Acme Energy", default}
         assert names("consultancy_consultant") == {"Consult & Co", "Acme Energy", default}
@@ -150,7 +151,9 @@ class TestUpdate:
         assert world.account.consultancy_account == world.consultancy
         api.as_user(world["site_admin"])
         ok = self.patch(api, world.account, relationships={
-            "consultancyAccount": rel("Account", world.other_account.pk), "accountRoles": rel("AccountRole", [label.pk])})
+            "consultancyAccount": rel("Account", world.other_account.pk),
+            "accountRoles": rel("AccountRole", [label.pk]),
+        })
         assert ok.status_code == 200
         world.account.refresh_from_db()
         assert world.account.consultancy_account == world.other_account

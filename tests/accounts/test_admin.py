@@ -16,6 +16,7 @@ from django.utils import timezone
 from accounts import services as account_services
 from accounts.models import (
     Account,
+    AccountMembership,
     AccountRole,
     ActivationCode,
     AuditLogEntry,
@@ -26,7 +27,6 @@ from accounts.models import (
     hash_token,
 )
 from core.errors import Conflict
-from accounts.models import AccountMembership
 from memberships.models import Utility
 from tests.factories import PASSWORD, ContactFactory, RoleFactory, UserFactory
 

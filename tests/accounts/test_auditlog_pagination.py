@@ -10,8 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.api.views import AccountAuditLogViewSet
-from accounts.models import Account, AuditLogEntry
-from accounts.models import AccountMembership
+from accounts.models import Account, AccountMembership, AuditLogEntry
 from jsonapi.pagination import IdsFirstPagination, Pagination, ids_first
 from memberships.models import Utility
 from tests.factories import UserFactory

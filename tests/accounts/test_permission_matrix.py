@@ -28,7 +28,7 @@ SEES_ACCOUNT_ONLY = ("account_user", "account_consultant", "consultancy_consulta
 
 
 def refused(*personas, status=403):
-    return {persona: status for persona in personas}
+    return dict.fromkeys(personas, status)
 
 
 class TestAccountPermissions(PermissionMatrix):

@@ -10,10 +10,9 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts.models import Account, ActivationCode, AuditLogEntry, Contact
+from accounts.models import Account, AccountMembership, ActivationCode, AuditLogEntry, Contact
 from accounts.services import account_update, default_account
 from core.audit import MASK
-from accounts.models import AccountMembership
 from memberships.models import Membership, Utility
 from tests.factories import UserFactory
 

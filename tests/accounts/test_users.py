@@ -62,8 +62,7 @@ class TestRead:
         assert len(small.document["data"]) == 5 and len(large.document["data"]) == 61
 
     def test_list_query_count_is_fixed_for_ordinary_users(self, api, user, django_assert_max_num_queries):
-        from accounts.models import Account
-        from accounts.models import AccountMembership
+        from accounts.models import Account, AccountMembership
 
         account = Account.objects.create(name="Shared")
         for _ in range(40):

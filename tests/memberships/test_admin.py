@@ -5,8 +5,7 @@ from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from accounts.models import Account, AuditLogEntry
-from accounts.models import AccountMembership
+from accounts.models import Account, AccountMembership, AuditLogEntry
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -20,7 +20,7 @@ READS_UTILITY = ("account_user", "account_consultant", "account_admin", "consult
 
 def status(code, *personas):
     """{persona: code} for each; later entries of a row override earlier ones."""
-    return {persona: code for persona in personas}
+    return dict.fromkeys(personas, code)
 
 
 class TestUtilityPermissions(PermissionMatrix):

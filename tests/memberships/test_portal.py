@@ -7,9 +7,8 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from accounts.models import Account, AuditLogEntry, Contact
+from accounts.models import Account, AccountMembership, AuditLogEntry, Contact
 from accounts.services import default_account
-from accounts.models import AccountMembership
 from memberships.models import Membership, Utility
 from tests.factories import UserFactory
 

@@ -8,10 +8,9 @@ from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from accounts.models import Account, AuditLogEntry
+from accounts.models import Account, AccountMembership, AuditLogEntry
 from memberships import services
 from memberships.admin import MembershipInlineFormSet
-from accounts.models import AccountMembership
 from memberships.models import Membership, Utility
 from tests.factories import UserFactory
 

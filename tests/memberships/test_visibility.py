@@ -8,10 +8,9 @@ Both must pick exactly the same rows for every kind of caller.
 import pytest
 from django.contrib.auth.models import AnonymousUser
 
-from accounts.models import Account, Contact, User
+from accounts.models import Account, AccountMembership, Contact, User
 from accounts.services import default_account
 from memberships import services
-from accounts.models import AccountMembership
 from memberships.models import Membership, Utility
 from tests.factories import RoleFactory, UserFactory
 
