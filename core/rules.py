@@ -26,6 +26,10 @@ from guardian.models import GroupObjectPermission, UserObjectPermission
 
 Predicate = Callable[[object, object], bool]
 
+#: A permission no backend grants: only site admins, who hold every permission, have it
+#: (e.g. a viewset's `create_permission` for what the SPEC reserves to them).
+SITE_ADMINS_ONLY = "core.site_admins_only"
+
 
 @dataclass(frozen=True)
 class Rule:

@@ -387,7 +387,7 @@ class AccountViewSet(RosterModelViewSet):
 class AccountRoleViewSet(RosterModelViewSet):
     queryset = AccountRole.objects.all()
     serializer_class = AccountRoleSerializer
-    create_permission = "accounts.add_accountrole"
+    create_permission = rules.SITE_ADMINS_ONLY  # SPEC: account roles are written by site admins
     ordering_fields = ["name", "created"]
     ordering = ("name", "id")
 
