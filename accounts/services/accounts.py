@@ -30,11 +30,11 @@ def _check_unique_account(name, exclude_pk=None):
         raise ServiceError("An account with this name already exists.", code="unique", field="name")
 
 
-ACCOUNT_FIELDS = (
-    "name", "primary_color", "secondary_color", "logo_url", "health_time_period", "exec_interval",
-    "base_line_exec_interval", "cd_model_frequency", "cd_execution_frequency", "data_retention",
-    "custom_attributes", "default_product_privacy",
-)
+# An account's own settings: every editable column of the model, so a new attribute is
+# written by the services (and the admin, which writes through them) without a list to
+# forget. Its links to other rows are for site admins.
+ACCOUNT_FIELDS = tuple(field.name for field in Account._meta.concrete_fields
+                       if field.editable and not field.is_relation and not field.primary_key)
 SITE_ADMIN_ACCOUNT_FIELDS = ("consultancy_account", "account_roles")
 
 
