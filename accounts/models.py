@@ -16,17 +16,15 @@ from django.db.models import OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 
+from core.visibility import VisibleQuerySet
 from core.visibility import ids_branch as _ids
-from core.visibility import per_caller
 
 
-class UserQuerySet(models.QuerySet):
-    @per_caller
-    def for_user(self, user):
-        """Users the given user may see: themselves, people they share a space with, their contacts."""
-        if user is None or not user.is_authenticated:
-            return self.none()
-        if user.is_superuser or user.has_perm("accounts.view_user"):
+class UserQuerySet(VisibleQuerySet):
+    def visible_to(self, user):
+        """Themselves, people they share a space with, their contacts (everyone for holders
+        of `accounts.view_user`)."""
+        if user.has_perm("accounts.view_user"):
             return self.all()
         # One `pk IN (...)` over a UNION of index lookups, not ORed EXISTS per user row (see
         # `visible_account_ids` for why).
@@ -130,12 +128,8 @@ class User(AbstractUser):
         return None
 
 
-class RoleQuerySet(models.QuerySet):
-    def for_user(self, user):
-        """Every signed-in user reads every role."""
-        if user is None or not user.is_authenticated:
-            return self.none()
-        return self.all()
+class RoleQuerySet(VisibleQuerySet):
+    """Every signed-in user reads every role."""
 
 
 class Role(models.Model):
@@ -158,10 +152,10 @@ class Role(models.Model):
         return self.name
 
 
-class ContactQuerySet(models.QuerySet):
-    def for_user(self, user):
-        if user is None or not user.is_authenticated:
-            return self.none()
+class ContactQuerySet(VisibleQuerySet):
+    site_admins_see_all = False  # an address book is its owner's alone
+
+    def visible_to(self, user):
         return self.filter(owner_id=user.pk)
 
 
@@ -198,15 +192,16 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-class SessionQuerySet(models.QuerySet):
+class SessionQuerySet(VisibleQuerySet):
     def live(self, now=None):
         now = now or timezone.now()
         return self.filter(expires_at__gt=now, absolute_expires_at__gt=now)
 
-    def for_user(self, user):
-        """A user's own live sessions; nobody sees anybody else's, site admins included."""
-        if user is None or not user.is_authenticated:
-            return self.none()
+    site_admins_see_all = False  # nobody sees anybody else's sessions
+    memoise = False  # `live()` compares with now() while building
+
+    def visible_to(self, user):
+        """A user's own live sessions."""
         return self.live().filter(user_id=user.pk)
 
 
@@ -291,12 +286,8 @@ class AuditLogEntry(AbstractLogEntry):
 # --------------------------------------------------------------------------- accounts
 
 
-class AccountRoleQuerySet(models.QuerySet):
-    def for_user(self, user):
-        """Every signed-in user reads account roles."""
-        if user is None or not user.is_authenticated:
-            return self.none()
-        return self.all()
+class AccountRoleQuerySet(VisibleQuerySet):
+    """Every signed-in user reads account roles."""
 
 
 class AccountRole(models.Model):
@@ -317,17 +308,12 @@ class AccountRole(models.Model):
         return self.name
 
 
-class AccountQuerySet(models.QuerySet):
-    @per_caller
-    def for_user(self, user, include_default=True):
+class AccountQuerySet(VisibleQuerySet):
+    def visible_to(self, user, include_default=True):
         """Accounts the user sees: their own, their consultancy's clients, the default account.
 
         A consultant or admin of account C sees every account whose consultancy is C.
         """
-        if user is None or not user.is_authenticated:
-            return self.none()
-        if user.is_superuser:
-            return self.all()
         visible = Q(pk__in=visible_account_ids(user))
         if include_default:
             visible |= Q(is_default=True)
@@ -449,14 +435,9 @@ def visible_account_ids(user):
     return _ids(own, "account_id").union(_ids(clients, "pk"))
 
 
-class AccountMembershipQuerySet(models.QuerySet):
-    @per_caller
-    def for_user(self, user):
+class AccountMembershipQuerySet(VisibleQuerySet):
+    def visible_to(self, user):
         """Memberships of the accounts the user sees (not the default account's), and their own."""
-        if user is None or not user.is_authenticated:
-            return self.none()
-        if user.is_superuser:
-            return self.all()
         # The user's own account memberships need no branch of their own: their accounts are
         # among the visible ones (the default account too, when they are in it).
         return self.filter(account_id__in=visible_account_ids(user))

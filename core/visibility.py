@@ -15,6 +15,7 @@ that compares with `timezone.now()` while building (sessions), which a memo woul
 
 import functools
 
+from django.db import models
 from django.db.models.query import ModelIterable
 
 
@@ -51,6 +52,40 @@ def per_caller(method):
         return memo[key]._chain()
 
     return for_user
+
+
+class VisibleQuerySet(models.QuerySet):
+    """The one visibility method every model's QuerySet has (DESIGN.md rule 3).
+
+    `for_user(user)` is what `user` may see: nothing for anonymous callers, everything for
+    site admins, `visible_to(user)` for everyone else: by default every row (reference data
+    any signed-in user reads); a model with a role rule overrides `visible_to` alone.
+    A model whose rows are private even from site admins (one's sessions, one's address book)
+    sets `site_admins_see_all = False`. The answer is memoised per caller (`per_caller`)
+    unless `memoise = False`: a rule that decides anything in Python while building (a
+    comparison with `now()`) must not be frozen.
+    """
+
+    site_admins_see_all = True
+    memoise = True
+
+    def for_user(self, user, *args, **kwargs):
+        if user is None or not user.is_authenticated:
+            return self.none()
+        if self.site_admins_see_all and user.is_superuser:
+            return self.all()
+        if self.memoise:
+            return _memoised_visible_to(self, user, *args, **kwargs)
+        return self.visible_to(user, *args, **kwargs)
+
+    def visible_to(self, user):
+        """What a signed-in user who is no site admin sees."""
+        return self.all()
+
+
+@per_caller
+def _memoised_visible_to(queryset, user, *args, **kwargs):
+    return queryset.visible_to(user, *args, **kwargs)
 
 
 def ids_branch(queryset, field):

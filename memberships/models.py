@@ -7,8 +7,8 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from accounts.models import AccountMembership, visible_account_ids
+from core.visibility import VisibleQuerySet
 from core.visibility import ids_branch as _ids
-from core.visibility import per_caller
 
 # --------------------------------------------------------------------------- visibility
 #
@@ -35,15 +35,10 @@ def membership_utility_ids(user):
     return _ids(own, "utility_id").union(_ids(in_senior_accounts, "pk"), _ids(in_client_accounts, "pk"))
 
 
-class UtilityQuerySet(models.QuerySet):
-    @per_caller
-    def for_user(self, user):
+class UtilityQuerySet(VisibleQuerySet):
+    def visible_to(self, user):
         """Utilities of the accounts the user sees (the default account's only when they are a
         member: personal utilities are private), and those they are a member of."""
-        if user is None or not user.is_authenticated:
-            return self.none()
-        if user.is_superuser:
-            return self.all()
         member_of = Membership.objects.filter(user_id=user.pk)
         # Personal utilities are private to their members, whoever else is in the default account.
         in_visible_account = Utility.objects.filter(account_id__in=visible_account_ids(user),
@@ -90,15 +85,10 @@ class Utility(models.Model):
 
 
 
-class MembershipQuerySet(models.QuerySet):
-    @per_caller
-    def for_user(self, user):
+class MembershipQuerySet(VisibleQuerySet):
+    def visible_to(self, user):
         """Memberships of utilities the user belongs to, of accounts they administer or consult
-        for (directly or through the consultancy), and everything for site admins."""
-        if user is None or not user.is_authenticated:
-            return self.none()
-        if user.is_superuser:
-            return self.all()
+        for (directly or through the consultancy)."""
         return self.filter(utility_id__in=membership_utility_ids(user))
 
 
