@@ -2,11 +2,17 @@
 
 import logging
 
+from axes.backends import AxesStandaloneBackend
+from axes.exceptions import AxesBackendPermissionDenied
+from axes.handlers.proxy import AxesProxyHandler
+from axes.models import AccessFailureLog
 from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group, Permission
-from django.db.models import Exists, OuterRef, Q, Subquery, Value
+from django.contrib.auth.signals import user_login_failed
+from django.db.models import Count, Exists, Max, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Concat
+from django.utils import timezone
 
 from accounts.models import Role, User
 from core.db import JSONGroupArray, read_json_array
@@ -45,7 +51,9 @@ def ldap_bind(user, password) -> bool:
     import ldap3
     from ldap3.core.exceptions import LDAPException
 
-    dn = settings.ROSTER_LDAP_USER_DN_TEMPLATE % {"username": ldap3.utils.dn.escape_rdn(user.username),
+    # `%(username)s` in the template names the directory identifier fixed when the user became
+    # an LDAP user, never the username as it is now (people and staff can change that).
+    dn = settings.ROSTER_LDAP_USER_DN_TEMPLATE % {"username": ldap3.utils.dn.escape_rdn(user.directory_id),
                                                   "email": ldap3.utils.dn.escape_rdn(user.email)}
     try:
         server = ldap3.Server(settings.ROSTER_LDAP_SERVER_URI, connect_timeout=settings.ROSTER_LDAP_TIMEOUT)
@@ -56,6 +64,46 @@ def ldap_bind(user, password) -> bool:
     except LDAPException:
         log.warning("LDAP bind for %s failed", user.pk, exc_info=True)
         return False
+
+
+def sign_in_allowed(request, credentials) -> bool:
+    """May these credentials be tried from this request? No while django-axes holds the
+    person and address locked (AXES_FAILURE_LIMIT failures of that pair), nor while the
+    person is locked whatever the address: ROSTER_USERNAME_FAILURE_LIMIT failures within
+    ROSTER_USERNAME_FAILURE_WINDOW lock them for AXES_COOLOFF_TIME from the last one."""
+    if not settings.AXES_ENABLED:
+        return True
+    AxesProxyHandler.update_request(request)
+    return AxesProxyHandler.is_allowed(request, credentials) and not username_locked_out(request, credentials)
+
+
+def username_locked_out(request, credentials) -> bool:
+    now = timezone.now()
+    failures = AccessFailureLog.objects.filter(
+        username=axes_username(request, credentials),
+        attempt_time__gte=now - settings.ROSTER_USERNAME_FAILURE_WINDOW,
+    ).aggregate(count=Count("pk"), last=Max("attempt_time"))
+    return failures["count"] >= settings.ROSTER_USERNAME_FAILURE_LIMIT and (
+        failures["last"] > now - settings.AXES_COOLOFF_TIME)
+
+
+def record_failed_sign_in(request, credentials) -> None:
+    """Count a failed password check (a wrong `currentPassword` too) as django-axes counts a
+    failed sign-in: towards the person's and the pair's lockout."""
+    user_login_failed.send(sender=__name__, credentials=credentials, request=request)
+
+
+class LockoutBackend(AxesStandaloneBackend):
+    """django-axes' guard, first of the backends, with the per-person limit added: a locked
+    sign-in stops before any password is checked (the portal's lockout page answers)."""
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        super().authenticate(request, username=username, password=password, **kwargs)
+        if request is not None and settings.AXES_ENABLED:
+            credentials = {"username": username or kwargs.get("email")}
+            if username_locked_out(request, credentials):
+                request.axes_locked_out = True
+                raise AxesBackendPermissionDenied("The person is locked out.")
 
 
 class RosterBackend(ModelBackend):
@@ -72,7 +120,10 @@ class RosterBackend(ModelBackend):
             User().set_password(password)  # inactive users take as long as everyone else
             return None
         if user.strategy == User.Strategy.LDAP:
-            return user if ldap_configured() and password and ldap_bind(user, password) else None
+            if not (ldap_configured() and user.directory_id):
+                User().set_password(password)  # a refusal takes as long as a password check
+                return None
+            return user if password and ldap_bind(user, password) else None
         return user if user.check_password(password) else None
 
     def get_user(self, user_id):

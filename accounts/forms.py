@@ -134,12 +134,17 @@ class PasswordChangeForm(ServiceErrorsMixin, auth_forms.PasswordChangeForm):
 
     service_fields = {"current_password": "old_password", "password": "new_password2"}
 
-    def save(self, commit=True):
+    def clean_old_password(self):
+        # The service checks it, so a wrong one counts towards the sign-in lockout.
+        return self.cleaned_data["old_password"]
+
+    def save(self, commit=True, request=None):
         return services.user_update(
             actor=self.user,
             user=self.user,
             data={"password": self.cleaned_data["new_password1"]},
             current_password=self.cleaned_data["old_password"],
+            request=request,
         )
 
 

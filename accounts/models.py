@@ -28,15 +28,29 @@ class UserQuerySet(VisibleQuerySet):
             return self.all()
         # One `pk IN (...)` over a UNION of index lookups, not ORed EXISTS per user row (see
         # `visible_account_ids` for why).
-        themselves = User.objects.filter(pk=user.pk)
-        contacts = Contact.objects.filter(owner_id=user.pk)
-        # People in the accounts the user sees (not the default account's, unless they are in it).
-        in_shared_accounts = AccountMembership.objects.filter(account_id__in=visible_account_ids(user))
-        branches = [contacts.order_by().values("contact_id"), in_shared_accounts.order_by().values("user_id")]
-        # People in the spaces the apps above add (memberships: the utilities whose
-        # memberships the user may read).
-        branches += [source(user).order_by().values("user_id") for source in SHARED_PEOPLE]
-        return self.filter(pk__in=themselves.order_by().values("pk").union(*branches))
+        themselves = User.objects.filter(pk=user.pk).order_by().values("pk")
+        contacts = Contact.objects.filter(owner_id=user.pk).order_by().values("contact_id")
+        return self.filter(pk__in=themselves.union(contacts, *_sharing_branches(user)))
+
+    def addable_by(self, actor, permission: str):
+        """The people `actor` may add directly to an account or utility (SPEC §1, "People's
+        privacy"): active users they already share an account or utility with; any active
+        user for holders of `permission` globally (site admins among them). Everyone else is
+        invited, never added."""
+        active = self.filter(is_active=True)
+        if actor.has_perm(permission):
+            return active
+        first, *rest = _sharing_branches(actor)
+        return active.filter(pk__in=first.union(*rest))
+
+
+def _sharing_branches(user) -> list:
+    """`user_id` branches of the people a user shares a space with: the accounts they see (not
+    the default account's unless they are in it) and what the apps above add (memberships:
+    the utilities whose memberships the user may read)."""
+    in_shared_accounts = AccountMembership.objects.filter(account_id__in=visible_account_ids(user))
+    return [in_shared_accounts.order_by().values("user_id"),
+            *(source(user).order_by().values("user_id") for source in SHARED_PEOPLE)]
 
 
 #: Callables `(user) -> queryset with a user_id column`: the people a user shares a space with,
@@ -95,6 +109,9 @@ class User(AbstractUser):
 
     email = models.EmailField("email address", max_length=254, unique=True)
     strategy = models.CharField(max_length=8, choices=Strategy.choices, default=Strategy.LOCAL)
+    # Who an LDAP user is in the directory: fixed when they became an LDAP user, so no change
+    # of their (or anyone's) username can make them bind as somebody else.
+    directory_id = models.CharField(max_length=150, blank=True, default="", editable=False)
     roles = models.ManyToManyField("accounts.Role", related_name="users", blank=True)
 
     objects = UserManager()

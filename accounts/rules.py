@@ -147,6 +147,27 @@ rules.register(Session, {
 }, listed=False)
 
 
+def _administered_people(user) -> set:
+    """Everyone in the accounts the user administers (one query per user object, i.e. per
+    request: a page of users asks it once)."""
+    try:
+        return user.__dict__["_administered_people"]
+    except KeyError:
+        administered = AccountMembership.objects.filter(user_id=user.pk, role=AccountRoleName.ADMIN)
+        people = set(AccountMembership.objects.filter(account_id__in=administered.values("account_id"))
+                     .values_list("user_id", flat=True))
+        user.__dict__["_administered_people"] = people
+        return people
+
+
+# A person's private attributes (last sign-in, date joined, whether active, sign-in strategy,
+# site admin): for themselves, site admins and admins of an account they belong to (SPEC §1).
+rules.refine(User, {
+    "accounts.view_user_private": lambda viewer, person: viewer.pk == person.pk
+    or person.pk in _administered_people(viewer),
+})
+
+
 def grantable_permissions(actor, permissions) -> list:
     """The permissions in `permissions` the actor may not hand out (they hold them not themselves)."""
     if is_site_admin(actor):

@@ -211,6 +211,7 @@ class EmailChangeView(ProfileActionView):
                     user=request.user,
                     data={"email": form.cleaned_data["email"]},
                     current_password=form.cleaned_data["current_password"],
+                    request=request,
                 )
             except SERVICE_ERRORS as exc:
                 form.add_service_error(exc)
@@ -292,7 +293,7 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
     def form_valid(self, form):
         try:
-            user = form.save()
+            user = form.save(request=self.request)
         except SERVICE_ERRORS as exc:
             form.add_service_error(exc)
             return self.form_invalid(form)

@@ -5,6 +5,7 @@ import json
 
 from django.db import models
 from rest_framework import serializers
+from rest_framework.fields import SkipField
 from rest_framework.relations import MANY_RELATION_KWARGS
 from rest_framework.utils.encoders import JSONEncoder
 from rest_framework_json_api import relations as dja_relations
@@ -13,6 +14,27 @@ from rest_framework_json_api.utils import format_field_name, get_resource_type_f
 
 from jsonapi.errors import ApiError, error_object
 from jsonapi.query import is_id_text
+
+
+class PrivateFieldMixin:
+    """An attribute only some callers may read: left out of the resource unless the caller
+    holds `permission` on the object (`user.has_perm(permission, obj)`), on both read paths."""
+
+    def __init__(self, *args, permission: str, **kwargs):
+        self.permission = permission
+        super().__init__(*args, **kwargs)
+
+    def get_attribute(self, instance):
+        request = self.context.get("request")
+        viewer = getattr(request, "user", None)
+        if viewer is None or not viewer.has_perm(self.permission, instance):
+            raise SkipField
+        return super().get_attribute(instance)
+
+
+def private(field_class):
+    """`private(serializers.DateTimeField)(permission=..., read_only=True)`."""
+    return type(f"Private{field_class.__name__}", (PrivateFieldMixin, field_class), {})
 
 
 class StrictBooleanField(serializers.BooleanField):

@@ -1,10 +1,10 @@
-"""Writes to account memberships, utilities and memberships. Cross-row rules (one admin at
-least, subscriber seats) take row locks."""
+"""Writes to utilities and memberships. Cross-row rules (subscriber seats) take row locks."""
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.services.memberships import ensure_addable
 from core.errors import Conflict, Forbidden, NotFound, ServiceError
 from memberships.models import Membership, Utility
 
@@ -123,6 +123,7 @@ def personal_utility_delete(*, user) -> None:
 
 @transaction.atomic
 def membership_create(*, actor, user, utility, is_subscriber: bool, role=Membership.Role.SPECTATOR) -> Membership:
+    ensure_addable(actor=actor, user=user, permission="memberships.add_membership")
     utility = _lock_utility(utility.pk)
     if Membership.objects.filter(user=user, utility=utility).exists():
         raise Conflict("This user is already a member of this utility.", code="duplicate")

@@ -11,7 +11,7 @@ from django.contrib.auth import password_validation
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import BaseUserCreationForm, UsernameField
 from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.urls import reverse
@@ -23,6 +23,7 @@ from django.utils.translation import ngettext
 from accounts import services
 from accounts.models import Contact, Role, Session, User, unique_username_from_email
 from accounts.rules import is_site_admin
+from core import rules
 from core.admin import ServiceAdminMixin, ServiceInline, Writes, adopt
 
 
@@ -268,7 +269,12 @@ class UserAdmin(ServiceAdminMixin, DjangoUserAdmin):
         obj.refresh_from_db()
 
     def user_change_password(self, request, id, form_url=""):
-        """Django's password form, refused for LDAP users; a new password ends the user's bearer sessions."""
+        """Django's password form, for site admins only: it sets a password without the current
+        one, which the API allows nobody else either (a staff member holding `change_user` would
+        otherwise take over any account). Refused for LDAP users; a new password ends the user's
+        bearer sessions."""
+        if not request.user.has_perm(rules.SITE_ADMINS_ONLY):
+            raise PermissionDenied(_("Only site admins set a password here."))
         user = self.get_object(request, unquote(id))
         if user is not None and user.strategy == User.Strategy.LDAP and self.has_change_permission(request, user):
             self.message_user(

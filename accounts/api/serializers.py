@@ -29,11 +29,13 @@ from jsonapi.serializers import (
     ParentRelatedField,
     ResourceRelatedField,
     Serializer,
+    StrictBooleanField,
     StrictIntegerField,
     StrictSerializerMixin,
     VisibleResourceRelatedField,
     _jsonable,
     _same_relationship,
+    private,
 )
 
 
@@ -72,6 +74,9 @@ class NewPasswordField(serializers.CharField):
     """A password to set; the password validators check it (in the service)."""
 
 
+PRIVATE_USER_ATTRIBUTES = "accounts.view_user_private"
+
+
 class UserSerializer(ModelSerializer):
     email = serializers.EmailField(max_length=254)
     username = serializers.CharField(max_length=150, required=False, validators=[UnicodeUsernameValidator()])
@@ -79,7 +84,14 @@ class UserSerializer(ModelSerializer):
                                 style={"input_type": "password"}, trim_whitespace=False)
     current_password = serializers.CharField(write_only=True, required=False, max_length=4096,
                                              trim_whitespace=False)
-    is_site_admin = serializers.BooleanField(source="is_superuser", read_only=True)
+    # Private attributes (SPEC §1): shown to the user, site admins and admins of their accounts.
+    strategy = private(serializers.ChoiceField)(choices=User.Strategy.choices, required=False,
+                                                permission=PRIVATE_USER_ATTRIBUTES)
+    is_active = private(StrictBooleanField)(required=False, permission=PRIVATE_USER_ATTRIBUTES)
+    is_site_admin = private(serializers.BooleanField)(source="is_superuser", read_only=True,
+                                                      permission=PRIVATE_USER_ATTRIBUTES)
+    date_joined = private(serializers.DateTimeField)(read_only=True, permission=PRIVATE_USER_ATTRIBUTES)
+    last_login = private(serializers.DateTimeField)(read_only=True, permission=PRIVATE_USER_ATTRIBUTES)
     roles = ResourceRelatedField(many=True, required=False, queryset=Role.objects.all())
     account_memberships = VisibleRelatedField(many=True, model=AccountMembership)
     memberships = VisibleRelatedField(many=True, model="memberships.Membership")
@@ -180,7 +192,7 @@ class ContactSerializer(ModelSerializer):
             raise serializers.ValidationError({"contact": serializers.ErrorDetail(
                 "Send the `contact` relationship or an `email`.", code="required")})
         if contact is None:
-            contact = User.objects.filter(email__iexact=email.strip()).first()
+            contact = User.objects.filter(email__iexact=email.strip(), is_active=True).first()
             if contact is None:
                 raise serializers.ValidationError({"email": serializers.ErrorDetail(
                     "No user has this email.", code="invalid")})
@@ -392,10 +404,27 @@ class ActivationSerializer(StrictSerializerMixin, Serializer):
         resource_name = "Activation"
 
 
+class AddableUserField(ResourceRelatedField):
+    """The person a new membership is for: only someone the caller may add directly
+    (`User.objects.addable_by`); anyone else is answered as if no such user existed (400 at
+    the relationship), so adding is no way to learn who has an account here."""
+
+    def __init__(self, *, add_permission: str, **kwargs):
+        self.add_permission = add_permission
+        super().__init__(queryset=User.objects.all(), **kwargs)
+
+    def get_queryset(self):
+        request = self.context.get("request")
+        creating = getattr(self.parent, "instance", None) is None
+        if creating and request is not None:
+            return User.objects.addable_by(request.user, self.add_permission)
+        return super().get_queryset()
+
+
 class AccountMembershipSerializer(ModelSerializer):
     role = serializers.ChoiceField(choices=AccountMembership.Role.choices, required=False)
-    # Admins add any existing user (SPEC); the view checks the account before this is looked up.
-    user = ResourceRelatedField(queryset=User.objects.all())
+    # The view checks the account before this is looked up.
+    user = AddableUserField(add_permission="accounts.add_accountmembership")
     account = ParentRelatedField(queryset=Account.objects.all())
 
     included_serializers = {

@@ -87,6 +87,7 @@ class UserViewSet(RosterModelViewSet):
             data=data,
             current_password=current_password,
             keep_session=self.request.auth if isinstance(self.request.auth, Session) else None,
+            request=self.request,
         )
         serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)
 
@@ -346,6 +347,11 @@ class ContactViewSet(
     serializer_class = ContactSerializer
     ordering_fields = ["created"]
 
+    def get_throttles(self):
+        # Adding by email says whether the address is registered: throttled per caller, so the
+        # address book is no way to test a list of addresses.
+        return [ContactLookupThrottle()] if self.action == "create" else super().get_throttles()
+
     def perform_create(self, serializer):
         serializer.instance = services.contact_create(
             owner=self.request.user, contact=serializer.validated_data["contact"]
@@ -482,6 +488,10 @@ class ActivationCodeView(RosterAPIView):
 
 class ActivationThrottle(UserRateThrottle):
     scope = "activation"
+
+
+class ContactLookupThrottle(UserRateThrottle):
+    scope = "contact_lookup"
 
 
 @extend_schema_view(post=extend_schema(

@@ -1,13 +1,9 @@
 """People in accounts. The last-admin rule takes the account's row lock."""
 
-
 from django.db import IntegrityError, transaction
 
-from accounts.models import (
-    Account,
-    AccountMembership,
-)
-from core.errors import Conflict, Forbidden, NotFound
+from accounts.models import Account, AccountMembership, User
+from core.errors import Conflict, Forbidden, NotFound, ServiceError
 
 # --------------------------------------------------------------------------- account memberships
 
@@ -33,8 +29,18 @@ def _reload(membership) -> AccountMembership:
     return fresh
 
 
+def ensure_addable(*, actor, user, permission: str) -> None:
+    """Refuse to add someone the actor may not add directly (SPEC §1): answered as if there
+    were no such user, so adding is no way to learn who has an account here. Joining oneself
+    (creating an account, an activation code) is no add."""
+    if actor is not None and actor.pk != user.pk and not User.objects.addable_by(
+            actor, permission).filter(pk=user.pk).exists():
+        raise ServiceError("There is no such user to add; invite them by email instead.", field="user")
+
+
 @transaction.atomic
 def account_membership_create(*, actor, user, account, role=MemberRole.USER) -> AccountMembership:
+    ensure_addable(actor=actor, user=user, permission="accounts.add_accountmembership")
     if account.is_default:
         raise Conflict("The default account has no members; it only holds personal utilities.")
     _lock_account(account.pk)

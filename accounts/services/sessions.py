@@ -3,12 +3,11 @@
 import secrets
 from datetime import datetime
 
-from axes.handlers.proxy import AxesProxyHandler
 from django.conf import settings
 from django.contrib.auth import authenticate, user_logged_in
 from django.utils import timezone
 
-from accounts.backends import find_login_user, ldap_configured
+from accounts.backends import find_login_user, ldap_configured, sign_in_allowed
 from accounts.models import (
     Session,
     User,
@@ -33,10 +32,9 @@ def session_create(*, request, password: str, email: str | None = None, username
         raise ServiceError("A password is required.", code="required", field="password")
     credentials = {"email": email} if email else {"username": username}
     django_request = getattr(request, "_request", request)
-    # Ask django-axes first: the attempt that reaches the limit still gets its 401,
-    # the ones after it are refused without checking the password.
-    AxesProxyHandler.update_request(django_request)
-    if settings.AXES_ENABLED and not AxesProxyHandler.is_allowed(django_request, credentials):
+    # Ask the lockout first: the attempt that reaches the limit still gets its 401, the ones
+    # after it are refused without checking the password.
+    if not sign_in_allowed(django_request, credentials):
         minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
         raise TooManyAttempts(f"Too many failed sign-ins; try again in {minutes} minutes.")
     user = authenticate(django_request, password=password, **credentials)

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from accounts.backends import ldap_bind, ldap_configured
+from accounts.backends import ldap_bind, ldap_configured, record_failed_sign_in, sign_in_allowed
 from accounts.models import (
     Avatar,
     Session,
@@ -19,7 +19,7 @@ from accounts.models import (
 from accounts.rules import is_site_admin
 from accounts.services.memberships import ensure_user_can_leave_everything
 from core.audit import audit_context, set_audit_actor
-from core.errors import Forbidden, ServiceError
+from core.errors import Forbidden, ServiceError, TooManyAttempts
 
 # --------------------------------------------------------------------------- users
 
@@ -85,6 +85,7 @@ def user_create(
         if password:
             raise ServiceError("LDAP users have no local password.", field="password")
         user.set_unusable_password()
+        user.directory_id = user.username
     user.full_clean(exclude=["password"], validate_constraints=False)
     if actor is None:
         set_audit_actor(user)  # signing oneself up: the new user is the actor
@@ -99,14 +100,24 @@ def user_create(
 ADMIN_ONLY_USER_FIELDS = ("is_active", "strategy", "roles")
 
 
-@transaction.atomic
 def user_update(*, actor: User, user: User, data: dict, current_password: str | None = None,
-                keep_session: Session | None = None) -> User:
+                keep_session: Session | None = None, request=None) -> User:
     """Change a user. Site admins may change anything; people change their own profile.
 
-    Changing one's own email or password needs the current password. A new password or
-    a deactivation ends the user's other sessions.
+    Changing one's own email or password needs the current password, checked before the
+    change's transaction opens: a wrong one counts towards the sign-in lockout (with
+    `request`), and that count must survive the refusal. A new password or a deactivation
+    ends the user's other sessions.
     """
+    email = normalize_email(data["email"]) if "email" in data else None
+    changes_secret = "password" in data or (email is not None and email != user.email)
+    if changes_secret and actor.pk == user.pk:
+        _check_current_password(user, current_password, request)
+    return _user_update(actor=actor, user=user, data=data, keep_session=keep_session)
+
+
+@transaction.atomic
+def _user_update(*, actor: User, user: User, data: dict, keep_session: Session | None) -> User:
     if actor.pk != user.pk and not is_site_admin(actor):
         if user.is_superuser:
             raise Forbidden("Only site admins change a site admin.")
@@ -125,14 +136,14 @@ def user_update(*, actor: User, user: User, data: dict, current_password: str | 
 
     user = User.objects.select_for_update().get(pk=user.pk)
     email = normalize_email(data["email"]) if "email" in data else None
-    changes_secret = "password" in data or (email is not None and email != user.email)
-    if changes_secret and actor.pk == user.pk:
-        _check_current_password(user, current_password)
 
     if email is not None and email != user.email:
         _check_unique_user(email=email, exclude_pk=user.pk)
         user.email = email
     if "username" in data and data["username"] != user.username:
+        if user.strategy == User.Strategy.LDAP:
+            raise ServiceError("An LDAP user's username is fixed: it names them in the directory.",
+                               field="username")
         _check_unique_user(username=data["username"], exclude_pk=user.pk)
         user.username = data["username"]
     for field in ("first_name", "last_name", "is_active"):
@@ -142,6 +153,7 @@ def user_update(*, actor: User, user: User, data: dict, current_password: str | 
         user.strategy = data["strategy"]
         if user.strategy == User.Strategy.LDAP:
             user.set_unusable_password()
+            user.directory_id = user.username  # fixed from now on
         elif "password" not in data:
             raise ServiceError("Switching to local sign-in needs a password.", code="required", field="password")
     if "password" in data:
@@ -171,15 +183,24 @@ def user_reset_password(*, user: User, password: str) -> User:
     return user
 
 
-def _check_current_password(user: User, current_password: str | None) -> None:
+def _check_current_password(user: User, current_password: str | None, request=None) -> None:
+    """A password check like a sign-in's: refused while the person is locked out, and a
+    wrong password counted towards the lockout (so a stolen token cannot guess it)."""
     if not current_password:
         raise ServiceError("Changing your email or password needs `currentPassword`.", code="required",
                            field="current_password")
+    credentials = {"username": user.email}
+    django_request = getattr(request, "_request", request)
+    if django_request is not None and not sign_in_allowed(django_request, credentials):
+        minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+        raise TooManyAttempts(f"Too many failed password checks; try again in {minutes} minutes.")
     if user.strategy == User.Strategy.LDAP:
         ok = ldap_configured() and ldap_bind(user, current_password)
     else:
         ok = user.check_password(current_password)
     if not ok:
+        if django_request is not None:
+            record_failed_sign_in(django_request, credentials)
         raise ServiceError("`currentPassword` is wrong.", field="current_password")
 
 

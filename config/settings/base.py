@@ -1,7 +1,6 @@
 """Settings shared by every environment; values come from DJANGO_* environment variables."""
 
 import os
-import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -65,6 +64,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "jsonapi.middleware.ApiBodySizeLimitMiddleware",
+    "core.middleware.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -114,7 +114,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
+    "accounts.backends.LockoutBackend",
     "accounts.backends.RosterBackend",
     # Object permissions from account and utility roles (the rules in each app's rules.py).
     "core.rules.RoleBackend",
@@ -149,14 +149,15 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # before gunicorn can serve the admin and portal assets.
 WHITENOISE_USE_FINDERS = True
 
-# A cache all gunicorn workers on a host share, so throttles (activations) count per user,
-# not per worker process.
-CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-        "LOCATION": env("DJANGO_CACHE_DIR", os.path.join(tempfile.gettempdir(), "roster-cache")),
-    }
-}
+# The cache every gunicorn worker and app server shares (throttles count per user, not per
+# process): a database table, created by `migrate`, or Redis when DJANGO_REDIS_URL is set.
+# Never a world-writable directory: a file cache unpickles whatever is put there.
+if env("DJANGO_REDIS_URL"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": env("DJANGO_REDIS_URL")}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache",
+                          "LOCATION": "roster_cache"}}
 
 # Request bodies above this are refused with 413 (SPEC §2).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
@@ -173,6 +174,9 @@ ROSTER_SESSION_ABSOLUTE_TTL = timedelta(seconds=env_int("DJANGO_SESSION_ABSOLUTE
 ROSTER_SESSION_TOUCH_INTERVAL = timedelta(seconds=env_int("DJANGO_SESSION_TOUCH_INTERVAL", 60))
 ROSTER_SIGNUP_ENABLED = env_bool("DJANGO_SIGNUP_ENABLED", True)
 ROSTER_USE_X_FORWARDED_FOR = env_bool("DJANGO_USE_X_FORWARDED_FOR", False)
+# How many proxies in front of the server append to X-Forwarded-For; the client's address is
+# the entry the outermost of them appended (that many from the right).
+ROSTER_TRUSTED_PROXY_COUNT = env_int("DJANGO_TRUSTED_PROXY_COUNT", 1)
 
 # LDAP login for users whose strategy is `ldap`; off unless a server is configured.
 ROSTER_LDAP_SERVER_URI = env("DJANGO_LDAP_SERVER_URI", "")
@@ -185,6 +189,11 @@ AXES_ENABLED = env_bool("DJANGO_AXES_ENABLED", True)
 AXES_FAILURE_LIMIT = env_int("DJANGO_LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("DJANGO_LOGIN_COOLOFF_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Every failure is logged too, so failures for one person from any addresses are counted:
+# this many within the window lock the person for AXES_COOLOFF_TIME (accounts.backends).
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+ROSTER_USERNAME_FAILURE_LIMIT = env_int("DJANGO_USERNAME_FAILURE_LIMIT", 50)
+ROSTER_USERNAME_FAILURE_WINDOW = timedelta(minutes=env_int("DJANGO_USERNAME_FAILURE_WINDOW_MINUTES", 60))
 AXES_RESET_ON_SUCCESS = True
 AXES_USERNAME_CALLABLE = "accounts.backends.axes_username"
 AXES_CLIENT_IP_CALLABLE = "core.net.client_ip"
@@ -222,7 +231,10 @@ REST_FRAMEWORK = {
         "accounts.authentication.SessionAuthentication",
     ),
     "DEFAULT_PERMISSION_CLASSES": ("rest_framework.permissions.IsAuthenticated",),
-    "DEFAULT_THROTTLE_RATES": {"activation": env("DJANGO_ACTIVATION_THROTTLE", "20/hour")},
+    "DEFAULT_THROTTLE_RATES": {
+        "activation": env("DJANGO_ACTIVATION_THROTTLE", "20/hour"),
+        "contact_lookup": env("DJANGO_CONTACT_LOOKUP_THROTTLE", "30/hour"),
+    },
     "ORDERING_PARAM": "sort",
     "TEST_REQUEST_RENDERER_CLASSES": (
         "rest_framework_json_api.renderers.JSONRenderer",

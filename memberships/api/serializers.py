@@ -2,7 +2,8 @@
 
 from rest_framework import serializers
 
-from accounts.models import Account, User
+from accounts.api.serializers import AddableUserField
+from accounts.models import Account
 from jsonapi.planning import VisibleRelatedField
 from jsonapi.serializers import (
     ModelSerializer,
@@ -50,8 +51,8 @@ class MembershipSerializer(ModelSerializer):
     is_subscriber = StrictBooleanField()
     is_subscriber_datetime = serializers.DateTimeField(read_only=True)
     role = serializers.ChoiceField(choices=Membership.Role.choices, required=False)
-    # Admins add any existing user (SPEC, seed 004); the view checks the utility before this is looked up.
-    user = ResourceRelatedField(queryset=User.objects.all())
+    # The view checks the utility before this is looked up.
+    user = AddableUserField(add_permission="memberships.add_membership")
     utility = ParentRelatedField(queryset=Utility.objects.all())
 
     included_serializers = {
