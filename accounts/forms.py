@@ -191,6 +191,8 @@ class MemberByEmailForm(ServiceErrorsMixin, forms.Form):
     service_fields = {"user": "email"}
     service_default_field = "email"
     id_prefix = "member"
+    #: the global permission that lets an admin add anyone (SPEC §1); subclasses name theirs
+    add_permission = None
 
     def __init__(self, *args, actor, **kwargs):
         kwargs.setdefault("auto_id", f"{self.id_prefix}-%s")
@@ -199,9 +201,8 @@ class MemberByEmailForm(ServiceErrorsMixin, forms.Form):
 
     def clean_email(self):
         email = self.cleaned_data["email"].strip()
-        # Only people the admin already sees (shared accounts and utilities, contacts).
-        self.user = User.objects.for_user(self.actor).filter(email__iexact=email).first()
+        # Only people the admin may add directly: those they share an account or utility with.
+        self.user = User.objects.addable_by(self.actor, self.add_permission).filter(email__iexact=email).first()
         if self.user is None:
-            raise ValidationError("No user you know has this email. Add them to your contacts first.",
-                                  code="invalid")
+            raise ValidationError("No one you share an account or utility with has this email.", code="invalid")
         return email

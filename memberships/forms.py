@@ -54,6 +54,7 @@ class PersonalUtilityForm(ServiceErrorsMixin, forms.Form):
 
 
 class MembershipAddForm(MemberByEmailForm):
+    add_permission = "memberships.add_membership"
     role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.SPECTATOR)
     is_subscriber = forms.BooleanField(label="Subscriber", required=False)
 

@@ -119,6 +119,7 @@ class AccountForm(ServiceErrorsMixin, forms.Form):
 
 
 class AccountMemberAddForm(MemberByEmailForm):
+    add_permission = "accounts.add_accountmembership"
     role = forms.ChoiceField(choices=AccountRole.choices, initial=AccountRole.USER)
 
 

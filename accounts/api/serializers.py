@@ -91,7 +91,8 @@ class UserSerializer(ModelSerializer):
     is_site_admin = private(serializers.BooleanField)(source="is_superuser", read_only=True,
                                                       permission=PRIVATE_USER_ATTRIBUTES)
     date_joined = private(serializers.DateTimeField)(read_only=True, permission=PRIVATE_USER_ATTRIBUTES)
-    last_login = private(serializers.DateTimeField)(read_only=True, permission=PRIVATE_USER_ATTRIBUTES)
+    last_login = private(serializers.DateTimeField)(read_only=True, allow_null=True,
+                                                   permission=PRIVATE_USER_ATTRIBUTES)
     roles = ResourceRelatedField(many=True, required=False, queryset=Role.objects.all())
     account_memberships = VisibleRelatedField(many=True, model=AccountMembership)
     memberships = VisibleRelatedField(many=True, model="memberships.Membership")

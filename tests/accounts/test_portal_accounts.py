@@ -10,11 +10,11 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts.models import Account, AccountMembership, ActivationCode, AuditLogEntry, Contact
+from accounts.models import Account, AccountMembership, ActivationCode, AuditLogEntry
 from accounts.services import account_update, default_account
 from core.audit import MASK
 from memberships.models import Membership, Utility
-from tests.factories import UserFactory
+from tests.factories import UserFactory, UtilityFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -268,7 +268,9 @@ def test_site_admin_edits_any_account(client, acme, people):
 
 def test_admin_adds_member_by_email(client, acme, people):
     newcomer = UserFactory(email="new@example.org")
-    Contact.objects.create(owner=people["admin"], contact=newcomer)
+    elsewhere = UtilityFactory()
+    for person in (people["admin"], newcomer):  # people the admin may add directly share a space (SPEC §1)
+        Membership.objects.create(user=person, utility=elsewhere, is_subscriber=False)
     as_user(client, people["admin"])
     response = client.post(f"/accounts/{acme.pk}/members/add/", {"email": "NEW@example.org", "role": "consultant"})
     assert response.status_code == 302
@@ -286,7 +288,7 @@ def test_adding_someone_the_admin_cannot_see_is_a_field_error(client, acme, peop
         response = client.post(f"/accounts/{acme.pk}/members/add/", {"email": email, "role": "user"})
         assert response.status_code == 200
         assert field_errors(response, "member_form", "email") == [
-            "No user you know has this email. Add them to your contacts first."]
+            "No one you share an account or utility with has this email."]
     assert not AccountMembership.objects.filter(user=stranger).exists()
 
 

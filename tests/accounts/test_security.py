@@ -186,9 +186,9 @@ class _Planted:
 def test_a_pickle_planted_where_the_file_cache_lived_never_runs(api, settings):
     """The old default cache unpickled whatever was in `<tmp>/roster-cache`; a throttled
     request (activations) now reads the database's cache and never that directory."""
-    from config.settings import base
-
     from django.core.cache.backends.filebased import FileBasedCache
+
+    from config.settings import base
 
     old = Path(tempfile.gettempdir()) / "roster-cache"
     old.mkdir(exist_ok=True)

@@ -57,8 +57,7 @@ class TestCreate:
                                                       "account": rel("Account", account.pk)})
 
     def test_defaults_to_user_and_is_audited(self, api, world):
-        newcomer = UserFactory()
-        Contact.objects.create(owner=world["account_admin"], contact=newcomer)
+        newcomer = world["member"]  # shares the utility's account's admin a space: may be added directly
         response = api.as_user(world["account_admin"]).post(URL, self.payload(newcomer, world.account))
         assert response.document["data"]["attributes"]["role"] == "user"
         entry = AuditLogEntry.objects.get(content_type__model="accountmembership",
@@ -78,14 +77,18 @@ class TestCreate:
                                                               "account": rel("Account", 999999)}))
         assert unseen.status_code == missing.status_code == 404
 
-    def test_admins_add_any_existing_user(self, api, world):
+    def test_admins_add_only_people_they_share_a_space_with(self, api, world):
+        """SPEC §1: anyone else is invited; a stranger is answered like an id nobody has."""
         stranger = UserFactory()
-        response = api.as_user(world["account_admin"]).post(URL, self.payload(stranger, world.account))
-        assert response.status_code == 201
+        api.as_user(world["account_admin"])
+        refused = api.post(URL, self.payload(stranger, world.account))
         missing = api.post(URL, body("AccountMembership", {}, {"user": rel("User", 999999),
                                                               "account": rel("Account", world.account.pk)}))
-        assert missing.status_code == 400
-        assert missing.document["errors"][0]["source"]["pointer"] == "/data/relationships/user"
+        for response in (refused, missing):
+            assert response.status_code == 400
+            assert response.document["errors"][0]["source"]["pointer"] == "/data/relationships/user"
+        assert not AccountMembership.objects.filter(user=stranger).exists()
+        assert api.post(URL, self.payload(world["member"], world.account)).status_code == 201
 
     def test_non_admins_learn_nothing_about_user_ids(self, api, world):
         api.as_user(world["account_user"])

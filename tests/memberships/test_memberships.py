@@ -5,7 +5,7 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
-from accounts.models import AuditLogEntry, Contact
+from accounts.models import AuditLogEntry
 from core.errors import Conflict
 from memberships import services
 from memberships.models import Membership, Utility
@@ -47,12 +47,11 @@ class TestAssociationExamples:
         assert len(api.get(f"{URL}?filter[utility]={second.pk}").document["data"]) == 1
 
     def test_create_with_numeric_ids_is_201(self, api, world):
-        newcomer = UserFactory()
-        Contact.objects.create(owner=world["utility_admin"], contact=newcomer)
+        newcomer = world["account_user"]  # in the utility's account: its admins may add them directly
         payload = {"data": {"type": "Membership", "attributes": {"isSubscriber": False}, "relationships": {
             "utility": {"data": {"type": "Utility", "id": world.utility.pk}},
             "user": {"data": {"type": "User", "id": newcomer.pk}}}}}
-        response = api.as_user(world["utility_admin"]).post(URL, payload)
+        response = api.as_user(world["account_admin"]).post(URL, payload)
         assert response.status_code == 201
         data = response.document["data"]
         assert data["attributes"]["isSubscriber"] is False and data["attributes"]["role"] == "spectator"

@@ -7,7 +7,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from accounts.models import Account, AccountMembership, AuditLogEntry, Contact
+from accounts.models import Account, AccountMembership, AuditLogEntry
 from accounts.services import default_account
 from memberships.models import Membership, Utility
 from tests.factories import UserFactory
@@ -261,19 +261,29 @@ def test_full_seats_refuse_a_subscription_and_change_nothing(client, place):
     assert "All 1 subscriber seats of this utility are taken." in page.content.decode()
 
 
+
+def shares_a_space(admin, person):
+    """Make `person` someone `admin` may add directly (SPEC §1): both in a utility elsewhere."""
+    from tests.factories import UtilityFactory
+
+    elsewhere = UtilityFactory()
+    Membership.objects.create(user=admin, utility=elsewhere, is_subscriber=False)
+    Membership.objects.create(user=person, utility=elsewhere, is_subscriber=False)
+
+
 def test_full_seats_refuse_a_subscribing_newcomer_with_a_field_error(client, place):
     utility = place["utility"]
     Membership.objects.filter(user=place["spectator"]).update(is_subscriber=True)
     Utility.objects.filter(pk=utility.pk).update(subscriber_seats=1)
     newcomer = UserFactory(email="new@example.org")
-    Contact.objects.create(owner=place["utility_admin"], contact=newcomer)
+    shares_a_space(place["utility_admin"], newcomer)
     as_user(client, place["utility_admin"])
     response = client.post(f"/utilities/{utility.pk}/memberships/add/",
                            {"email": "new@example.org", "role": "member", "is_subscriber": "on"})
     assert response.status_code == 200
     assert field_errors(response, "member_form", "is_subscriber") == [
         "All 1 subscriber seats of this utility are taken."]
-    assert not Membership.objects.filter(user=newcomer).exists()
+    assert not Membership.objects.filter(user=newcomer, utility=utility).exists()
 
 
 def test_seats_cannot_drop_below_subscribers(client, place):
@@ -293,7 +303,7 @@ def test_seats_cannot_drop_below_subscribers(client, place):
 
 def test_utility_admin_adds_a_member_by_email(client, place):
     newcomer = UserFactory(email="new@example.org")
-    Contact.objects.create(owner=place["utility_admin"], contact=newcomer)
+    shares_a_space(place["utility_admin"], newcomer)
     as_user(client, place["utility_admin"])
     response = client.post(f"/utilities/{place['utility'].pk}/memberships/add/",
                            {"email": "New@Example.org", "role": "leader", "is_subscriber": "on"})
@@ -304,7 +314,7 @@ def test_utility_admin_adds_a_member_by_email(client, place):
 
 
 @pytest.mark.parametrize("email, error", [
-    ("stranger@example.org", "No user you know has this email. Add them to your contacts first."),
+    ("stranger@example.org", "No one you share an account or utility with has this email."),
     ("member@example.org", "This user is already a member of this utility."),
 ])
 def test_add_member_errors_show_on_email(client, place, email, error):

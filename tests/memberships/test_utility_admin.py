@@ -553,9 +553,9 @@ def act(client, action, memberships):
                        follow=True)
 
 
-def test_mark_as_subscribers_is_all_or_nothing_when_seats_run_out(admin_client, world):
+def test_mark_as_subscribers_is_all_or_nothing_when_seats_run_out(admin_client, site_admin, world):
     north = world["north"]  # 2 seats, alice subscribes: one left for bob and carol
-    extra = services.membership_create(actor=world["boss"], user=world["people"]["dan"], utility=north,
+    extra = services.membership_create(actor=site_admin, user=world["people"]["dan"], utility=north,
                                        is_subscriber=False)
     south = world["memberships"]["carol_south"]
     services.membership_update(actor=world["boss"], membership=south, data={"is_subscriber": False})

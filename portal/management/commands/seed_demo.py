@@ -242,6 +242,7 @@ class Command(BaseCommand):
             with transaction.atomic():
                 for section in self.SECTIONS:
                     getattr(self, f"seed_{section}")()
+                self.deactivate_leavers()
         except (ServiceError, ValidationError) as exc:
             detail = exc.detail if isinstance(exc, ServiceError) else "; ".join(exc.messages)
             raise CommandError(f"Seeding failed, nothing was saved: {detail}") from exc
@@ -260,8 +261,15 @@ class Command(BaseCommand):
         elif not (self.admin.is_active and self.admin.is_superuser):
             raise CommandError(f"{ADMIN_EMAIL} exists but is not an active site admin; "
                                "fix that in the admin or seed a fresh database.")
+        self.leavers = []
         for email, first_name, last_name, extra in DEMO_USERS:
-            self.users[email] = self.get_or_create_user(email, first_name=first_name, last_name=last_name, **extra)
+            # People who left were members first and were deactivated later (inactive people
+            # cannot be added anywhere): they are deactivated once everything is seeded.
+            active = extra.get("is_active", True)
+            fields = {key: value for key, value in extra.items() if key != "is_active"}
+            self.users[email] = self.get_or_create_user(email, first_name=first_name, last_name=last_name, **fields)
+            if not active:
+                self.leavers.append(self.users[email])
 
     def seed_roles(self):
         for name, description, permission_names in DEMO_ROLES:
@@ -314,7 +322,9 @@ class Command(BaseCommand):
             self.accounts[name] = account
         for name, members in DEMO_ACCOUNT_MEMBERS.items():
             account = self.accounts[name]
-            creator = self.users[self.first_admin(name)]
+            # The demo is arranged by its site admin: an account's own admin could add only
+            # people they already share something with (SPEC §1) and would invite the rest.
+            creator = self.admin
             existing = set(AccountMembership.objects.filter(account=account).values_list("user_id", flat=True))
             for email, role in members:
                 user = self.users[email]
@@ -347,9 +357,9 @@ class Command(BaseCommand):
         existing = set(
             Membership.objects.filter(utility__in=self.utilities.values()).values_list("user_id", "utility_id")
         )
-        for index, (account_name, name, _day, _seats, size) in enumerate(DEMO_UTILITIES):
+        for index, (_account_name, name, _day, _seats, size) in enumerate(DEMO_UTILITIES):
             utility = self.utilities[name]
-            actor = self.users[self.first_admin(account_name)]
+            actor = self.admin
             subscribers = Membership.objects.filter(utility=utility, is_subscriber=True).count()
             for email, role, wants_to_subscribe in DEMO_UTILITY_MEMBERS.get(name, []) + co_op_roster(index, size):
                 user = self.users[email]
@@ -370,6 +380,11 @@ class Command(BaseCommand):
     @staticmethod
     def first_admin(account_name):
         return next(email for email, role in DEMO_ACCOUNT_MEMBERS[account_name] if role == "admin")
+
+    def deactivate_leavers(self):
+        for user in self.leavers:
+            if user.is_active:
+                services.user_update(actor=self.admin, user=user, data={"is_active": False})
 
     def get_or_create_user(self, email, **fields):
         user = User.objects.filter(email__iexact=email).first()
