@@ -6,14 +6,11 @@ after the same role predicates the API uses (seen but not allowed is 403).
 """
 
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import get_object_or_404, redirect
-from django.urls import reverse
-from django.views import View
 from django.views.generic import TemplateView
 
 from accounts.models import Account
-from core.portal import SERVICE_ERRORS, ObjectPageMixin, forbidden_to_403, service_error_message
+from core.portal import SERVICE_ERRORS, ObjectPageMixin, PageActionView, forbidden_to_403, service_error_message
 from memberships import services
 from memberships.forms import (
     MembershipAddForm,
@@ -99,25 +96,15 @@ class UtilityDetailView(UtilityMixin, TemplateView):
         return self.render_to_response(self.get_context_data(settings_form=form))
 
 
-def render_utility_page(view, **forms):
-    """The utility page again, with a bound form showing its errors."""
-    page = UtilityDetailView()
-    page.setup(view.request, *view.args, **view.kwargs)
-    page._page_object = view.get_utility()
-    return page.render_to_response(page.get_context_data(**forms))
-
-
-class UtilityActionView(UtilityMixin, View):
+class UtilityActionView(UtilityMixin, PageActionView):
     """A form of the utility page that posts to its own address."""
 
-    http_method_names = ["post"]
+    page_url_name = "utility_detail"
     anchor = "memberships"
 
-    def handle_no_permission(self):
-        return redirect_to_login(reverse("utility_detail", kwargs={"pk": self.kwargs["pk"]}))
-
-    def back_to_utility(self):
-        return redirect(reverse("utility_detail", kwargs={"pk": self.kwargs["pk"]}) + f"#{self.anchor}")
+    @property
+    def page_view(self):
+        return UtilityDetailView
 
     def get_membership(self, utility) -> Membership:
         membership = get_object_or_404(
@@ -144,8 +131,8 @@ class MembershipAddView(UtilityActionView):
                 form.add_service_error(exc)
             else:
                 messages.success(request, f"{membership.user.email} is now a {membership.role}.")
-                return self.back_to_utility()
-        return render_utility_page(self, member_form=form)
+                return self.back_to_page()
+        return self.render_page(member_form=form)
 
 
 class MembershipSubscriberView(UtilityActionView):
@@ -159,7 +146,7 @@ class MembershipSubscriberView(UtilityActionView):
         form = SubscriberForm(request.POST)
         if not form.is_valid():
             messages.error(request, "Say whether to subscribe or unsubscribe.")
-            return self.back_to_utility()
+            return self.back_to_page()
         try:
             membership = services.membership_update(
                 actor=request.user, membership=membership,
@@ -171,7 +158,7 @@ class MembershipSubscriberView(UtilityActionView):
         else:
             state = "subscribes" if membership.is_subscriber else "no longer subscribes"
             messages.success(request, f"{membership.user.email} {state}.")
-        return self.back_to_utility()
+        return self.back_to_page()
 
 
 class MembershipRoleView(UtilityActionView):
@@ -182,7 +169,7 @@ class MembershipRoleView(UtilityActionView):
         form = MembershipRoleForm(request.POST)
         if not form.is_valid():
             messages.error(request, "Choose one of the roles.")
-            return self.back_to_utility()
+            return self.back_to_page()
         try:
             membership = services.membership_update(actor=request.user, membership=membership,
                                                     data={"role": form.cleaned_data["role"]})
@@ -191,7 +178,7 @@ class MembershipRoleView(UtilityActionView):
             messages.error(request, service_error_message(exc))
         else:
             messages.success(request, f"{membership.user.email} is now a {membership.role}.")
-        return self.back_to_utility()
+        return self.back_to_page()
 
 
 class MembershipRemoveView(UtilityActionView):
@@ -206,14 +193,14 @@ class MembershipRemoveView(UtilityActionView):
         except SERVICE_ERRORS as exc:
             forbidden_to_403(exc)
             messages.error(request, service_error_message(exc))
-            return self.back_to_utility()
+            return self.back_to_page()
         if leaving:
             messages.success(request, f"You left {utility.name}.")
             if not Utility.objects.for_user(request.user).filter(pk=utility.pk).exists():
                 return redirect("dashboard")
         else:
             messages.success(request, f"{membership.user.email} is no longer a member.")
-        return self.back_to_utility()
+        return self.back_to_page()
 
 
 class UtilityDeleteView(UtilityMixin, TemplateView):

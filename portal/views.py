@@ -37,7 +37,7 @@ from accounts.models import (
 )
 from accounts.rules import account_role
 from core.audit import mask_change
-from core.portal import SERVICE_ERRORS, ObjectPageMixin, forbidden_to_403, service_error_message
+from core.portal import SERVICE_ERRORS, ObjectPageMixin, PageActionView, forbidden_to_403, service_error_message
 from memberships import services as membership_services
 from memberships.forms import PersonalUtilityForm, UtilityCreateForm
 from memberships.models import Membership, Utility
@@ -329,26 +329,15 @@ class AccountDetailView(AccountMixin, TemplateView):
         return self.render_to_response(self.get_context_data(settings_form=form))
 
 
-def render_account_page(view, **forms):
-    """The account page again, with a bound form showing its errors."""
-    page = AccountDetailView()
-    page.setup(view.request, *view.args, **view.kwargs)
-    return page.render_to_response(page.get_context_data(**forms))
-
-
-class AccountActionView(AccountMixin, View):
+class AccountActionView(AccountMixin, PageActionView):
     """A form of the account page that posts to its own address."""
 
-    http_method_names = ["post"]
-    anchor = ""
+    page_url_name = "account_detail"
+    share_object = False  # the page reads the account with its counts
 
-    def handle_no_permission(self):
-        # These addresses take POSTs only; after signing in, come back to the page itself.
-        return redirect_to_login(reverse("account_detail", kwargs={"pk": self.kwargs["pk"]}))
-
-    def back_to_account(self):
-        url = reverse("account_detail", kwargs={"pk": self.kwargs["pk"]})
-        return redirect(url + (f"#{self.anchor}" if self.anchor else ""))
+    @property
+    def page_view(self):
+        return AccountDetailView
 
     def get_membership(self, account) -> AccountMembership:
         return get_object_or_404(
@@ -373,8 +362,8 @@ class AccountMemberAddView(AccountActionView):
                 form.add_service_error(exc)
             else:
                 messages.success(request, f"{membership.user.email} is now a member ({membership.role}).")
-                return self.back_to_account()
-        return render_account_page(self, member_form=form)
+                return self.back_to_page()
+        return self.render_page(member_form=form)
 
 
 class AccountMemberRoleView(AccountActionView):
@@ -387,7 +376,7 @@ class AccountMemberRoleView(AccountActionView):
         form = AccountMemberRoleForm(request.POST)
         if not form.is_valid():
             messages.error(request, "Choose one of the roles.")
-            return self.back_to_account()
+            return self.back_to_page()
         try:
             membership = services.account_membership_update(
                 actor=request.user, membership=membership, role=form.cleaned_data["role"])
@@ -396,7 +385,7 @@ class AccountMemberRoleView(AccountActionView):
             messages.error(request, service_error_message(exc))
         else:
             messages.success(request, f"{membership.user.email} is now {membership.role}.")
-        return self.back_to_account()
+        return self.back_to_page()
 
 
 class AccountMemberRemoveView(AccountActionView):
@@ -413,14 +402,14 @@ class AccountMemberRemoveView(AccountActionView):
         except SERVICE_ERRORS as exc:
             forbidden_to_403(exc)
             messages.error(request, service_error_message(exc))
-            return self.back_to_account()
+            return self.back_to_page()
         if leaving:
             messages.success(request, f"You left {account.name}.")
             if not Account.objects.for_user(request.user).filter(pk=account.pk).exists():
                 return redirect("dashboard")
         else:
             messages.success(request, f"{membership.user.email} is no longer a member.")
-        return self.back_to_account()
+        return self.back_to_page()
 
 
 class AccountUtilityCreateView(AccountActionView):
@@ -440,7 +429,7 @@ class AccountUtilityCreateView(AccountActionView):
             else:
                 messages.success(request, f"The utility {utility.name} is created.")
                 return redirect("utility_detail", pk=utility.pk)
-        return render_account_page(self, utility_form=form)
+        return self.render_page(utility_form=form)
 
 
 class ActivationCodeRefreshView(AccountActionView):
@@ -456,7 +445,7 @@ class ActivationCodeRefreshView(AccountActionView):
             messages.error(request, service_error_message(exc))
         else:
             messages.success(request, "A new activation code is issued; the previous one no longer works.")
-        return self.back_to_account()
+        return self.back_to_page()
 
 
 class AccountDeleteView(AccountMixin, TemplateView):
