@@ -346,6 +346,7 @@ class ContactViewSet(
     queryset = Contact.objects.select_related("contact")
     serializer_class = ContactSerializer
     ordering_fields = ["created"]
+    error_statuses = {"post": (429,)}  # adding by email is throttled per caller
 
     def get_throttles(self):
         # Adding by email says whether the address is registered: throttled per caller, so the
