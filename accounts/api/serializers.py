@@ -19,6 +19,7 @@ from accounts.models import (
     Session,
     User,
     validate_custom_attributes,
+    validate_email_address,
 )
 from accounts.services import UnknownPermission, permissions_from_names
 from core.audit import mask_change
@@ -78,7 +79,7 @@ PRIVATE_USER_ATTRIBUTES = "accounts.view_user_private"
 
 
 class UserSerializer(ModelSerializer):
-    email = serializers.EmailField(max_length=254)
+    email = serializers.EmailField(max_length=254, validators=[validate_email_address])
     username = serializers.CharField(max_length=150, required=False, validators=[UnicodeUsernameValidator()])
     password = NewPasswordField(write_only=True, required=False, max_length=4096,
                                 style={"input_type": "password"}, trim_whitespace=False)
@@ -93,6 +94,7 @@ class UserSerializer(ModelSerializer):
     date_joined = private(serializers.DateTimeField)(read_only=True, permission=PRIVATE_USER_ATTRIBUTES)
     last_login = private(serializers.DateTimeField)(read_only=True, allow_null=True,
                                                    permission=PRIVATE_USER_ATTRIBUTES)
+    email_verified = private(serializers.BooleanField)(read_only=True, permission=PRIVATE_USER_ATTRIBUTES)
     roles = ResourceRelatedField(many=True, required=False, queryset=Role.objects.all())
     account_memberships = VisibleRelatedField(many=True, model=AccountMembership)
     memberships = VisibleRelatedField(many=True, model="memberships.Membership")
@@ -115,13 +117,14 @@ class UserSerializer(ModelSerializer):
             "is_site_admin",
             "date_joined",
             "last_login",
+            "email_verified",
             "password",
             "current_password",
             "roles",
             "account_memberships",
             "memberships",
         ]
-        read_only_fields = ["date_joined", "last_login"]
+        read_only_fields = ["date_joined", "last_login", "email_verified"]
 
 
 class SessionSerializer(ModelSerializer):
@@ -439,3 +442,4 @@ class AccountMembershipSerializer(ModelSerializer):
         read_only_fields = ["created"]
         fixed_fields = ["user", "account"]
         validators = []  # one membership per pair is the service's rule: 409 duplicate, not 400
+

@@ -45,8 +45,13 @@ from accounts.services.users import (  # noqa: F401
     AVATAR_MAX_PIXELS,
     avatar_delete,
     avatar_set,
+    email_change_request,
+    email_verification_token,
+    email_verify,
+    send_verification_mail,
     user_create,
     user_delete,
     user_reset_password,
+    user_signup,
     user_update,
 )
