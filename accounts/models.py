@@ -558,3 +558,78 @@ class ActivationCode(models.Model):
     def is_valid(self) -> bool:
         return self.expires_at > timezone.now()
 
+
+# --------------------------------------------------------------------------- invitations
+
+
+class InvitationQuerySet(VisibleQuerySet):
+    memoise = False  # the caller's verified email is read while building
+
+    def visible_to(self, user):
+        """Invitations the user sent, those into accounts they administer and utilities they
+        administer (`MANAGED_UTILITY_IDS`), and those addressed to their verified email."""
+        admin_of = AccountMembership.objects.filter(user_id=user.pk, role=AccountMembership.Role.ADMIN)
+        visible = (Q(invited_by_id=user.pk) | Q(account_id__in=admin_of.values("account_id"))
+                   | Q(utility__account_id__in=admin_of.values("account_id")))
+        for source in MANAGED_UTILITY_IDS:
+            visible |= Q(utility_id__in=source(user))
+        if user.email_verified:
+            visible |= Q(email=user.email)
+        return self.filter(visible)
+
+
+#: Callables `(user) -> queryset of utility ids` the user administers through a utility role;
+#: the memberships app adds its own in `AppConfig.ready()`.
+MANAGED_UTILITY_IDS = []
+
+
+class Invitation(models.Model):
+    """An offer to join an account or a utility, mailed to an address (SPEC §3 Invitations):
+    how an admin adds someone they do not already share a space with."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        ACCEPTED = "accepted"
+        DECLINED = "declined"
+        REVOKED = "revoked"
+        EXPIRED = "expired"
+
+    email = models.EmailField(max_length=254, validators=[validate_email_address])
+    role = models.CharField(max_length=16)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    account = models.ForeignKey(Account, null=True, blank=True, on_delete=models.CASCADE, related_name="invitations")
+    utility = models.ForeignKey("memberships.Utility", null=True, blank=True, on_delete=models.CASCADE,
+                                related_name="invitations")
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                                   related_name="sent_invitations")
+    created = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField()
+
+    objects = InvitationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(account__isnull=False, utility__isnull=True)
+                                   | Q(account__isnull=True, utility__isnull=False),
+                                   name="invitation_one_target",
+                                   violation_error_message="An invitation is to an account or a utility."),
+        ]
+        indexes = [models.Index(fields=["email", "status"], name="invitation_email_idx")]
+
+    def __str__(self):
+        return f"Invitation of {self.email} to {self.target}"
+
+    @property
+    def target(self):
+        return self.account if self.account_id else self.utility
+
+    @property
+    def current_status(self) -> str:
+        """The status as of now: a pending invitation past its expiry is expired."""
+        if self.status == self.Status.PENDING and self.expires_at <= timezone.now():
+            return self.Status.EXPIRED
+        return self.status
+
+    def audit_account_id(self):
+        return self.account_id if self.account_id else self.utility.account_id

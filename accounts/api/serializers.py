@@ -15,6 +15,7 @@ from accounts.models import (
     AccountRole,
     AuditLogEntry,
     Contact,
+    Invitation,
     Role,
     Session,
     User,
@@ -443,3 +444,36 @@ class AccountMembershipSerializer(ModelSerializer):
         fixed_fields = ["user", "account"]
         validators = []  # one membership per pair is the service's rule: 409 duplicate, not 400
 
+
+class UtilityParentField(ParentRelatedField):
+    """An invitation's utility: the memberships app's model, named by string (a layer above)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(queryset=Account.objects.none(), **kwargs)
+
+    def get_queryset(self):
+        from django.apps import apps
+
+        return apps.get_model("memberships", "Utility").objects.all()
+
+
+class InvitationSerializer(ModelSerializer):
+    email = serializers.EmailField(max_length=254, validators=[validate_email_address])
+    role = serializers.CharField(max_length=16, required=False)
+    status = serializers.CharField(source="current_status", read_only=True)
+    account = ParentRelatedField(queryset=Account.objects.all(), required=False)
+    utility = UtilityParentField(required=False)
+    invited_by = ResourceRelatedField(read_only=True)
+
+    class Meta:
+        model = Invitation
+        fields = ["email", "role", "status", "expires_at", "created", "account", "utility", "invited_by"]
+        read_only_fields = ["expires_at", "created"]
+        fixed_fields = ["email", "role", "account", "utility"]
+        validators = []
+
+    def validate(self, attrs):
+        if self.instance is None and bool(attrs.get("account")) == bool(attrs.get("utility")):
+            raise serializers.ValidationError({"account": serializers.ErrorDetail(
+                "Send exactly one of the `account` and `utility` relationships.", code="required")})
+        return attrs

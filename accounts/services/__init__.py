@@ -20,6 +20,12 @@ from accounts.services.contacts import (  # noqa: F401
     contact_create,
     contact_delete,
 )
+from accounts.services.invitations import (  # noqa: F401
+    invitation_accept,
+    invitation_create,
+    invitation_decline,
+    invitation_revoke,
+)
 from accounts.services.memberships import (  # noqa: F401
     MemberRole,
     account_membership_create,
