@@ -365,14 +365,18 @@ class AccountMemberAddView(AccountActionView):
         self.require("accounts.add_accountmembership", account)
         form = AccountMemberAddForm(request.POST, actor=request.user)
         if form.is_valid():
+            role = form.cleaned_data["role"]
             try:
-                membership = services.account_membership_create(
-                    actor=request.user, user=form.user, account=account, role=form.cleaned_data["role"])
+                if form.user is not None:
+                    services.account_membership_create(actor=request.user, user=form.user, account=account, role=role)
+                else:
+                    services.invitation_create(actor=request.user, email=form.cleaned_data["email"], target=account,
+                                               role=role)
             except SERVICE_ERRORS as exc:
                 forbidden_to_403(exc)
                 form.add_service_error(exc)
             else:
-                messages.success(request, f"{membership.user.email} is now a member ({membership.role}).")
+                messages.success(request, form.done_message.format(email=form.cleaned_data["email"]))
                 return self.back_to_account()
         return render_account_page(self, member_form=form)
 
