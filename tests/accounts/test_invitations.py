@@ -127,3 +127,26 @@ def test_every_change_is_in_the_accounts_audit_log(api, world):
                                            content_type__model="invitation")
     assert sorted(entries.values_list("action", flat=True)) == [AuditLogEntry.Action.CREATE,
                                                                 AuditLogEntry.Action.UPDATE]
+
+
+def test_portal_dashboard_accept_decline_and_account_page_revoke(api, client, world):
+    invitee = UserFactory()
+    admin = world["account_admin"]
+    first = invite(api.as_user(admin), invitee.email, target=world.account).document["data"]["id"]
+    second = invite(api, invitee.email, "Utility", world.utility).document["data"]["id"]
+    client.force_login(invitee, backend="accounts.backends.RosterBackend")
+    page = client.get("/").content.decode()
+    assert f"/invitations/{first}/accept/" in page and f"/invitations/{second}/decline/" in page
+    assert client.post(f"/invitations/{first}/accept/").status_code == 302
+    assert AccountMembership.objects.filter(user=invitee, account=world.account).exists()
+    assert client.post(f"/invitations/{second}/decline/").status_code == 302
+    assert Invitation.objects.get(pk=second).status == "declined"
+
+    third = invite(api, "someone@example.org", target=world.account).document["data"]["id"]
+    client.force_login(admin, backend="accounts.backends.RosterBackend")
+    page = client.get(f"/accounts/{world.account.pk}/").content.decode()
+    assert "someone@example.org" in page
+    assert client.post(f"/accounts/{world.account.pk}/invitations/{third}/revoke/").status_code == 302
+    assert Invitation.objects.get(pk=third).status == "revoked"
+    client.force_login(world["outsider"], backend="accounts.backends.RosterBackend")
+    assert client.post(f"/invitations/{first}/decline/").status_code == 404
