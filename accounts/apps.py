@@ -15,6 +15,7 @@ class AccountsConfig(AppConfig):
             ActivationCode,
             Avatar,
             Contact,
+            Invitation,
             Role,
             Session,
             User,
@@ -31,5 +32,6 @@ class AccountsConfig(AppConfig):
         register_audited(Account, m2m_fields={"account_roles"})
         register_audited(AccountRole)
         register_audited(AccountMembership)
+        register_audited(Invitation)
         # The code itself is a secret: its refreshes are logged, its value never.
         register_audited(ActivationCode, mask_fields=["code"])

@@ -199,10 +199,12 @@ class MemberByEmailForm(ServiceErrorsMixin, forms.Form):
         super().__init__(*args, **kwargs)
         self.actor = actor
 
+    #: what the page says after adding or inviting: the same either way (SPEC §1)
+    done_message = "{email} is added, or invited by email when they are not someone you can add directly."
+
     def clean_email(self):
         email = self.cleaned_data["email"].strip()
-        # Only people the admin may add directly: those they share an account or utility with.
+        # People the admin may add directly (those they share an account or utility with) are
+        # added; anyone else is invited (`self.user` None), and the page says the same.
         self.user = User.objects.addable_by(self.actor, self.add_permission).filter(email__iexact=email).first()
-        if self.user is None:
-            raise ValidationError("No one you share an account or utility with has this email.", code="invalid")
         return email

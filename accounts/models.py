@@ -4,6 +4,7 @@ codes; and the audit log entry model."""
 import hashlib
 import math
 import re
+import unicodedata
 
 from auditlog.models import AbstractLogEntry, LogEntryManager
 from django.conf import settings
@@ -79,7 +80,41 @@ class UserManager(DjangoUserManager.from_queryset(UserQuerySet)):
 
 
 def normalize_email(email: str) -> str:
-    return (email or "").strip().lower()
+    """The one form an address is stored and compared in: trimmed, Unicode NFKC, lower case,
+    the domain in its IDNA (ASCII) form, so look-alike spellings of one address are one."""
+    email = unicodedata.normalize("NFKC", (email or "").strip()).lower()
+    local, at, domain = email.rpartition("@")
+    if not at or not domain:
+        return email
+    try:
+        domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return email  # validate_email_address refuses it
+    return f"{local}@{domain}"
+
+
+def _script(char: str) -> str | None:
+    """The Unicode script of a letter (LATIN, CYRILLIC, GREEK, ...); None for digits and marks."""
+    if not char.isalpha():
+        return None
+    name = unicodedata.name(char, "")
+    return name.split(" ")[0] if name else "UNKNOWN"
+
+
+def validate_email_address(value: str) -> None:
+    """Refuse domains a person could not tell from another: one that is no valid IDNA name,
+    or whose labels mix scripts (Latin with Cyrillic look-alikes, say)."""
+    domain = unicodedata.normalize("NFKC", (value or "").strip()).rpartition("@")[2].lower()
+    if not domain:
+        return
+    try:
+        unicode_domain = domain.encode("idna").decode("idna")
+    except UnicodeError:
+        raise ValidationError("This email's domain is not a valid domain name.", code="invalid") from None
+    scripts = {script for script in map(_script, unicode_domain) if script}
+    if len(scripts) > 1:
+        raise ValidationError("This email's domain mixes alphabets; use the address as your provider spells it.",
+                              code="invalid")
 
 
 _USERNAME_UNSAFE = re.compile(r"[^\w.@+-]+")
@@ -107,7 +142,11 @@ class User(AbstractUser):
         LOCAL = "local", "Local password"
         LDAP = "ldap", "LDAP directory"
 
-    email = models.EmailField("email address", max_length=254, unique=True)
+    email = models.EmailField("email address", max_length=254, unique=True, validators=[validate_email_address])
+    # Proven by a signed link mailed to it (accounts.services.users); invitations reach only
+    # verified addresses. A changed address waits in `pending_email` until its link is used.
+    email_verified = models.BooleanField(default=False)
+    pending_email = models.EmailField(max_length=254, blank=True, default="", editable=False)
     strategy = models.CharField(max_length=8, choices=Strategy.choices, default=Strategy.LOCAL)
     # Who an LDAP user is in the directory: fixed when they became an LDAP user, so no change
     # of their (or anyone's) username can make them bind as somebody else.
@@ -518,3 +557,79 @@ class ActivationCode(models.Model):
     @property
     def is_valid(self) -> bool:
         return self.expires_at > timezone.now()
+
+
+# --------------------------------------------------------------------------- invitations
+
+
+class InvitationQuerySet(VisibleQuerySet):
+    memoise = False  # the caller's verified email is read while building
+
+    def visible_to(self, user):
+        """Invitations the user sent, those into accounts they administer and utilities they
+        administer (`MANAGED_UTILITY_IDS`), and those addressed to their verified email."""
+        admin_of = AccountMembership.objects.filter(user_id=user.pk, role=AccountMembership.Role.ADMIN)
+        visible = (Q(invited_by_id=user.pk) | Q(account_id__in=admin_of.values("account_id"))
+                   | Q(utility__account_id__in=admin_of.values("account_id")))
+        for source in MANAGED_UTILITY_IDS:
+            visible |= Q(utility_id__in=source(user))
+        if user.email_verified:
+            visible |= Q(email=user.email)
+        return self.filter(visible)
+
+
+#: Callables `(user) -> queryset of utility ids` the user administers through a utility role;
+#: the memberships app adds its own in `AppConfig.ready()`.
+MANAGED_UTILITY_IDS = []
+
+
+class Invitation(models.Model):
+    """An offer to join an account or a utility, mailed to an address (SPEC §3 Invitations):
+    how an admin adds someone they do not already share a space with."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        ACCEPTED = "accepted"
+        DECLINED = "declined"
+        REVOKED = "revoked"
+        EXPIRED = "expired"
+
+    email = models.EmailField(max_length=254, validators=[validate_email_address])
+    role = models.CharField(max_length=16)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    account = models.ForeignKey(Account, null=True, blank=True, on_delete=models.CASCADE, related_name="invitations")
+    utility = models.ForeignKey("memberships.Utility", null=True, blank=True, on_delete=models.CASCADE,
+                                related_name="invitations")
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                                   related_name="sent_invitations")
+    created = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField()
+
+    objects = InvitationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(account__isnull=False, utility__isnull=True)
+                                   | Q(account__isnull=True, utility__isnull=False),
+                                   name="invitation_one_target",
+                                   violation_error_message="An invitation is to an account or a utility."),
+        ]
+        indexes = [models.Index(fields=["email", "status"], name="invitation_email_idx")]
+
+    def __str__(self):
+        return f"Invitation of {self.email} to {self.target}"
+
+    @property
+    def target(self):
+        return self.account if self.account_id else self.utility
+
+    @property
+    def current_status(self) -> str:
+        """The status as of now: a pending invitation past its expiry is expired."""
+        if self.status == self.Status.PENDING and self.expires_at <= timezone.now():
+            return self.Status.EXPIRED
+        return self.status
+
+    def audit_account_id(self):
+        return self.account_id if self.account_id else self.utility.account_id

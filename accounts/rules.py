@@ -7,7 +7,7 @@ rules speak only of roles, ownership and global permissions.
 
 from django.db.models import OuterRef, Subquery
 
-from accounts.models import Account, AccountMembership, Contact, Role, Session, User
+from accounts.models import Account, AccountMembership, Contact, Invitation, Role, Session, User
 from core import rules
 
 AccountRoleName = AccountMembership.Role
@@ -174,3 +174,16 @@ def grantable_permissions(actor, permissions) -> list:
         return []
     held = actor.get_all_permissions()
     return [p for p in permissions if f"{p.content_type.app_label}.{p.codename}" not in held]
+
+
+# --------------------------------------------------------------------------- invitations
+
+# Who invites into an account (the memberships app adds utilities: their admins). Refinements:
+# asked like permissions, listed nowhere.
+rules.refine(Account, {"accounts.add_invitation": _admin_of})
+rules.refine(Invitation, {
+    # The target's admins revoke; whoever sent it may too while still able to invite there.
+    "accounts.delete_invitation": lambda user, invitation: user.has_perm("accounts.add_invitation",
+                                                                         invitation.target),
+    "accounts.view_invitation": lambda user, invitation: True,  # it was found through for_user()
+})

@@ -7,7 +7,7 @@ errors they raise are shown next to the form field they are about.
 from axes.helpers import get_cool_off
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login, update_session_auth_hash
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.auth.views import redirect_to_login
@@ -37,8 +37,6 @@ from jsonapi.middleware import jsonapi_error_response
 
 # What a service may raise for a refused write; anything else is a bug and stays a 500.
 
-# Signing a user in ourselves (after sign-up) must name the backend: several are configured.
-LOGIN_BACKEND = "accounts.backends.RosterBackend"
 
 
 # --------------------------------------------------------------------------- lockout
@@ -123,10 +121,11 @@ class SignupView(FormView):
         return super().dispatch(request, *args, **kwargs)
 
     def form_valid(self, form):
+        # The same page whether or not the address is registered (SPEC §1): a new one gets a
+        # verification link, a registered one a notice to its owner; nobody is signed in here.
         data = form.cleaned_data
         try:
-            user = services.user_create(
-                actor=None,
+            services.user_signup(
                 email=data["email"],
                 password=data["password1"],
                 first_name=data["first_name"],
@@ -135,9 +134,18 @@ class SignupView(FormView):
         except SERVICE_ERRORS as exc:
             form.add_service_error(exc)
             return self.form_invalid(form)
-        login(self.request, user, backend=LOGIN_BACKEND)
-        messages.success(self.request, "Welcome to Roster. Your account is ready.")
-        return super().form_valid(form)
+        return render(self.request, "accounts/signup_done.html", {"email": data["email"]})
+
+
+class EmailVerifyView(View):
+    """The link mailed to an address: confirms it once; a used or expired link says so."""
+
+    def get(self, request, token):
+        try:
+            user = services.email_verify(token=token)
+        except SERVICE_ERRORS as exc:
+            return render(request, "accounts/email_verify.html", {"error": exc}, status=400)
+        return render(request, "accounts/email_verify.html", {"verified_email": user.email})
 
 
 # --------------------------------------------------------------------------- profile
@@ -216,7 +224,8 @@ class EmailChangeView(ProfileActionView):
             except SERVICE_ERRORS as exc:
                 form.add_service_error(exc)
             else:
-                messages.success(request, f"Your email is now {user.email}.")
+                messages.success(request, f"We sent a link to {form.cleaned_data['email']}; your email changes "
+                                          f"when you open it. Until then you sign in with {user.email}.")
                 return self.back_to_profile()
         return self.render_profile(email_form=form)
 

@@ -67,6 +67,8 @@ rules.register(Utility, {
     "memberships.delete_membership": _leads,
 })
 rules.refine(Utility, {"memberships.change_utility_billing_day": _sets_billing_day})
+# Inviting into a utility (accounts.services.invitations): its admins, account admins among them.
+rules.refine(Utility, {"accounts.add_invitation": is_utility_admin})
 # New utilities are made inside an account by its admins.
 rules.refine(Account, {"memberships.add_utility": is_account_admin})
 

@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.views.generic import TemplateView
 
 from accounts.models import Account
+from accounts.services import invitation_create
 from core.portal import SERVICE_ERRORS, ObjectPageMixin, PageActionView, forbidden_to_403, service_error_message
 from memberships import services
 from memberships.forms import (
@@ -122,15 +123,19 @@ class MembershipAddView(UtilityActionView):
         form = MembershipAddForm(request.POST, actor=request.user)
         if form.is_valid():
             try:
-                membership = services.membership_create(
-                    actor=request.user, user=form.user, utility=utility,
-                    is_subscriber=form.cleaned_data["is_subscriber"], role=form.cleaned_data["role"],
-                )
+                if form.user is not None:
+                    services.membership_create(
+                        actor=request.user, user=form.user, utility=utility,
+                        is_subscriber=form.cleaned_data["is_subscriber"], role=form.cleaned_data["role"],
+                    )
+                else:
+                    invitation_create(actor=request.user, email=form.cleaned_data["email"], target=utility,
+                                      role=form.cleaned_data["role"])
             except SERVICE_ERRORS as exc:
                 forbidden_to_403(exc)
                 form.add_service_error(exc)
             else:
-                messages.success(request, f"{membership.user.email} is now a {membership.role}.")
+                messages.success(request, form.done_message.format(email=form.cleaned_data["email"]))
                 return self.back_to_page()
         return self.render_page(member_form=form)
 

@@ -31,6 +31,7 @@ from accounts.models import (
     ActivationCode,
     AuditLogEntry,
     Contact,
+    Invitation,
     Session,
     User,
     validate_custom_attributes,
@@ -159,12 +160,43 @@ class DashboardView(LoginRequiredMixin, TemplateView):
         kwargs = {**dashboard_sections(user), **kwargs}
         return super().get_context_data(
             roles=user.roles.all(),
+            invitations=pending_invitations_to(user),
             contact_count=Contact.objects.for_user(user).count(),
             session_count=Session.objects.for_user(user).count(),
             **kwargs,
         )
 
 
+
+
+def pending_invitations_to(user):
+    """Pending, unexpired invitations addressed to the user's verified email."""
+    if not user.email_verified:
+        return Invitation.objects.none()
+    return (Invitation.objects.for_user(user)
+            .filter(email=user.email, status=Invitation.Status.PENDING, expires_at__gt=timezone.now())
+            .select_related("account", "utility", "invited_by").order_by("created", "id"))
+
+
+class InvitationAnswerView(LoginRequiredMixin, View):
+    """Accept or decline an invitation addressed to me (dashboard buttons)."""
+
+    http_method_names = ["post"]
+    answer = "accept"
+
+    def post(self, request, pk, *args, **kwargs):
+        invitation = get_object_or_404(Invitation.objects.for_user(request.user), pk=pk)
+        try:
+            if self.answer == "accept":
+                services.invitation_accept(actor=request.user, invitation=invitation)
+                messages.success(request, f"You joined {invitation.target}.")
+            else:
+                services.invitation_decline(actor=request.user, invitation=invitation)
+                messages.success(request, f"You declined the invitation to {invitation.target}.")
+        except SERVICE_ERRORS as exc:
+            forbidden_to_403(exc)
+            messages.error(request, service_error_message(exc))
+        return redirect("dashboard")
 
 
 def dashboard_sections(user, **overrides) -> dict:
@@ -301,6 +333,8 @@ class AccountDetailView(AccountMixin, TemplateView):
             # Reading the code is not a write: an expired one is replaced only on request.
             kwargs.setdefault("activation_code", ActivationCode.objects.filter(
                 account=account, expires_at__gt=timezone.now()).first())
+            kwargs.setdefault("sent_invitations", Invitation.objects.for_user(user).filter(
+                account=account, status=Invitation.Status.PENDING, expires_at__gt=timezone.now()).order_by("email"))
         return super().get_context_data(
             account=account,
             my_role=account_role(user, account),
@@ -346,6 +380,23 @@ class AccountActionView(AccountMixin, PageActionView):
         )
 
 
+class AccountInvitationRevokeView(AccountActionView):
+    anchor = "members"
+
+    def post(self, request, *args, **kwargs):
+        account = self.get_account()
+        invitation = get_object_or_404(Invitation.objects.for_user(request.user).filter(account=account),
+                                       pk=self.kwargs["invitation_pk"])
+        try:
+            services.invitation_revoke(actor=request.user, invitation=invitation)
+        except SERVICE_ERRORS as exc:
+            forbidden_to_403(exc)
+            messages.error(request, service_error_message(exc))
+        else:
+            messages.success(request, f"The invitation of {invitation.email} is revoked.")
+        return self.back_to_page()
+
+
 class AccountMemberAddView(AccountActionView):
     anchor = "members"
 
@@ -354,14 +405,18 @@ class AccountMemberAddView(AccountActionView):
         self.require("accounts.add_accountmembership", account)
         form = AccountMemberAddForm(request.POST, actor=request.user)
         if form.is_valid():
+            role = form.cleaned_data["role"]
             try:
-                membership = services.account_membership_create(
-                    actor=request.user, user=form.user, account=account, role=form.cleaned_data["role"])
+                if form.user is not None:
+                    services.account_membership_create(actor=request.user, user=form.user, account=account, role=role)
+                else:
+                    services.invitation_create(actor=request.user, email=form.cleaned_data["email"], target=account,
+                                               role=role)
             except SERVICE_ERRORS as exc:
                 forbidden_to_403(exc)
                 form.add_service_error(exc)
             else:
-                messages.success(request, f"{membership.user.email} is now a member ({membership.role}).")
+                messages.success(request, form.done_message.format(email=form.cleaned_data["email"]))
                 return self.back_to_page()
         return self.render_page(member_form=form)
 

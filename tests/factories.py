@@ -42,6 +42,7 @@ class UserFactory(factory.django.DjangoModelFactory):
         skip_postgeneration_save = True
 
     email = factory.Sequence(lambda n: f"person{n}@example.org")
+    email_verified = True
     username = factory.Sequence(lambda n: f"person{n}")
     first_name = factory.Faker("first_name")
     last_name = factory.Faker("last_name")

@@ -15,10 +15,12 @@ from accounts.models import (
     AccountRole,
     AuditLogEntry,
     Contact,
+    Invitation,
     Role,
     Session,
     User,
     validate_custom_attributes,
+    validate_email_address,
 )
 from accounts.services import UnknownPermission, permissions_from_names
 from core.audit import mask_change
@@ -78,7 +80,7 @@ PRIVATE_USER_ATTRIBUTES = "accounts.view_user_private"
 
 
 class UserSerializer(ModelSerializer):
-    email = serializers.EmailField(max_length=254)
+    email = serializers.EmailField(max_length=254, validators=[validate_email_address])
     username = serializers.CharField(max_length=150, required=False, validators=[UnicodeUsernameValidator()])
     password = NewPasswordField(write_only=True, required=False, max_length=4096,
                                 style={"input_type": "password"}, trim_whitespace=False)
@@ -93,6 +95,7 @@ class UserSerializer(ModelSerializer):
     date_joined = private(serializers.DateTimeField)(read_only=True, permission=PRIVATE_USER_ATTRIBUTES)
     last_login = private(serializers.DateTimeField)(read_only=True, allow_null=True,
                                                    permission=PRIVATE_USER_ATTRIBUTES)
+    email_verified = private(serializers.BooleanField)(read_only=True, permission=PRIVATE_USER_ATTRIBUTES)
     roles = ResourceRelatedField(many=True, required=False, queryset=Role.objects.all())
     account_memberships = VisibleRelatedField(many=True, model=AccountMembership)
     memberships = VisibleRelatedField(many=True, model="memberships.Membership")
@@ -115,13 +118,14 @@ class UserSerializer(ModelSerializer):
             "is_site_admin",
             "date_joined",
             "last_login",
+            "email_verified",
             "password",
             "current_password",
             "roles",
             "account_memberships",
             "memberships",
         ]
-        read_only_fields = ["date_joined", "last_login"]
+        read_only_fields = ["date_joined", "last_login", "email_verified"]
 
 
 class SessionSerializer(ModelSerializer):
@@ -439,3 +443,37 @@ class AccountMembershipSerializer(ModelSerializer):
         read_only_fields = ["created"]
         fixed_fields = ["user", "account"]
         validators = []  # one membership per pair is the service's rule: 409 duplicate, not 400
+
+
+class UtilityParentField(ParentRelatedField):
+    """An invitation's utility: the memberships app's model, named by string (a layer above)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(queryset=Account.objects.none(), **kwargs)
+
+    def get_queryset(self):
+        from django.apps import apps
+
+        return apps.get_model("memberships", "Utility").objects.all()
+
+
+class InvitationSerializer(ModelSerializer):
+    email = serializers.EmailField(max_length=254, validators=[validate_email_address])
+    role = serializers.CharField(max_length=16, required=False)
+    status = serializers.CharField(source="current_status", read_only=True)
+    account = ParentRelatedField(queryset=Account.objects.all(), required=False)
+    utility = UtilityParentField(required=False)
+    invited_by = ResourceRelatedField(read_only=True)
+
+    class Meta:
+        model = Invitation
+        fields = ["email", "role", "status", "expires_at", "created", "account", "utility", "invited_by"]
+        read_only_fields = ["expires_at", "created"]
+        fixed_fields = ["email", "role", "account", "utility"]
+        validators = []
+
+    def validate(self, attrs):
+        if self.instance is None and bool(attrs.get("account")) == bool(attrs.get("utility")):
+            raise serializers.ValidationError({"account": serializers.ErrorDetail(
+                "Send exactly one of the `account` and `utility` relationships.", code="required")})
+        return attrs

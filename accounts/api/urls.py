@@ -11,6 +11,7 @@ router.register("roles", views.RoleViewSet, basename="role")
 router.register("contacts", views.ContactViewSet, basename="contact")
 router.register("accounts", views.AccountViewSet, basename="account")
 router.register("account-memberships", views.AccountMembershipViewSet, basename="accountmembership")
+router.register("invitations", views.InvitationViewSet, basename="invitation")
 router.register("account-roles", views.AccountRoleViewSet, basename="accountrole")
 router.register(rf"accounts/(?P<account_pk>{ID_PATTERN})/auditlog", views.AccountAuditLogViewSet,
                 basename="account-auditlog")

@@ -25,6 +25,7 @@ from accounts.api.serializers import (
     ActivationSerializer,
     AuditLogEntrySerializer,
     ContactSerializer,
+    InvitationSerializer,
     PermissionSetSerializer,
     RoleSerializer,
     SessionSerializer,
@@ -37,7 +38,17 @@ from accounts.filtersets import (
     RoleFilterSet,
     UserFilterSet,
 )
-from accounts.models import Account, AccountMembership, AccountRole, AuditLogEntry, Contact, Role, Session, User
+from accounts.models import (
+    Account,
+    AccountMembership,
+    AccountRole,
+    AuditLogEntry,
+    Contact,
+    Invitation,
+    Role,
+    Session,
+    User,
+)
 from accounts.rules import remember_caller_roles, with_caller_roles
 from core import rules
 from core.errors import Forbidden
@@ -551,3 +562,63 @@ class AccountMembershipViewSet(RosterModelViewSet):
 
     def perform_destroy(self, instance):
         services.account_membership_delete(actor=self.request.user, membership=instance)
+
+
+class InvitationViewSet(ListModelMixin, RetrieveModelMixin, mixins.CreateModelMixin, RosterViewSet):
+    """Invitations into accounts and utilities (SPEC §3): created by the target's admins,
+    answered by the invitee, revoked (DELETE) by the target's admins."""
+
+    queryset = Invitation.objects.all()
+    serializer_class = InvitationSerializer
+    ordering_fields = ["created", "expires_at"]
+    http_method_names = ["get", "post", "delete", "head", "options"]
+    fast_read = False
+    # 409 duplicate on create, conflict on answering anything but a pending invitation
+    error_statuses = {"post": (409,), "delete": (409,)}
+    #: the membership resource an accepted invitation answers with, by target model label
+    membership_serializers = {
+        "accounts.account": "accounts.api.serializers.AccountMembershipSerializer",
+        "memberships.utility": "memberships.api.serializers.MembershipSerializer",
+    }
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        serializer.instance = services.invitation_create(
+            actor=self.request.user, email=data["email"], role=data.get("role"),
+            target=data.get("account") or data.get("utility"),
+        )
+
+    def destroy(self, request, *args, **kwargs):
+        services.invitation_revoke(actor=request.user, invitation=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def _invitation(self, pk) -> Invitation:
+        invitation = Invitation.objects.for_user(self.request.user).filter(pk=pk).first() if is_id_text(pk) else None
+        if invitation is None:
+            raise Http404
+        return invitation
+
+    def get_serializer_class(self):
+        return getattr(self, "_answer_serializer", None) or super().get_serializer_class()
+
+    @action(detail=True, methods=["post"], url_path="accept", request_body_required=False, post_creates=True,
+            error_statuses={"post": (409,)})
+    def accept(self, request, pk=None):
+        """The invitee joins: 201 with the new membership."""
+        from django.utils.module_loading import import_string
+
+        invitation = self._invitation(pk)
+        membership = services.invitation_accept(actor=request.user, invitation=invitation)
+        self._answer_serializer = import_string(self.membership_serializers[membership_target(invitation)])
+        serializer = self._answer_serializer(membership, context=self.get_serializer_context())
+        return Response(serializer.data, status=status.HTTP_201_CREATED)
+
+    @action(detail=True, methods=["post"], url_path="decline", request_body_required=False,
+            error_statuses={"post": (409,)})
+    def decline(self, request, pk=None):
+        invitation = services.invitation_decline(actor=request.user, invitation=self._invitation(pk))
+        return Response(self.get_serializer(invitation).data)
+
+
+def membership_target(invitation) -> str:
+    return "accounts.account" if invitation.account_id else "memberships.utility"

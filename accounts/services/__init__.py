@@ -20,6 +20,12 @@ from accounts.services.contacts import (  # noqa: F401
     contact_create,
     contact_delete,
 )
+from accounts.services.invitations import (  # noqa: F401
+    invitation_accept,
+    invitation_create,
+    invitation_decline,
+    invitation_revoke,
+)
 from accounts.services.memberships import (  # noqa: F401
     MemberRole,
     account_membership_create,
@@ -45,8 +51,13 @@ from accounts.services.users import (  # noqa: F401
     AVATAR_MAX_PIXELS,
     avatar_delete,
     avatar_set,
+    email_change_request,
+    email_verification_token,
+    email_verify,
+    send_verification_mail,
     user_create,
     user_delete,
     user_reset_password,
+    user_signup,
     user_update,
 )

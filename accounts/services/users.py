@@ -4,7 +4,9 @@ import io
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
+from django.core import signing
 from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -15,6 +17,7 @@ from accounts.models import (
     User,
     normalize_email,
     unique_username_from_email,
+    validate_email_address,
 )
 from accounts.rules import is_site_admin
 from accounts.services.memberships import ensure_user_can_leave_everything
@@ -30,6 +33,13 @@ def _check_unique_user(*, email=None, username=None, exclude_pk=None):
         raise ServiceError("A user with this email already exists.", code="unique", field="email")
     if username is not None and others.filter(username__iexact=username).exists():
         raise ServiceError("A user with this username already exists.", code="unique", field="username")
+
+
+def _validate_email(email: str) -> None:
+    try:
+        validate_email_address(email)
+    except ValidationError as exc:
+        raise ServiceError(exc.messages[0], code="invalid", field="email") from None
 
 
 def _save_user(user: User) -> None:
@@ -65,11 +75,15 @@ def user_create(
     is_active: bool = True,
     roles=None,
 ) -> User:
+    """Create a user. People signing themselves up (`actor` None) start unverified and are
+    mailed a link; users made by site admins or holders of `accounts.add_user` start verified."""
+    _validate_email(email)
     email = normalize_email(email)
     if not email:
         raise ServiceError("An email is required.", code="required", field="email")
     _check_unique_user(email=email, username=username or None)
     user = User(
+        email_verified=actor is not None and (is_site_admin(actor) or actor.has_perm("accounts.add_user")),
         email=email,
         username=username or unique_username_from_email(email),
         first_name=first_name,
@@ -94,7 +108,102 @@ def user_create(
         if not is_site_admin(actor):
             raise Forbidden("Only site admins assign roles.", field="roles")
         user.roles.set(roles)
+    if not user.email_verified:
+        send_verification_mail(user=user, email=user.email)
     return user
+
+
+@transaction.atomic
+def user_signup(*, email: str, password: str, first_name: str = "", last_name: str = "") -> User | None:
+    """Open sign-up, answering alike whether the address is registered (SPEC §1): a new
+    address gets an unverified user and a verification link; a registered one gets only a
+    notice to its owner. Returns the new user, or None when the address was taken."""
+    _validate_email(email)
+    normalized = normalize_email(email)
+    owner = User.objects.filter(email__iexact=normalized).first()
+    if owner is not None:
+        # Check the password as if creating, so a weak one is refused alike either way.
+        _set_password(User(email=normalized, username="probe"), password)
+        _mail(owner.email, "Someone tried to sign up with your address",
+              "Someone tried to create a Roster account with this email address, which already has one.\n"
+              "If it was you, sign in or reset your password instead. If not, you can ignore this message.\n")
+        return None
+    return user_create(actor=None, email=email, password=password, first_name=first_name, last_name=last_name)
+
+
+# --------------------------------------------------------------------------- email verification
+
+EMAIL_VERIFICATION_SALT = "accounts.email-verification"
+
+
+def _mail(to: str, subject: str, body: str) -> None:
+    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [to])
+
+
+def email_verification_token(*, user: User, email: str) -> str:
+    """A signed, timestamped proof that whoever holds it reads `email` (Django's signing)."""
+    return signing.dumps({"user": user.pk, "email": email}, salt=EMAIL_VERIFICATION_SALT)
+
+
+def send_verification_mail(*, user: User, email: str) -> None:
+    token = email_verification_token(user=user, email=email)
+    link = f"{settings.ROSTER_SITE_URL.rstrip('/')}/verify-email/{token}/"
+    days = max(1, int(settings.ROSTER_EMAIL_VERIFICATION_TTL.total_seconds() // 86400))
+    _mail(email, "Confirm your email address for Roster",
+          f"Open this link to confirm that {email} is your address:\n\n{link}\n\n"
+          f"The link works once, for {days} days. If you did not ask for it, ignore this message.\n")
+
+
+@transaction.atomic
+def email_verify(*, token: str) -> User:
+    """Confirm an address from a verification link: a new user's own address, or a changed
+    one waiting in `pending_email` (which then replaces the old). A used, superseded, expired
+    or forged link is refused and changes nothing."""
+    try:
+        payload = signing.loads(token, salt=EMAIL_VERIFICATION_SALT,
+                                max_age=settings.ROSTER_EMAIL_VERIFICATION_TTL)
+    except signing.SignatureExpired:
+        raise ServiceError("This link has expired; ask for a new one.", code="expired") from None
+    except signing.BadSignature:
+        raise ServiceError("This link is not valid.", code="invalid") from None
+    invalid = ServiceError("This link was already used or is no longer valid.", code="invalid")
+    if not isinstance(payload, dict):
+        raise invalid
+    user = User.objects.select_for_update().filter(pk=payload.get("user"), is_active=True).first()
+    email = payload.get("email")
+    if user is None or not email:
+        raise invalid
+    set_audit_actor(user)
+    if user.pending_email and user.pending_email == email:
+        if User.objects.exclude(pk=user.pk).filter(email__iexact=email).exists():
+            raise invalid  # someone else took it meanwhile
+        user.email, user.pending_email, user.email_verified = email, "", True
+        _save_user(user)
+    elif user.email == email and not user.email_verified:
+        user.email_verified = True
+        user.save(update_fields=["email_verified"])
+    else:
+        raise invalid
+    return user
+
+
+@transaction.atomic
+def email_change_request(*, user: User, email: str) -> None:
+    """Ask to change one's address: it waits in `pending_email` and its link is mailed to it;
+    the old address stays until the link is used. A taken address is answered alike (its
+    owner is told instead, and nothing is stored)."""
+    user = User.objects.select_for_update().get(pk=user.pk)
+    owner = User.objects.exclude(pk=user.pk).filter(email__iexact=email).first()
+    if owner is not None:
+        user.pending_email = ""
+        user.save(update_fields=["pending_email"])
+        _mail(owner.email, "Someone tried to use your address on Roster",
+              "Someone asked to move their Roster account to this email address, which already has one.\n"
+              "Nothing has changed; you can ignore this message.\n")
+        return
+    user.pending_email = email
+    user.save(update_fields=["pending_email"])
+    send_verification_mail(user=user, email=email)
 
 
 ADMIN_ONLY_USER_FIELDS = ("is_active", "strategy", "roles")
@@ -109,10 +218,20 @@ def user_update(*, actor: User, user: User, data: dict, current_password: str | 
     `request`), and that count must survive the refusal. A new password or a deactivation
     ends the user's other sessions.
     """
+    if "email" in data:
+        _validate_email(data["email"])
     email = normalize_email(data["email"]) if "email" in data else None
     changes_secret = "password" in data or (email is not None and email != user.email)
     if changes_secret and actor.pk == user.pk:
         _check_current_password(user, current_password, request)
+    if email is not None and actor.pk == user.pk:
+        # One's own new address replaces the old only once its link is used.
+        data = {key: value for key, value in data.items() if key != "email"}
+        user = _user_update(actor=actor, user=user, data=data, keep_session=keep_session)
+        if email != user.email:
+            email_change_request(user=user, email=email)
+        user.refresh_from_db()
+        return user
     return _user_update(actor=actor, user=user, data=data, keep_session=keep_session)
 
 
@@ -138,8 +257,9 @@ def _user_update(*, actor: User, user: User, data: dict, keep_session: Session |
     email = normalize_email(data["email"]) if "email" in data else None
 
     if email is not None and email != user.email:
+        # A site admin's change of another's address: staff vouch for it, as when creating.
         _check_unique_user(email=email, exclude_pk=user.pk)
-        user.email = email
+        user.email, user.pending_email, user.email_verified = email, "", True
     if "username" in data and data["username"] != user.username:
         if user.strategy == User.Strategy.LDAP:
             raise ServiceError("An LDAP user's username is fixed: it names them in the directory.",

@@ -173,6 +173,10 @@ ROSTER_SESSION_ABSOLUTE_TTL = timedelta(seconds=env_int("DJANGO_SESSION_ABSOLUTE
 # How often a request may move a session's lastSeenAt (and idle expiry) forward.
 ROSTER_SESSION_TOUCH_INTERVAL = timedelta(seconds=env_int("DJANGO_SESSION_TOUCH_INTERVAL", 60))
 ROSTER_SIGNUP_ENABLED = env_bool("DJANGO_SIGNUP_ENABLED", True)
+# Where the links in mails point (verification, invitations): the portal's public address.
+ROSTER_SITE_URL = env("DJANGO_SITE_URL", "http://localhost:8000")
+ROSTER_EMAIL_VERIFICATION_TTL = timedelta(days=env_int("DJANGO_EMAIL_VERIFICATION_DAYS", 3))
+ROSTER_INVITATION_TTL = timedelta(days=env_int("DJANGO_INVITATION_DAYS", 7))
 ROSTER_USE_X_FORWARDED_FOR = env_bool("DJANGO_USE_X_FORWARDED_FOR", False)
 # How many proxies in front of the server append to X-Forwarded-For; the client's address is
 # the entry the outermost of them appended (that many from the right).

@@ -3,7 +3,7 @@ checked cell by cell by the generic cases in tests/cases.py against the shared w
 
 import pytest
 
-from accounts.models import Account, AccountMembership, AccountRole, Contact, Role, User
+from accounts.models import Account, AccountMembership, AccountRole, Contact, Invitation, Role, User
 from tests.cases import EVERYONE_ELSE as ELSE
 from tests.cases import PermissionMatrix
 from tests.factories import (
@@ -250,3 +250,44 @@ class TestAccountRolePermissions(PermissionMatrix):
 
     def add_listed(self, world, count):
         AccountRoleFactory.create_batch(count)
+
+
+class TestInvitationPermissions(PermissionMatrix):
+    """The target is an invitation into `world.account`, sent by its admin to an address
+    nobody holds. DELETE revokes (the row stays); there is no PATCH."""
+
+    url = "/api/v1/invitations/"
+    resource_type = "Invitation"
+    model = Invitation
+    matrix = {
+        "list": {"anonymous": 401, ELSE: 200},
+        # the sender and the target's admins (and site admins); the invitee too, once signed up
+        "retrieve": {"anonymous": 401, "account_admin": 200, "site_admin": 200, ELSE: 404},
+        # into an account the caller does not see: 404; one they see but do not administer: 403
+        "create": {"anonymous": 401, "account_admin": 201, "site_admin": 201, **refused(*SEES_ACCOUNT_ONLY),
+                   ELSE: 404},
+        "partial_update": {"anonymous": 401, ELSE: 405},  # an invitation is fixed; it is answered or revoked
+        "destroy": {"anonymous": 401, "account_admin": 204, "site_admin": 204, ELSE: 404},
+    }
+
+    def target(self, world):
+        from accounts.services import invitation_create
+
+        return world._once("invitation", lambda: invitation_create(
+            actor=world["account_admin"], email="invited@example.org", target=world.account))
+
+    def create_body(self, world, persona):
+        return body("Invitation", {"email": "new.invitee@example.org", "role": "consultant"},
+                    {"account": rel("Account", world.account.pk)})
+
+    def patch_body(self, world, obj):
+        return body("Invitation", {"role": "admin"}, id=obj.pk)
+
+    def test_destroy(self, api, world, persona, expected):
+        target = self.target(world)
+        response = api.as_user(world.persona(persona)).delete(self.detail_url(target))
+        self.check_response(response, expected)
+        target.refresh_from_db()
+        assert target.status == ("revoked" if expected == 204 else "pending")
+
+    test_destroy.matrix_action = "destroy"

@@ -10,7 +10,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts.models import Account, AccountMembership, ActivationCode, AuditLogEntry
+from accounts.models import Account, AccountMembership, ActivationCode, AuditLogEntry, Invitation
 from accounts.services import account_update, default_account
 from core.audit import MASK
 from memberships.models import Membership, Utility
@@ -281,15 +281,19 @@ def test_admin_adds_member_by_email(client, acme, people):
     assert entry.actor == people["admin"]
 
 
-def test_adding_someone_the_admin_cannot_see_is_a_field_error(client, acme, people):
+def test_someone_the_admin_cannot_add_directly_is_invited_with_the_same_message(client, acme, people):
     stranger = UserFactory(email="stranger@example.org")
     as_user(client, people["admin"])
+    said = []
     for email in ("stranger@example.org", "nobody@example.org"):
-        response = client.post(f"/accounts/{acme.pk}/members/add/", {"email": email, "role": "user"})
+        response = client.post(f"/accounts/{acme.pk}/members/add/", {"email": email, "role": "user"}, follow=True)
         assert response.status_code == 200
-        assert field_errors(response, "member_form", "email") == [
-            "No one you share an account or utility with has this email."]
+        said.append([str(m).replace(email, "X") for m in response.context["messages"]])
+    # the same words a direct add gets (MemberByEmailForm.done_message)
+    assert said[0] == said[1] == ["X is added, or invited by email when they are not someone you can add directly."]
     assert not AccountMembership.objects.filter(user=stranger).exists()
+    assert set(Invitation.objects.filter(account=acme).values_list("email", flat=True)) == {
+        "stranger@example.org", "nobody@example.org"}
 
 
 def test_adding_an_existing_member_is_a_field_error(client, acme, people):

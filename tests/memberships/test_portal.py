@@ -7,7 +7,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from accounts.models import Account, AccountMembership, AuditLogEntry
+from accounts.models import Account, AccountMembership, AuditLogEntry, Invitation
 from accounts.services import default_account
 from memberships.models import Membership, Utility
 from tests.factories import UserFactory
@@ -313,8 +313,18 @@ def test_utility_admin_adds_a_member_by_email(client, place):
     assert AuditLogEntry.objects.filter(object_pk=str(added.pk), action=0, actor=place["utility_admin"]).exists()
 
 
+def test_a_stranger_is_invited_to_the_utility(client, place):
+    UserFactory(email="stranger@example.org")
+    as_user(client, place["utility_admin"])
+    response = client.post(f"/utilities/{place['utility'].pk}/memberships/add/",
+                           {"email": "stranger@example.org", "role": "member"})
+    assert response.status_code == 302
+    invitation = Invitation.objects.get(utility=place["utility"])
+    assert (invitation.email, invitation.role) == ("stranger@example.org", "member")
+    assert not Membership.objects.filter(utility=place["utility"], user__email="stranger@example.org").exists()
+
+
 @pytest.mark.parametrize("email, error", [
-    ("stranger@example.org", "No one you share an account or utility with has this email."),
     ("member@example.org", "This user is already a member of this utility."),
 ])
 def test_add_member_errors_show_on_email(client, place, email, error):

@@ -1,0 +1,152 @@
+"""Invitations (SPEC §3): invite an address, the invitee signs up, verifies and accepts;
+decline, revoke, expiry, duplicates, unverified addresses, audit entries."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from accounts.models import AccountMembership, AuditLogEntry, Invitation, User
+from memberships.models import Membership
+from tests.factories import PASSWORD, UserFactory
+from tests.jsonapi import body, rel
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/invitations/"
+
+
+def invite(api, email, target_type="Account", target=None, role=None):
+    attributes = {"email": email, **({"role": role} if role else {})}
+    relationship = "account" if target_type == "Account" else "utility"
+    return api.post(URL, body("Invitation", attributes, {relationship: rel(target_type, target.pk)}))
+
+
+def test_invite_unregistered_sign_up_verify_accept(api, client, world):
+    admin = world["account_admin"]
+    created = invite(api.as_user(admin), "New.Person@Example.org", target=world.account, role="consultant")
+    assert created.status_code == 201, created.document
+    attributes = created.document["data"]["attributes"]
+    assert attributes["email"] == "new.person@example.org" and attributes["status"] == "pending"
+    assert mail.outbox[-1].to == ["new.person@example.org"]
+    pk = created.document["data"]["id"]
+
+    client.post("/signup/", {"email": "new.person@example.org", "password1": PASSWORD, "password2": PASSWORD,
+                             "first_name": "", "last_name": ""})
+    newcomer = User.objects.get(email="new.person@example.org")
+    api.as_user(newcomer)
+    # not yet verified: the invitation is not theirs to see
+    assert api.post(f"{URL}{pk}/accept/").status_code == 404
+    client.get(re.search(r"/verify-email/[^/\s]+/", mail.outbox[-1].body).group(0))
+    newcomer.refresh_from_db()
+    accepted = api.as_user(newcomer).post(f"{URL}{pk}/accept/")
+    assert accepted.status_code == 201, accepted.document
+    assert accepted.document["data"]["type"] == "AccountMembership"
+    assert AccountMembership.objects.get(user=newcomer, account=world.account).role == "consultant"
+    assert Invitation.objects.get(pk=pk).status == "accepted"
+    assert api.post(f"{URL}{pk}/accept/").document["errors"][0]["code"] == "conflict"
+
+
+def test_post_answers_alike_for_registered_addresses(api, world):
+    UserFactory(email="known@example.org")
+    api.as_user(world["account_admin"])
+    known = invite(api, "known@example.org", target=world.account)
+    unknown = invite(api, "unknown@example.org", target=world.account)
+    assert known.status_code == unknown.status_code == 201
+    assert set(known.document["data"]["attributes"]) == set(unknown.document["data"]["attributes"])
+
+
+def test_utility_invitation_accepted_makes_a_membership(api, world):
+    invitee = UserFactory()
+    created = invite(api.as_user(world["account_admin"]), invitee.email, "Utility", world.utility, role="member")
+    assert created.status_code == 201, created.document
+    accepted = api.as_user(invitee).post(f"{URL}{created.document['data']['id']}/accept/")
+    assert accepted.status_code == 201 and accepted.document["data"]["type"] == "Membership"
+    assert Membership.objects.get(user=invitee, utility=world.utility).role == "member"
+
+
+def test_decline_and_revoke(api, world):
+    invitee = UserFactory()
+    admin = world["account_admin"]
+    first = invite(api.as_user(admin), invitee.email, target=world.account).document["data"]["id"]
+    declined = api.as_user(invitee).post(f"{URL}{first}/decline/")
+    assert declined.status_code == 200 and declined.document["data"]["attributes"]["status"] == "declined"
+    assert api.post(f"{URL}{first}/accept/").status_code == 409
+
+    second = invite(api.as_user(admin), invitee.email, target=world.account).document["data"]["id"]
+    assert api.as_user(invitee).delete(f"{URL}{second}/").status_code == 403
+    assert api.as_user(admin).delete(f"{URL}{second}/").status_code == 204
+    assert Invitation.objects.get(pk=second).status == "revoked"
+    assert api.as_user(invitee).post(f"{URL}{second}/accept/").status_code == 409
+    assert not AccountMembership.objects.filter(user=invitee, account=world.account).exists()
+
+
+def test_expired_invitations_cannot_be_answered(api, world):
+    invitee = UserFactory()
+    pk = invite(api.as_user(world["account_admin"]), invitee.email, target=world.account).document["data"]["id"]
+    Invitation.objects.filter(pk=pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    response = api.as_user(invitee).post(f"{URL}{pk}/accept/")
+    assert response.status_code == 409 and response.document["errors"][0]["code"] == "conflict"
+    assert api.get(f"{URL}{pk}/").document["data"]["attributes"]["status"] == "expired"
+
+
+def test_duplicates(api, world):
+    api.as_user(world["account_admin"])
+    assert invite(api, "dup@example.org", target=world.account).status_code == 201
+    again = invite(api, "DUP@example.org", target=world.account)
+    assert again.status_code == 409 and again.document["errors"][0]["code"] == "duplicate"
+    member = invite(api, world["account_user"].email, target=world.account)
+    assert member.status_code == 409 and member.document["errors"][0]["code"] == "duplicate"
+
+
+def test_an_unverified_address_cannot_accept(api, world):
+    invitee = UserFactory(email_verified=False)
+    pk = invite(api.as_user(world["account_admin"]), invitee.email, target=world.account).document["data"]["id"]
+    assert api.as_user(invitee).post(f"{URL}{pk}/accept/").status_code == 404
+    assert api.as_user(invitee).get(URL).document["data"] == []
+
+
+def test_who_sees_and_creates(api, world):
+    pk = invite(api.as_user(world["account_admin"]), "x@example.org", target=world.account).document["data"]["id"]
+    assert api.as_user(world["site_admin"]).get(f"{URL}{pk}/").status_code == 200
+    assert api.as_user(world["outsider"]).get(f"{URL}{pk}/").status_code == 404
+    assert api.as_user(world["account_user"]).get(f"{URL}{pk}/").status_code == 404
+    assert invite(api.as_user(world["account_user"]), "y@example.org", target=world.account).status_code == 403
+    assert invite(api.as_user(world["outsider"]), "y@example.org", target=world.account).status_code == 404
+    assert invite(api.as_user(world["utility_admin"]), "y@example.org", "Utility", world.utility).status_code == 201
+    assert invite(api.as_user(world["leader"]), "z@example.org", "Utility", world.utility).status_code == 403
+
+
+def test_every_change_is_in_the_accounts_audit_log(api, world):
+    invitee = UserFactory()
+    pk = invite(api.as_user(world["account_admin"]), invitee.email, target=world.account).document["data"]["id"]
+    api.as_user(invitee).post(f"{URL}{pk}/decline/")
+    entries = AuditLogEntry.objects.filter(account_id=world.account.pk, object_pk=str(pk),
+                                           content_type__model="invitation")
+    assert sorted(entries.values_list("action", flat=True)) == [AuditLogEntry.Action.CREATE,
+                                                                AuditLogEntry.Action.UPDATE]
+
+
+def test_portal_dashboard_accept_decline_and_account_page_revoke(api, client, world):
+    invitee = UserFactory()
+    admin = world["account_admin"]
+    first = invite(api.as_user(admin), invitee.email, target=world.account).document["data"]["id"]
+    second = invite(api, invitee.email, "Utility", world.utility).document["data"]["id"]
+    client.force_login(invitee, backend="accounts.backends.RosterBackend")
+    page = client.get("/").content.decode()
+    assert f"/invitations/{first}/accept/" in page and f"/invitations/{second}/decline/" in page
+    assert client.post(f"/invitations/{first}/accept/").status_code == 302
+    assert AccountMembership.objects.filter(user=invitee, account=world.account).exists()
+    assert client.post(f"/invitations/{second}/decline/").status_code == 302
+    assert Invitation.objects.get(pk=second).status == "declined"
+
+    third = invite(api, "someone@example.org", target=world.account).document["data"]["id"]
+    client.force_login(admin, backend="accounts.backends.RosterBackend")
+    page = client.get(f"/accounts/{world.account.pk}/").content.decode()
+    assert "someone@example.org" in page
+    assert client.post(f"/accounts/{world.account.pk}/invitations/{third}/revoke/").status_code == 302
+    assert Invitation.objects.get(pk=third).status == "revoked"
+    client.force_login(world["outsider"], backend="accounts.backends.RosterBackend")
+    assert client.post(f"/invitations/{first}/decline/").status_code == 404
