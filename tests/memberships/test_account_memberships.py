@@ -3,9 +3,9 @@ import threading
 import pytest
 from django.db import connection, connections
 
+from accounts import services
 from accounts.models import Account, AccountMembership, AuditLogEntry, Contact
 from core.errors import Conflict
-from memberships import services
 from tests.factories import AccountMembershipFactory, UserFactory
 from tests.jsonapi import body, rel
 
