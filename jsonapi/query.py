@@ -47,7 +47,7 @@ def check_query_parameters(request, *, extra=(), collection=False, resource=True
 
 def is_wire_name(name: str) -> bool:
     """Is this a member name as the API spells it (camelCase, dots for paths)?"""
-    return all(format_value(undo_format_field_name(part), "camelize") == part for part in name.split("."))
+    return all(part and format_value(undo_format_field_name(part), "camelize") == part for part in name.split("."))
 
 
 class OrderingFilter(DJAOrderingFilter):

@@ -142,7 +142,7 @@ class TestQueryParameters:
         response = api.as_user(world["account_admin"]).get("/api/v1/memberships/?include=utility.memberships")
         assert response.status_code == 400
 
-    @pytest.mark.parametrize("sort", ["-", "name,", ",name", "--name"])
+    @pytest.mark.parametrize("sort", ["-", "name,", ",name", "--name", ".name", "name.", "-.", "a..b"])
     def test_empty_sort_terms_are_400(self, api, world, sort):
         assert api.as_user(world["account_admin"]).get(f"/api/v1/utilities/?sort={sort}").status_code == 400
 
