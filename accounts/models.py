@@ -577,6 +577,10 @@ class InvitationQuerySet(VisibleQuerySet):
             visible |= Q(email=user.email)
         return self.filter(visible)
 
+    def pending(self):
+        """Those still open to an answer: pending and not yet expired."""
+        return self.filter(status=Invitation.Status.PENDING, expires_at__gt=timezone.now())
+
 
 #: Callables `(user) -> queryset of utility ids` the user administers through a utility role;
 #: the memberships app adds its own in `AppConfig.ready()`.

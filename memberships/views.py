@@ -7,10 +7,11 @@ after the same role predicates the API uses (seen but not allowed is 403).
 
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
 from django.views.generic import TemplateView
 
-from accounts.models import Account
-from accounts.services import invitation_create
+from accounts.models import Account, Invitation
+from accounts.services import invitation_create, invitation_revoke
 from core.portal import SERVICE_ERRORS, ObjectPageMixin, PageActionView, forbidden_to_403, service_error_message
 from memberships import services
 from memberships.forms import (
@@ -61,6 +62,10 @@ class UtilityDetailView(UtilityMixin, TemplateView):
                 initial=UtilitySettingsForm.initial_for(utility),
                 can_change_billing_day=user.has_perm("memberships.change_utility_billing_day", utility),
             ))
+            sent = list(Invitation.objects.for_user(user).pending().filter(utility=utility).order_by("email", "id"))
+            for invitation in sent:
+                invitation.revoke_url = reverse("utility_invitation_revoke", args=[utility.pk, invitation.pk])
+            kwargs.setdefault("sent_invitations", sent)
         return super().get_context_data(
             utility=utility,
             my_role=role,
@@ -138,6 +143,21 @@ class MembershipAddView(UtilityActionView):
                 messages.success(request, form.done_message.format(email=form.cleaned_data["email"]))
                 return self.back_to_page()
         return self.render_page(member_form=form)
+
+
+class UtilityInvitationRevokeView(UtilityActionView):
+    def post(self, request, *args, **kwargs):
+        utility = self.get_utility()
+        invitation = get_object_or_404(Invitation.objects.for_user(request.user).filter(utility=utility),
+                                       pk=self.kwargs["invitation_pk"])
+        try:
+            invitation_revoke(actor=request.user, invitation=invitation)
+        except SERVICE_ERRORS as exc:
+            forbidden_to_403(exc)
+            messages.error(request, service_error_message(exc))
+        else:
+            messages.success(request, f"The invitation of {invitation.email} is revoked.")
+        return self.back_to_page()
 
 
 class MembershipSubscriberView(UtilityActionView):

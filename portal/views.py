@@ -174,7 +174,7 @@ def pending_invitations_to(user):
     if not user.email_verified:
         return Invitation.objects.none()
     return (Invitation.objects.for_user(user)
-            .filter(email=user.email, status=Invitation.Status.PENDING, expires_at__gt=timezone.now())
+            .pending().filter(email=user.email)
             .select_related("account", "utility", "invited_by").order_by("created", "id"))
 
 
@@ -333,8 +333,10 @@ class AccountDetailView(AccountMixin, TemplateView):
             # Reading the code is not a write: an expired one is replaced only on request.
             kwargs.setdefault("activation_code", ActivationCode.objects.filter(
                 account=account, expires_at__gt=timezone.now()).first())
-            kwargs.setdefault("sent_invitations", Invitation.objects.for_user(user).filter(
-                account=account, status=Invitation.Status.PENDING, expires_at__gt=timezone.now()).order_by("email"))
+            sent = list(Invitation.objects.for_user(user).pending().filter(account=account).order_by("email", "id"))
+            for invitation in sent:
+                invitation.revoke_url = reverse("account_invitation_revoke", args=[account.pk, invitation.pk])
+            kwargs.setdefault("sent_invitations", sent)
         return super().get_context_data(
             account=account,
             my_role=account_role(user, account),

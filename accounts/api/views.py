@@ -568,7 +568,8 @@ class InvitationViewSet(ListModelMixin, RetrieveModelMixin, mixins.CreateModelMi
     """Invitations into accounts and utilities (SPEC §3): created by the target's admins,
     answered by the invitee, revoked (DELETE) by the target's admins."""
 
-    queryset = Invitation.objects.all()
+    # The relationships render from the related rows (DJA reads the object for its type): one join.
+    queryset = Invitation.objects.select_related("account", "utility", "invited_by")
     serializer_class = InvitationSerializer
     ordering_fields = ["created", "expires_at"]
     http_method_names = ["get", "post", "delete", "head", "options"]

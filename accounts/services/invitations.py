@@ -64,7 +64,7 @@ def invitation_create(*, actor, email: str, target, role: str | None = None) -> 
                             expires_at=timezone.now() + settings.ROSTER_INVITATION_TTL)
     invitation.full_clean()
     invitation.save()
-    link = f"{settings.ROSTER_SITE_URL.rstrip('/')}/"
+    link = f"{settings.ROSTER_SITE_URL.rstrip('/')}/#invitations"  # the dashboard lists them, with answers
     send_mail(f"You are invited to {target}", f"{actor.get_full_name() or actor.email} invites you to join "
               f"{target} on Roster as {role}.\n\nSign in (or sign up with this address) to accept or decline: "
               f"{link}\n\nThe invitation expires on {invitation.expires_at:%Y-%m-%d}.\n",

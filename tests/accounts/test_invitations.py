@@ -150,3 +150,41 @@ def test_portal_dashboard_accept_decline_and_account_page_revoke(api, client, wo
     assert Invitation.objects.get(pk=third).status == "revoked"
     client.force_login(world["outsider"], backend="accounts.backends.RosterBackend")
     assert client.post(f"/invitations/{first}/decline/").status_code == 404
+
+
+def test_the_mail_links_to_where_the_invitee_answers(api, world):
+    invite(api.as_user(world["account_admin"]), "someone@example.org", target=world.account)
+    assert re.search(r"https?://\S+/#invitations", mail.outbox[-1].body), mail.outbox[-1].body
+
+
+def test_utility_page_lists_sent_invitations_and_its_admins_revoke_them(api, client, world):
+    utility = world.utility
+    pk = invite(api.as_user(world["utility_admin"]), "guest@example.org", "Utility", utility).document["data"]["id"]
+    revoke = f"/utilities/{utility.pk}/invitations/{pk}/revoke/"
+
+    client.force_login(world["leader"], backend="accounts.backends.RosterBackend")
+    assert "guest@example.org" not in client.get(f"/utilities/{utility.pk}/").content.decode()
+    assert client.post(revoke).status_code == 404  # leaders do not see the utility's invitations
+    assert Invitation.objects.get(pk=pk).status == "pending"
+
+    client.force_login(world["utility_admin"], backend="accounts.backends.RosterBackend")
+    page = client.get(f"/utilities/{utility.pk}/").content.decode()
+    assert "guest@example.org" in page and revoke in page
+    assert client.post(revoke).status_code == 302
+    assert Invitation.objects.get(pk=pk).status == "revoked"
+    assert revoke not in client.get(f"/utilities/{utility.pk}/").content.decode()
+    entry = AuditLogEntry.objects.filter(object_pk=str(pk), content_type__model="invitation").latest("id")
+    assert entry.actor_id == world["utility_admin"].pk
+
+
+@pytest.mark.parametrize("persona", ["site_admin", "account_admin"])
+def test_the_list_costs_a_fixed_number_of_queries(api, world, persona, django_assert_max_num_queries):
+    for n in range(12):
+        assert invite(api.as_user(world["account_admin"]), f"n{n}@example.org", target=world.account).status_code == 201
+    caller = api.as_user(world[persona])
+    caller.get(URL)
+    for size in (1, 50):
+        with django_assert_max_num_queries(4):
+            response = caller.get(f"{URL}?page_size={size}")
+        assert response.status_code == 200, response.document
+    assert len(response.document["data"]) == 12
