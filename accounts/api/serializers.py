@@ -5,7 +5,6 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
-from rest_framework_json_api.utils import format_field_name
 
 from accounts.models import (
     HEX_COLOUR,
@@ -39,6 +38,7 @@ from jsonapi.serializers import (
     _same_relationship,
     private,
 )
+from jsonapi.wire import wire_name, wire_value
 
 
 class PermissionNamesField(serializers.ListField):
@@ -374,16 +374,19 @@ class AuditLogEntrySerializer(ModelSerializer):
         "additionalProperties": {"oneOf": [{"type": "array", "items": {}}, {"type": "object"},
                                            {"type": "string"}]}})
     def get_changes(self, entry):
-        return audit_changes_for_wire(entry.changes)
+        model = entry.content_type.model_class() if entry.content_type_id else None
+        return audit_changes_for_wire(model, entry.changes)
 
 
-def audit_changes_for_wire(changes):
-    """camelCase field names; secret fields are masked whatever was stored."""
+def audit_changes_for_wire(model, changes):
+    """The changed resource's member names and wire values; secrets masked whatever was stored."""
     if not isinstance(changes, dict):
         return {}
     result = {}
     for field, value in changes.items():
-        result[format_field_name(field)] = mask_change(field, value)
+        if isinstance(value, list) and len(value) == 2:
+            value = [wire_value(model, field, item) for item in value]
+        result[wire_name(model, field)] = mask_change(field, value)
     return result
 
 

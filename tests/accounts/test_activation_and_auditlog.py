@@ -3,9 +3,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from accounts.api.serializers import audit_changes_for_wire
 from accounts.models import ACTIVATION_ALPHABET, Account, AccountMembership, ActivationCode, AuditLogEntry
 from tests.factories import UserFactory
-from tests.jsonapi import body, matrix
+from tests.jsonapi import body, matrix, rel
 
 Role = AccountMembership.Role
 
@@ -166,6 +167,35 @@ class TestAuditLog:
         assert stamps == sorted(stamps, reverse=True)
         other = AuditLogEntry.objects.filter(account_id=world.other_account.pk).values_list("pk", flat=True)
         assert not {e["id"] for e in document["data"]} & {str(pk) for pk in other}
+
+    def test_changes_speak_the_wire(self, api, world):
+        """Keys are the resource's member names, values its wire values (SPEC §3 auditlog)."""
+        api.as_user(world["account_admin"])
+        utility = world.utility
+        created = api.post("/api/v1/memberships/", body("Membership", {"isSubscriber": True},
+                                                        {"user": rel("User", world["account_user"].pk),
+                                                         "utility": rel("Utility", utility.pk)}))
+        assert created.status_code == 201, created.document
+        api.patch(f"/api/v1/utilities/{utility.pk}/", body("Utility", {"subscriberSeats": 7}, id=utility.pk))
+        entries = api.get(log_url(world.account, "?filter[objectType]=Membership,Utility")).document["data"]
+        by_type = {entry["attributes"]["objectType"]: entry["attributes"]["changes"] for entry in reversed(entries)}
+        membership = by_type["Membership"]
+        resource = created.document["data"]
+        assert membership["user"] == [None, str(world["account_user"].pk)]
+        assert membership["utility"] == [None, str(utility.pk)]
+        assert membership["isSubscriber"] == [None, True]
+        assert membership["isSubscriberDatetime"] == [None, resource["attributes"]["isSubscriberDatetime"]]
+        assert membership["created"][1].endswith("Z") and "T" in membership["created"][1]
+        assert "is_subscriber" not in membership and "isSubscriberDatetime" in membership
+        assert by_type["Utility"] == {"subscriberSeats": [None, 7]}
+
+    def test_a_member_named_apart_from_its_field_keeps_its_wire_name(self, world):
+        """`is_superuser` is `isSiteAdmin` on the wire; older entries stored text values."""
+        changes = {"is_superuser": ["False", "True"], "date_joined": ["2026-01-02 03:04:05", None],
+                   "password": ["x", "y"]}
+        assert audit_changes_for_wire(type(world["account_user"]), changes) == {
+            "isSiteAdmin": [False, True], "dateJoined": ["2026-01-02T03:04:05Z", None],
+            "password": ["********", "********"]}
 
     def test_filters(self, api, world):
         api.as_user(world["account_admin"])
