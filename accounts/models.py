@@ -636,4 +636,4 @@ class Invitation(models.Model):
         return self.status
 
     def audit_account_id(self):
-        return self.account_id if self.account_id else self.utility.account_id
+        return self.account_id if self.account_id else self.utility.audit_account_id()

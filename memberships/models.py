@@ -26,13 +26,21 @@ def membership_utility_ids(user):
     of the accounts they are an admin or consultant of, and those of these accounts' clients."""
     senior = AccountMembership.SENIOR_ROLES
     own = Membership.objects.filter(user_id=user.pk)
-    in_senior_accounts = Utility.objects.filter(account__account_memberships__user_id=user.pk,
-                                                account__account_memberships__role__in=senior)
-    in_client_accounts = Utility.objects.filter(
+    # Personal utilities are private to their members, whoever administers the default account.
+    shared = Utility.objects.filter(personal_owner__isnull=True)
+    in_senior_accounts = shared.filter(account__account_memberships__user_id=user.pk,
+                                       account__account_memberships__role__in=senior)
+    in_client_accounts = shared.filter(
         account__consultancy_account__account_memberships__user_id=user.pk,
         account__consultancy_account__account_memberships__role__in=senior,
     )
     return _ids(own, "utility_id").union(_ids(in_senior_accounts, "pk"), _ids(in_client_accounts, "pk"))
+
+
+def utility_audit_account_id(utility_id):
+    """The account whose history records changes inside this utility (none for a personal one)."""
+    return (Utility.objects.filter(pk=utility_id, personal_owner__isnull=True)
+            .values_list("account_id", flat=True).first())
 
 
 class UtilityQuerySet(VisibleQuerySet):
@@ -81,7 +89,8 @@ class Utility(models.Model):
         return self.personal_owner_id is not None
 
     def audit_account_id(self):
-        return self.account_id
+        # A personal utility's history is not the default account's: it is private (SPEC §3).
+        return None if self.is_personal else self.account_id
 
 
 
@@ -128,5 +137,5 @@ class Membership(models.Model):
         return f"{self.user} in {self.utility} ({self.role})"
 
     def audit_account_id(self):
-        return Utility.objects.filter(pk=self.utility_id).values_list("account_id", flat=True).first()
+        return utility_audit_account_id(self.utility_id)
 

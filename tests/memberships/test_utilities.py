@@ -1,6 +1,6 @@
 import pytest
 
-from accounts.models import Account, AuditLogEntry
+from accounts.models import Account, AccountMembership, AuditLogEntry
 from memberships.models import Membership, Utility
 from tests.factories import MembershipFactory, UserFactory, UtilityFactory
 from tests.jsonapi import body, rel
@@ -143,6 +143,24 @@ class TestPersonal:
         assert api.get(f"{URL}{utility_id}/").status_code == 404
         default = api.get("/api/v1/accounts/default/").document["data"]
         assert default["relationships"]["utilities"]["data"] == []
+
+    @pytest.mark.parametrize("role", ["admin", "consultant"])
+    def test_personal_utilities_are_private_from_the_default_accounts_admins(self, api, db, role):
+        owner, senior = UserFactory(), UserFactory()
+        default = Account.objects.get(is_default=True)
+        AccountMembership.objects.create(account=default, user=senior, role=role)
+        utility_id = api.as_user(owner).post(f"{URL}personal/", body("Utility", {"billingDay": 3})).document[
+            "data"]["id"]
+        membership = Membership.objects.get(utility_id=utility_id)
+        api.as_user(senior)
+        assert api.get(f"{URL}{utility_id}/").status_code == 404
+        assert api.get(f"/api/v1/memberships/{membership.pk}/").status_code == 404
+        assert api.get(f"/api/v1/memberships/?filter[utility]={utility_id}").document["data"] == []
+        assert api.patch(f"{URL}{utility_id}/", body("Utility", {"name": "Mine"}, id=utility_id)).status_code == 404
+        history = api.get(f"/api/v1/accounts/{default.pk}/auditlog/").document["data"]
+        assert not [entry for entry in history if entry["attributes"]["objectType"] in ("Utility", "Membership")]
+        assert not AuditLogEntry.objects.filter(account_id=default.pk, object_pk=str(utility_id),
+                                                content_type__model="utility").exists()
 
     def test_only_the_billing_day_is_taken(self, api, db):
         api.as_user(UserFactory())

@@ -33,6 +33,7 @@ class Reference:
         self.users = list(User.objects.all())
         self.contacts = list(Contact.objects.all())
         self.account_of = {u.pk: u.account for u in self.utilities}
+        self.personal = {u.pk for u in self.utilities if u.personal_owner_id is not None}
 
     def account_role(self, user, account_id):
         return next((m.role for m in self.account_memberships
@@ -60,11 +61,12 @@ class Reference:
         return utility.personal_owner_id is None and self.sees_account(user, utility.account, include_default=False)
 
     def sees_membership(self, user, membership):
-        """Members of the utility, admins and consultants of its account or of its account's consultancy."""
+        """Members of the utility, admins and consultants of its account or of its account's consultancy;
+        a personal utility's only its members (SPEC §3: not the default account's admins)."""
         account = self.account_of[membership.utility_id]
         return (
             self.is_utility_member(user, membership.utility_id)
-            or self.is_senior_in(user, account.pk)
+            or membership.utility_id not in self.personal and self.is_senior_in(user, account.pk)
             or self.is_senior_in(user, account.consultancy_account_id)
         )
 
