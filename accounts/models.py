@@ -15,6 +15,8 @@ from django.core.validators import RegexValidator, URLValidator
 from django.db import models
 from django.db.models import OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Lower
+from django.db.models.signals import pre_delete
+from django.dispatch import receiver
 from django.utils import timezone
 
 from core.visibility import VisibleQuerySet
@@ -314,8 +316,21 @@ class AuditLogEntryManager(LogEntryManager):
 
 
 def _audit_account_id(instance):
+    if hasattr(instance, "_audit_account_id"):  # remembered before a cascade removed its parents
+        return instance._audit_account_id
     getter = getattr(instance, "audit_account_id", None)
     return getter() if callable(getter) else None
+
+
+@receiver(pre_delete, dispatch_uid="remember_audit_account_id")
+def _remember_audit_account_id(sender, instance, **kwargs):
+    """Read the account an entry belongs to while everything above the object still exists.
+
+    auditlog writes a deletion after the row is gone (post_delete); in a cascade the utility
+    or account it would be read through may be gone by then too."""
+    getter = getattr(instance, "audit_account_id", None)
+    if callable(getter):
+        instance._audit_account_id = getter()
 
 
 class AuditLogEntry(AbstractLogEntry):

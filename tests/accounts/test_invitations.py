@@ -188,3 +188,22 @@ def test_the_list_costs_a_fixed_number_of_queries(api, world, persona, django_as
             response = caller.get(f"{URL}?page_size={size}")
         assert response.status_code == 200, response.document
     assert len(response.document["data"]) == 12
+
+
+@pytest.mark.parametrize("deleted", ["utility", "account"])
+def test_a_target_with_invitations_can_be_deleted_and_its_history_stays(api, world, deleted):
+    """The deletion entries of invitations (and memberships) removed in a cascade name the account."""
+    admin = api.as_user(world["account_admin"])
+    utility, account = world.utility, world.account
+    revoked = invite(admin, "b@example.org", "Utility", utility).document["data"]["id"]
+    assert admin.delete(f"{URL}{revoked}/").status_code == 204
+    assert world["member"].memberships.filter(utility=utility).exists()
+    url = f"/api/v1/utilities/{utility.pk}/" if deleted == "utility" else f"/api/v1/accounts/{account.pk}/"
+    response = admin.delete(url)
+    assert response.status_code == 204, response.content
+    assert not Invitation.objects.filter(pk=revoked).exists()
+    removed = AuditLogEntry.objects.get(action=AuditLogEntry.Action.DELETE, object_pk=str(revoked),
+                                        content_type__model="invitation")
+    assert removed.account_id == account.pk
+    memberships = AuditLogEntry.objects.filter(action=AuditLogEntry.Action.DELETE, content_type__model="membership")
+    assert memberships.exists() and set(memberships.values_list("account_id", flat=True)) == {account.pk}
