@@ -32,6 +32,7 @@ from accounts.forms import (
     SignupForm,
 )
 from accounts.models import Avatar, Contact, Session
+from core.errors import Forbidden
 from core.portal import SERVICE_ERRORS
 from jsonapi.middleware import jsonapi_error_response
 
@@ -138,14 +139,33 @@ class SignupView(FormView):
 
 
 class EmailVerifyView(View):
-    """The link mailed to an address: confirms it once; a used or expired link says so."""
+    """The link mailed to an address. Opening it confirms nothing: the account it was made
+    for confirms with a POST, signed in. So a link followed by someone else, or by a mail
+    scanner, cannot verify an address for whoever signed up with it."""
+
+    template_name = "accounts/email_verify.html"
 
     def get(self, request, token):
         try:
-            user = services.email_verify(token=token)
+            user_id = services.email_verification_user_id(token=token)
         except SERVICE_ERRORS as exc:
-            return render(request, "accounts/email_verify.html", {"error": exc}, status=400)
-        return render(request, "accounts/email_verify.html", {"verified_email": user.email})
+            return render(request, self.template_name, {"error": exc}, status=400)
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if request.user.pk != user_id:
+            return render(request, self.template_name, {"wrong_account": True}, status=403)
+        return render(request, self.template_name, {"confirm": True})
+
+    def post(self, request, token):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        try:
+            user = services.email_verify(token=token, actor=request.user)
+        except Forbidden:
+            return render(request, self.template_name, {"wrong_account": True}, status=403)
+        except SERVICE_ERRORS as exc:
+            return render(request, self.template_name, {"error": exc}, status=400)
+        return render(request, self.template_name, {"verified_email": user.email})
 
 
 # --------------------------------------------------------------------------- profile

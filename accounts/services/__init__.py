@@ -53,6 +53,7 @@ from accounts.services.users import (  # noqa: F401
     avatar_set,
     email_change_request,
     email_verification_token,
+    email_verification_user_id,
     email_verify,
     send_verification_mail,
     user_create,

@@ -154,11 +154,8 @@ def send_verification_mail(*, user: User, email: str) -> None:
           f"The link works once, for {days} days. If you did not ask for it, ignore this message.\n")
 
 
-@transaction.atomic
-def email_verify(*, token: str) -> User:
-    """Confirm an address from a verification link: a new user's own address, or a changed
-    one waiting in `pending_email` (which then replaces the old). A used, superseded, expired
-    or forged link is refused and changes nothing."""
+def email_verification_user_id(*, token: str) -> int:
+    """Whose address a verification link confirms; a forged or expired link is refused."""
     try:
         payload = signing.loads(token, salt=EMAIL_VERIFICATION_SALT,
                                 max_age=settings.ROSTER_EMAIL_VERIFICATION_TTL)
@@ -166,12 +163,25 @@ def email_verify(*, token: str) -> User:
         raise ServiceError("This link has expired; ask for a new one.", code="expired") from None
     except signing.BadSignature:
         raise ServiceError("This link is not valid.", code="invalid") from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("user"), int) or not payload.get("email"):
+        raise ServiceError("This link is not valid.", code="invalid")
+    return payload["user"]
+
+
+@transaction.atomic
+def email_verify(*, token: str, actor: User) -> User:
+    """Confirm an address from a verification link: a new user's own address, or a changed
+    one waiting in `pending_email` (which then replaces the old). Only the account the link
+    was made for confirms it, signed in: a link opened by someone else (or by a mail
+    scanner) proves nothing about who set that account's password. A used, superseded,
+    expired or forged link is refused and changes nothing."""
+    user_id = email_verification_user_id(token=token)
+    if actor is None or not actor.is_authenticated or actor.pk != user_id:
+        raise Forbidden("This link confirms the address of another account; sign in as that account to use it.")
+    email = signing.loads(token, salt=EMAIL_VERIFICATION_SALT)["email"]
     invalid = ServiceError("This link was already used or is no longer valid.", code="invalid")
-    if not isinstance(payload, dict):
-        raise invalid
-    user = User.objects.select_for_update().filter(pk=payload.get("user"), is_active=True).first()
-    email = payload.get("email")
-    if user is None or not email:
+    user = User.objects.select_for_update().filter(pk=user_id, is_active=True).first()
+    if user is None:
         raise invalid
     set_audit_actor(user)
     if user.pending_email and user.pending_email == email:

@@ -20,17 +20,43 @@ def link_in(message) -> str:
     return re.search(r"/verify-email/[^/\s]+/", message.body).group(0)
 
 
+def confirm(client, email_or_user, link):
+    """Open the link signed in as its account and press Confirm, as a person would."""
+    user = email_or_user if isinstance(email_or_user, User) else User.objects.get(email=email_or_user)
+    client.force_login(user, backend="accounts.backends.RosterBackend")
+    page = client.get(link)
+    assert page.status_code == 200 and "Confirm my address" in page.content.decode(), page.content
+    return client.post(link)
+
+
 
 @pytest.mark.django_db
 class TestSignup:
     def test_the_link_verifies_once(self, client):
         client.post("/signup/", {**SIGNUP, "email": "carol@example.org"})
         link = link_in(mail.outbox[0])
-        response = client.get(link)
+        response = confirm(client, "carol@example.org", link)
         assert response.status_code == 200 and "is confirmed" in response.content.decode()
         assert User.objects.get(email="carol@example.org").email_verified
-        again = client.get(link)
+        again = client.post(link)
         assert again.status_code == 400 and "already used" in again.content.decode()
+
+    def test_opening_the_link_confirms_nothing_for_whoever_signed_up_with_the_address(self, client):
+        """Someone signs up with a colleague's address: the colleague (or a mail scanner)
+        following the link must not verify the squatter's account."""
+        client.post("/signup/", {**SIGNUP, "email": "colleague@example.org"})
+        link = link_in(mail.outbox[0])
+        squatter = User.objects.get(email="colleague@example.org")
+        opened = client.get(link)
+        assert opened.status_code == 302 and opened["Location"].startswith("/login/?next=")
+        assert client.post(link).status_code == 302
+        other = UserFactory()
+        client.force_login(other, backend="accounts.backends.RosterBackend")
+        assert client.get(link).status_code == 403
+        assert client.post(link).status_code == 403
+        squatter.refresh_from_db()
+        other.refresh_from_db()
+        assert not squatter.email_verified and other.email != "colleague@example.org"
 
     def test_a_registered_address_gets_the_same_page_and_a_notice(self, client):
         UserFactory(email="taken@example.org")
@@ -46,8 +72,9 @@ class TestSignup:
     def test_an_expired_link_says_so_and_changes_nothing(self, client, settings):
         client.post("/signup/", {**SIGNUP, "email": "late@example.org"})
         link = link_in(mail.outbox[0])
+        client.force_login(User.objects.get(email="late@example.org"), backend="accounts.backends.RosterBackend")
         settings.ROSTER_EMAIL_VERIFICATION_TTL = timedelta(seconds=-1)
-        response = client.get(link)
+        response = client.post(link)
         assert response.status_code == 400 and "expired" in response.content.decode()
         assert not User.objects.get(email="late@example.org").email_verified
 
@@ -88,7 +115,7 @@ class TestEmailChange:
         assert response.status_code == 200
         assert response.document["data"]["attributes"]["email"] == "old@example.org"
         assert mail.outbox[0].to == ["new@example.org"]
-        client.get(link_in(mail.outbox[0]))
+        assert confirm(client, user, link_in(mail.outbox[0])).status_code == 200
         user.refresh_from_db()
         assert user.email == "new@example.org" and user.pending_email == "" and user.email_verified
 
@@ -108,7 +135,8 @@ class TestEmailChange:
         user = UserFactory()
         self.change(api.as_user(user), user, "first@example.org")
         self.change(api, user, "second@example.org")
-        assert client.get(link_in(mail.outbox[0])).status_code == 400
+        client.force_login(user, backend="accounts.backends.RosterBackend")
+        assert client.post(link_in(mail.outbox[0])).status_code == 400
         user.refresh_from_db()
         assert user.pending_email == "second@example.org"
 

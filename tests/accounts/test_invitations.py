@@ -39,7 +39,8 @@ def test_invite_unregistered_sign_up_verify_accept(api, client, world):
     api.as_user(newcomer)
     # not yet verified: the invitation is not theirs to see
     assert api.post(f"{URL}{pk}/accept/").status_code == 404
-    client.get(re.search(r"/verify-email/[^/\s]+/", mail.outbox[-1].body).group(0))
+    client.force_login(newcomer, backend="accounts.backends.RosterBackend")
+    assert client.post(re.search(r"/verify-email/[^/\s]+/", mail.outbox[-1].body).group(0)).status_code == 200
     newcomer.refresh_from_db()
     accepted = api.as_user(newcomer).post(f"{URL}{pk}/accept/")
     assert accepted.status_code == 201, accepted.document
