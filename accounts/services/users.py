@@ -120,15 +120,28 @@ def user_signup(*, email: str, password: str, first_name: str = "", last_name: s
     notice to its owner. Returns the new user, or None when the address was taken."""
     _validate_email(email)
     normalized = normalize_email(email)
-    owner = User.objects.filter(email__iexact=normalized).first()
+    # The password is judged against the same would-be user either way (names and the
+    # username derived from the address), so its errors cannot tell a registered address.
+    _set_password(User(email=normalized, username=normalized.split("@")[0], first_name=first_name,
+                       last_name=last_name), password)
+    if not User.objects.filter(email__iexact=normalized).exists():
+        try:
+            return user_create(actor=None, email=email, password=password, first_name=first_name,
+                               last_name=last_name)
+        except ServiceError as exc:
+            if exc.code != "unique" or exc.field != "email":
+                raise
+            # Taken by a sign-up racing this one: answered like any registered address.
+    _signup_notice(normalized)
+    return None
+
+
+def _signup_notice(email: str) -> None:
+    owner = User.objects.filter(email__iexact=email).first()
     if owner is not None:
-        # Check the password as if creating, so a weak one is refused alike either way.
-        _set_password(User(email=normalized, username="probe"), password)
         _mail(owner.email, "Someone tried to sign up with your address",
               "Someone tried to create a Roster account with this email address, which already has one.\n"
               "If it was you, sign in or reset your password instead. If not, you can ignore this message.\n")
-        return None
-    return user_create(actor=None, email=email, password=password, first_name=first_name, last_name=last_name)
 
 
 # --------------------------------------------------------------------------- email verification

@@ -69,6 +69,16 @@ class TestSignup:
         notice = mail.outbox[1]
         assert notice.to == ["taken@example.org"] and "/verify-email/" not in notice.body
 
+    def test_a_password_like_the_name_is_refused_alike_for_registered_addresses(self, client):
+        UserFactory(email="known@example.org")
+        data = {**SIGNUP, "first_name": "Zebracrossing", "password1": "Zebracrossing1",
+                "password2": "Zebracrossing1"}
+        known = client.post("/signup/", {**data, "email": "known@example.org"})
+        unknown = client.post("/signup/", {**data, "email": "unknown@example.org"})
+        assert known.status_code == unknown.status_code == 200
+        assert "too similar" in known.content.decode() and "too similar" in unknown.content.decode()
+        assert not User.objects.filter(email="unknown@example.org").exists() and not mail.outbox
+
     def test_an_expired_link_says_so_and_changes_nothing(self, client, settings):
         client.post("/signup/", {**SIGNUP, "email": "late@example.org"})
         link = link_in(mail.outbox[0])
