@@ -42,8 +42,9 @@ def find_login_user(identifier: str):
     identifier = (identifier or "").strip()
     if not identifier:
         return None
-    lookup = {"email__iexact": identifier} if "@" in identifier else {"username__iexact": identifier}
-    return User.objects.filter(**lookup).first()
+    if "@" in identifier:
+        return User.objects.with_email(identifier).first()
+    return User.objects.filter(username__iexact=identifier).first()
 
 
 def ldap_bind(user, password) -> bool:

@@ -87,6 +87,12 @@ class PasswordResetForm(auth_forms.PasswordResetForm):
     email = forms.EmailField(max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email",
                                                                              "autofocus": True}))
 
+    def get_users(self, email):
+        """Active local users of that address, however it was spelled (Django's own lookup
+        compares the typed text and would miss a Unicode spelling of an IDNA domain)."""
+        return (user for user in User.objects.with_email(email).filter(is_active=True)
+                if user.has_usable_password())
+
 
 class SetPasswordForm(auth_forms.SetPasswordForm):
     """Set a new password from a reset link (the link is the proof), ending every session."""
@@ -173,10 +179,15 @@ class ContactAddForm(ServiceErrorsMixin, forms.Form):
         kwargs.setdefault("auto_id", "contact-%s")
         super().__init__(*args, **kwargs)
 
+    #: set by the view when the caller's lookups are spent (the API's throttle, shared)
+    throttled = False
+
     def clean_email(self):
         email = self.cleaned_data["email"]
-        # The API looks contacts up the same way (any user, email case-insensitive).
-        self.contact = User.objects.filter(email__iexact=email.strip()).first()
+        if self.throttled:
+            raise ValidationError("Too many lookups; try again later.", code="too_many_attempts")
+        # The API looks contacts up the same way (any active user, the address normalised).
+        self.contact = User.objects.with_email(email).filter(is_active=True).first()
         if self.contact is None:
             raise ValidationError("No user has this email.", code="invalid")
         return email
@@ -206,5 +217,5 @@ class MemberByEmailForm(ServiceErrorsMixin, forms.Form):
         email = self.cleaned_data["email"].strip()
         # People the admin may add directly (those they share an account or utility with) are
         # added; anyone else is invited (`self.user` None), and the page says the same.
-        self.user = User.objects.addable_by(self.actor, self.add_permission).filter(email__iexact=email).first()
+        self.user = User.objects.addable_by(self.actor, self.add_permission).with_email(email).first()
         return email

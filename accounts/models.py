@@ -35,6 +35,10 @@ class UserQuerySet(VisibleQuerySet):
         contacts = Contact.objects.filter(owner_id=user.pk).order_by().values("contact_id")
         return self.filter(pk__in=themselves.union(contacts, *_sharing_branches(user)))
 
+    def with_email(self, email: str):
+        """The user an address names, in whatever spelling it was typed (case, Unicode, IDNA)."""
+        return self.filter(email__iexact=normalize_email(email))
+
     def addable_by(self, actor, permission: str):
         """The people `actor` may add directly to an account or utility (SPEC §1, "People's
         privacy"): active users they already share an account or utility with; any active
@@ -63,7 +67,7 @@ SHARED_PEOPLE = []
 
 class UserManager(DjangoUserManager.from_queryset(UserQuerySet)):
     def get_by_natural_key(self, username):
-        return self.get(email__iexact=username)
+        return self.with_email(username).get()
 
     def _create_user(self, username, email, password, **extra_fields):
         email = normalize_email(email)

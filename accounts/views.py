@@ -20,6 +20,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import FormView, TemplateView
 
 from accounts import services
+from accounts.api.views import ContactLookupThrottle
 from accounts.forms import (
     AvatarForm,
     ContactAddForm,
@@ -283,6 +284,9 @@ class ContactAddView(ProfileActionView):
 
     def post(self, request, *args, **kwargs):
         form = ContactAddForm(request.POST)
+        # The API's per-caller throttle, shared with it: the address book is no way to test
+        # a list of addresses (SPEC §3 Contacts).
+        form.throttled = not ContactLookupThrottle().allow_request(request, self)
         if form.is_valid():
             try:
                 contact = services.contact_create(owner=request.user, contact=form.contact)

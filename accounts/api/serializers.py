@@ -197,7 +197,7 @@ class ContactSerializer(ModelSerializer):
             raise serializers.ValidationError({"contact": serializers.ErrorDetail(
                 "Send the `contact` relationship or an `email`.", code="required")})
         if contact is None:
-            contact = User.objects.filter(email__iexact=email.strip(), is_active=True).first()
+            contact = User.objects.with_email(email).filter(is_active=True).first()
             if contact is None:
                 raise serializers.ValidationError({"email": serializers.ErrorDetail(
                     "No user has this email.", code="invalid")})

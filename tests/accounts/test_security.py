@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from django.core import mail
 from django.core.cache import caches
 from django.core.management import call_command
 from django.test import Client, override_settings
@@ -309,6 +310,37 @@ def test_contacts_by_email_find_only_active_people_and_are_throttled(api, settin
         if last.status_code == 429:
             break
     assert last.status_code == 429
+
+
+@pytest.mark.django_db
+def test_the_portal_address_book_finds_only_active_people_and_shares_the_throttle(client, api):
+    from accounts.models import Contact
+
+    owner, inactive = UserFactory(), UserFactory(is_active=False)
+    client.force_login(owner, backend="accounts.backends.RosterBackend")
+    refused = client.post("/profile/contacts/add/", {"email": inactive.email})
+    assert refused.status_code == 200 and "No user has this email" in refused.content.decode()
+    assert not Contact.objects.filter(owner=owner).exists()
+    for n in range(15):  # half the allowance here, half through the API: one budget
+        client.post("/profile/contacts/add/", {"email": f"probe{n}@example.org"})
+        api.as_user(owner).post("/api/v1/contacts/", body("Contact", {"email": f"api{n}@example.org"}))
+    spent = client.post("/profile/contacts/add/", {"email": "last@example.org"})
+    assert "Too many lookups" in spent.content.decode()
+    assert api.post("/api/v1/contacts/", body("Contact", {"email": "x@example.org"})).status_code == 429
+
+
+@pytest.mark.django_db
+def test_every_lookup_by_address_reads_a_unicode_domain_as_its_idna_form(api, client):
+    user = UserFactory(email="anna@xn--bcher-kva.de")
+    signed_in = api.post("/api/v1/sessions/", body("Session", {"email": "Anna@Bücher.de", "password": PASSWORD}))
+    assert signed_in.status_code == 201, signed_in.document
+    client.post("/password-reset/", {"email": "anna@bücher.de"})
+    assert [message.to for message in mail.outbox] == [["anna@xn--bcher-kva.de"]]
+    owner = UserFactory()
+    api.as_user(owner)
+    added = api.post("/api/v1/contacts/", body("Contact", {"email": "ANNA@bücher.de"}))
+    assert added.status_code == 201 and added.document["data"]["relationships"]["contact"]["data"]["id"] == \
+        str(user.pk)
 
 
 # --------------------------------------------------------------------------- LDAP identity
