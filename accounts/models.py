@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser, Permission
 from django.contrib.auth.models import UserManager as DjangoUserManager
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator, URLValidator
+from django.core.validators import EmailValidator, RegexValidator, URLValidator
 from django.db import models
 from django.db.models import OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Lower
@@ -113,6 +113,12 @@ def validate_email_address(value: str) -> None:
     domain = unicodedata.normalize("NFKC", (value or "").strip()).rpartition("@")[2].lower()
     if not domain:
         return
+    # What is stored is the normalised form: it must be a valid address too (NFKC turns a
+    # small or full-width "@" into a real one, and ligatures grow past the column's length).
+    normalized = normalize_email(value)
+    if len(normalized) > 254 or normalized.count("@") != 1:
+        raise ValidationError("Enter a valid email address.", code="invalid")
+    EmailValidator(message="Enter a valid email address.")(normalized)
     try:
         unicode_domain = domain.encode("idna").decode("idna")
     except UnicodeError:

@@ -112,7 +112,12 @@ def _normalise(errors, status_code):
                 error.pop("source", None)
         elif error.get("source", {}).get("pointer") is None and "parameter" not in error.get("source", {}):
             error.setdefault("source", {})["pointer"] = "/data"
-    return errors
+    # Two validators may say the same thing about one member; JSON:API wants each error once.
+    unique = []
+    for error in errors:
+        if error not in unique:
+            unique.append(error)
+    return unique
 
 
 def exception_handler(exc, context):

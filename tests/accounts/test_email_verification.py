@@ -167,6 +167,24 @@ class TestNormalisation:
         assert normalize_email("a@bücher.example") == "a@xn--bcher-kva.example"
         assert normalize_email("a@BÜCHER.example") == normalize_email("a@xn--bcher-kva.example")
 
+    @pytest.mark.parametrize("email", ["ceo@corp.com\ufe6bevil.com", "ceo\uff20corp.com@evil.com",
+                                       "a@" + "\ufb03." * 80 + "com"])
+    def test_an_address_whose_normal_form_is_no_address_is_a_400(self, api, world, email):
+        """NFKC turns a small or full-width "@" into a real one, and ligatures grow: what would
+        be stored is checked, not what was typed."""
+        user = UserFactory(email="me@example.org")
+        changed = api.as_user(user).patch(f"{URL}me/", body("User", {"email": email, "currentPassword": PASSWORD},
+                                                             id=user.pk))
+        assert changed.status_code == 400 and changed.document["errors"][0]["source"]["pointer"] == \
+            "/data/attributes/email"
+        user.refresh_from_db()
+        assert user.pending_email == "" and not mail.outbox
+        invited = api.as_user(world["account_admin"]).post("/api/v1/invitations/", body(
+            "Invitation", {"email": email}, {"account": {"data": {"type": "Account", "id": str(world.account.pk)}}}))
+        assert invited.status_code == 400, invited.document
+        created = api.as_user(SiteAdminFactory()).post(URL, body("User", {"email": email, "password": "x8!Kq2#zLm"}))
+        assert created.status_code == 400, created.document
+
     def test_a_domain_mixing_scripts_is_a_400_on_email(self, api):
         admin = SiteAdminFactory()
         # "exаmple" with a Cyrillic а
