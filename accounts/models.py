@@ -19,6 +19,7 @@ from django.db.models.signals import pre_delete
 from django.dispatch import receiver
 from django.utils import timezone
 
+from core.validators import single_line
 from core.visibility import VisibleQuerySet
 from core.visibility import ids_branch as _ids
 
@@ -203,7 +204,7 @@ class RoleQuerySet(VisibleQuerySet):
 class Role(models.Model):
     """A named set of Django permissions that users hold through `User.roles`."""
 
-    name = models.CharField(max_length=100)
+    name = models.CharField(max_length=100, validators=[single_line])
     description = models.TextField(blank=True)
     permissions = models.ManyToManyField(Permission, related_name="roster_roles", blank=True)
     created = models.DateTimeField(default=timezone.now, editable=False)
@@ -374,7 +375,7 @@ class AccountRoleQuerySet(VisibleQuerySet):
 class AccountRole(models.Model):
     """A label for accounts (e.g. "Supplier", "Aggregator")."""
 
-    name = models.CharField(max_length=100)
+    name = models.CharField(max_length=100, validators=[single_line])
     description = models.TextField(blank=True)
     created = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -456,7 +457,7 @@ class Account(models.Model):
         DEFAULT_PRIVATE = "DEFAULT_PRIVATE"
         DEFAULT_PUBLIC = "DEFAULT_PUBLIC"
 
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[single_line])
     primary_color = models.CharField(max_length=7, null=True, blank=True, validators=[HEX_COLOUR])
     secondary_color = models.CharField(max_length=7, null=True, blank=True, validators=[HEX_COLOUR])
     logo_url = models.URLField(max_length=500, null=True, blank=True, validators=[HTTP_URL])

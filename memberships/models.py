@@ -7,6 +7,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from accounts.models import AccountMembership, visible_account_ids
+from core.validators import single_line
 from core.visibility import VisibleQuerySet
 from core.visibility import ids_branch as _ids
 
@@ -58,7 +59,7 @@ class Utility(models.Model):
     """A billing unit inside an account. Products and charges hang off it."""
 
     account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="utilities")
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[single_line])
     billing_day = models.PositiveSmallIntegerField(
         validators=[MinValueValidator(1), MaxValueValidator(28)], help_text="day of the month billing starts (1..28)"
     )

@@ -575,7 +575,7 @@ class InvitationViewSet(ListModelMixin, RetrieveModelMixin, mixins.CreateModelMi
     http_method_names = ["get", "post", "delete", "head", "options"]
     fast_read = False
     # 409 duplicate on create, conflict on answering anything but a pending invitation
-    error_statuses = {"post": (409,), "delete": (409,)}
+    error_statuses = {"post": (409, 429), "delete": (409,)}
     #: the membership resource an accepted invitation answers with, by target model label
     membership_serializers = {
         "accounts.account": "accounts.api.serializers.AccountMembershipSerializer",

@@ -2,6 +2,7 @@
 Accepting makes the membership through the usual services, the invitee joining themselves."""
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
@@ -9,7 +10,7 @@ from django.utils import timezone
 
 from accounts.models import Account, AccountMembership, Invitation, User, normalize_email, validate_email_address
 from accounts.services.memberships import account_membership_create
-from core.errors import Conflict, Forbidden, ServiceError
+from core.errors import Conflict, Forbidden, ServiceError, TooManyAttempts
 
 Status = Invitation.Status
 
@@ -32,6 +33,25 @@ def _kind(target) -> dict:
     return TARGETS[target._meta.label_lower]
 
 
+def _count_invitation(actor) -> None:
+    """At most ROSTER_INVITATIONS_PER_HOUR invitations per inviter: an invitation mails an
+    address the inviter chooses, and must not become a way to send mail to anyone at will."""
+    limit = settings.ROSTER_INVITATIONS_PER_HOUR
+    key = f"roster:invitations:{actor.pk}"
+    cache.add(key, 0, timeout=3600)
+    try:
+        sent = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=3600)
+        sent = 1
+    if sent > limit:
+        raise TooManyAttempts(f"You sent {limit} invitations in the last hour; try again later.")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
 def _pending(invitation) -> None:
     if invitation.current_status != Status.PENDING:
         raise Conflict(f"This invitation is {invitation.current_status}; only a pending one can be answered.",
@@ -49,6 +69,9 @@ def invitation_create(*, actor, email: str, target, role: str | None = None) -> 
     except ValidationError as exc:
         raise ServiceError(exc.messages[0], field="email") from None
     email = normalize_email(email)
+    if getattr(target, "is_default", False):
+        raise ServiceError("Nobody is invited into the default account: every signed-in user reads it.",
+                           field="account")
     kind = _kind(target)
     role = role or kind["default_role"]
     if role not in kind["roles"]:
@@ -60,13 +83,14 @@ def invitation_create(*, actor, email: str, target, role: str | None = None) -> 
         raise Conflict("This address has a pending invitation here already.", code="duplicate")
     if kind["is_member"](email, target):
         raise Conflict("This person is already a member here.", code="duplicate")
+    _count_invitation(actor)
     invitation = Invitation(email=email, role=role, invited_by=actor, **{target_field: target},
                             expires_at=timezone.now() + settings.ROSTER_INVITATION_TTL)
     invitation.full_clean()
     invitation.save()
     link = f"{settings.ROSTER_SITE_URL.rstrip('/')}/#invitations"  # the dashboard lists them, with answers
-    send_mail(f"You are invited to {target}", f"{actor.get_full_name() or actor.email} invites you to join "
-              f"{target} on Roster as {role}.\n\nSign in (or sign up with this address) to accept or decline: "
+    send_mail(_one_line(f"You are invited to {target}"), f"{actor.get_full_name() or actor.email} invites you "
+              f"to join {target} on Roster as {role}.\n\nSign in (or sign up with this address) to accept or decline: "
               f"{link}\n\nThe invitation expires on {invitation.expires_at:%Y-%m-%d}.\n",
               settings.DEFAULT_FROM_EMAIL, [email])
     return invitation
@@ -87,6 +111,13 @@ def invitation_accept(*, actor: User, invitation: Invitation):
     invitation = _lock(invitation)
     _ensure_invitee(actor, invitation)
     _pending(invitation)
+    inviter = invitation.invited_by
+    if inviter is None or not inviter.is_active or not inviter.has_perm("accounts.add_invitation",
+                                                                          invitation.target):
+        # An admin who lost the right to invite here cannot still let people in through an
+        # invitation sent earlier (to a second address of their own, say).
+        raise Conflict("This invitation is no longer valid: whoever sent it may no longer invite here.",
+                       code="conflict")
     membership = _kind(invitation.target)["join"](actor, invitation.target, invitation.role)
     invitation.status = Status.ACCEPTED
     invitation.save(update_fields=["status"])

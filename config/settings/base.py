@@ -177,6 +177,8 @@ ROSTER_SIGNUP_ENABLED = env_bool("DJANGO_SIGNUP_ENABLED", True)
 ROSTER_SITE_URL = env("DJANGO_SITE_URL", "http://localhost:8000")
 ROSTER_EMAIL_VERIFICATION_TTL = timedelta(days=env_int("DJANGO_EMAIL_VERIFICATION_DAYS", 3))
 ROSTER_INVITATION_TTL = timedelta(days=env_int("DJANGO_INVITATION_DAYS", 7))
+# Invitations one person may send per hour (each mails an address they choose)
+ROSTER_INVITATIONS_PER_HOUR = env_int("DJANGO_INVITATIONS_PER_HOUR", 50)
 ROSTER_USE_X_FORWARDED_FOR = env_bool("DJANGO_USE_X_FORWARDED_FOR", False)
 # How many proxies in front of the server append to X-Forwarded-For; the client's address is
 # the entry the outermost of them appended (that many from the right).

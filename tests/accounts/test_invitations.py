@@ -208,3 +208,48 @@ def test_a_target_with_invitations_can_be_deleted_and_its_history_stays(api, wor
     assert removed.account_id == account.pk
     memberships = AuditLogEntry.objects.filter(action=AuditLogEntry.Action.DELETE, content_type__model="membership")
     assert memberships.exists() and set(memberships.values_list("account_id", flat=True)) == {account.pk}
+
+
+def test_nobody_is_invited_into_the_default_account(api, world):
+    from accounts.models import Account
+
+    default = Account.objects.get(is_default=True)
+    response = invite(api.as_user(world["site_admin"]), "x@example.org", target=default)
+    assert response.status_code == 400 and response.document["errors"][0]["source"]["pointer"] == \
+        "/data/relationships/account"
+    assert not Invitation.objects.exists() and not mail.outbox
+
+
+def test_invitations_per_inviter_are_limited(api, world, settings):
+    settings.ROSTER_INVITATIONS_PER_HOUR = 3
+    admin = api.as_user(world["account_admin"])
+    assert [invite(admin, f"p{n}@example.org", target=world.account).status_code for n in range(3)] == [201] * 3
+    refused = invite(admin, "p3@example.org", target=world.account)
+    assert refused.status_code == 429 and refused.document["errors"][0]["code"] == "too_many_attempts"
+    assert Invitation.objects.count() == 3 and len(mail.outbox) == 3
+    # someone else's budget is their own
+    assert invite(api.as_user(world["site_admin"]), "p3@example.org", target=world.account).status_code == 201
+
+
+def test_an_invitation_dies_with_its_senders_right_to_invite(api, world):
+    """An admin invites a second address of their own as admin, then is removed: the
+    invitation must not let them back in."""
+    sender = UserFactory()
+    AccountMembership.objects.create(account=world.account, user=sender, role="admin")
+    second = UserFactory(email="second@example.org")
+    pk = invite(api.as_user(sender), second.email, target=world.account, role="admin").document["data"]["id"]
+    AccountMembership.objects.filter(account=world.account, user=sender).delete()
+    refused = api.as_user(second).post(f"{URL}{pk}/accept/")
+    assert refused.status_code == 409 and refused.document["errors"][0]["code"] == "conflict"
+    assert not AccountMembership.objects.filter(user=second).exists()
+    assert Invitation.objects.get(pk=pk).status == "pending"
+
+
+def test_a_name_with_a_line_break_is_refused_and_invitation_mail_stays_one_line(api, world):
+    admin = api.as_user(world["account_admin"])
+    renamed = admin.patch(f"/api/v1/accounts/{world.account.pk}/",
+                          body("Account", {"name": "Evil\nBcc: victim@example.org"}, id=world.account.pk))
+    assert renamed.status_code == 400 and renamed.document["errors"][0]["source"]["pointer"] == \
+        "/data/attributes/name"
+    assert invite(admin, "x@example.org", target=world.account).status_code == 201
+    assert "\n" not in mail.outbox[-1].subject
