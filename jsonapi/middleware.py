@@ -55,6 +55,34 @@ class ApiBodySizeLimitMiddleware:
         return self.get_response(request)
 
 
+class ApiOptionalSlashMiddleware:
+    """Serve `/api/v1/users` as `/api/v1/users/` (SPEC §2): most JSON:API clients build
+    paths without the trailing slash. The path is completed in place, not redirected (a
+    redirect loses the body of a POST or PATCH in many clients). URLs the server writes
+    (links, `Location`) keep their slash.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        path = request.path_info
+        if path.startswith("/api/") and not path.endswith("/") and _routed(path + "/"):
+            request.path_info = path + "/"
+            request.path = request.path + "/"
+            request.META["PATH_INFO"] = request.META.get("PATH_INFO", path) + "/"
+        return self.get_response(request)
+
+
+def _routed(path) -> bool:
+    """Whether an API view (not the API's catch-all 404) serves `path`."""
+    try:
+        match = resolve(path)
+    except Resolver404:
+        return False
+    return not getattr(match.func, "api_catch_all", False)
+
+
 def body_media_types(request):
     """The media types other than JSON:API that the view at this path takes as its body: its
     `body_media_types` (a class attribute, or an `as_view()` keyword); none for a path that

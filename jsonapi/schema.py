@@ -567,10 +567,12 @@ def _included_types(serializer_class, depth=INCLUDE_DEPTH):
 
 
 def preprocess_endpoints(endpoints, **kwargs):
-    """Drop methods a route does not serve (views routed with `http_method_names=`)."""
+    """Drop methods a route does not serve (views routed with `http_method_names=`) or does
+    not document (`schema_methods=`: served for compatibility, described on another route)."""
     result = []
     for path, path_regex, method, callback in endpoints:
-        allowed = (getattr(callback, "initkwargs", None) or {}).get("http_method_names")
+        initkwargs = getattr(callback, "initkwargs", None) or {}
+        allowed = initkwargs.get("schema_methods") or initkwargs.get("http_method_names")
         if allowed and method.lower() not in allowed:
             continue
         result.append((path, path_regex, method, callback))

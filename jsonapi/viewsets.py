@@ -171,6 +171,8 @@ class RosterAPIView(APIView):
     #: media types other than JSON:API this view takes as its body (e.g. raw images); the
     #: request guard (jsonapi.middleware) then leaves checking its bodies' types to the view
     body_media_types = ()
+    #: the methods the OpenAPI document lists for this route (None: every one it serves)
+    schema_methods = None
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)

@@ -235,6 +235,7 @@ def routed_api_endpoints():
 
 
 def template(route):
+    route = route.replace("/?$", "/")  # the trailing slash is optional (both are served)
     route = route.replace("^", "").replace("$", "").replace("\\.", ".")
     route = re.sub(r"\(\?P<[^>]+>[^)]*\)", "{}", route)  # regex groups
     route = re.sub(r"<[^>]+>", "{}", route)  # path converters
@@ -243,7 +244,9 @@ def template(route):
 
 def methods_of(callback):
     view_class = callback.cls
-    allowed = (getattr(callback, "initkwargs", None) or {}).get("http_method_names", view_class.http_method_names)
+    initkwargs = getattr(callback, "initkwargs", None) or {}
+    # `schema_methods`: the route serves more, documented on another route (users/me/avatar/)
+    allowed = initkwargs.get("schema_methods") or initkwargs.get("http_method_names", view_class.http_method_names)
     actions = getattr(callback, "actions", None)
     if actions:  # a viewset route: method → action
         return {method for method in actions if method in METHODS and method in allowed}
