@@ -6,11 +6,12 @@ from django.conf import settings
 from django.http import HttpResponse
 from django.urls import Resolver404, resolve
 
+from jsonapi.links import JSONAPI_MEMBER
 from jsonapi.negotiation import MEDIA_TYPE
 
 
 def jsonapi_error_response(status, code, detail, headers=None):
-    body = {"errors": [{"status": str(status), "code": code, "detail": detail}]}
+    body = {"errors": [{"status": str(status), "code": code, "detail": detail}], "jsonapi": JSONAPI_MEMBER}
     response = HttpResponse(json.dumps(body), status=status, content_type=MEDIA_TYPE)
     for name, value in (headers or {}).items():
         response[name] = value

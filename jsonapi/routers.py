@@ -9,18 +9,7 @@ import re
 
 from rest_framework.routers import Route, SimpleRouter
 
-# resource type → (collection path under /api/v1/, viewset); filled as routers register
-_collections = {}
-
-
-def collection_of(resource_type):
-    """`(path, viewset)` of the collection holding resources of this type, or None (a type
-    with no collection of its own, or one nested under another resource)."""
-    return _collections.get(resource_type)
-
-
-def collections():
-    return dict(_collections)
+from jsonapi.links import register_collection
 
 
 class Router(SimpleRouter):
@@ -34,10 +23,11 @@ class Router(SimpleRouter):
 
     def register(self, prefix, viewset, basename=None):
         super().register(prefix, viewset, basename)
+        basename = self.registry[-1][2]
         serializer_class = getattr(viewset, "serializer_class", None)
         resource_type = _resource_type(serializer_class, viewset)
         if resource_type and not re.search(r"[()\\\[]", prefix):
-            _collections.setdefault(resource_type, (prefix, viewset))
+            register_collection(resource_type, prefix, viewset, basename)
 
     def get_routes(self, viewset):
         routes = super().get_routes(viewset)

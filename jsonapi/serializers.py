@@ -139,6 +139,7 @@ class StrictSerializerMixin:
         fields = self.fields
         by_wire_name = {format_field_name(name): (name, field) for name, field in fields.items() if name != "id"}
         fixed = set(getattr(getattr(self, "Meta", None), "fixed_fields", ()))
+        echoed = set(members.get("echoed", ()))
         errors = []
         for kind in ("attributes", "relationships"):
             for wire in members[kind]:
@@ -152,6 +153,8 @@ class StrictSerializerMixin:
                     where = "relationships" if is_rel else "attributes"
                     errors.append(error_object(f"`{wire}` belongs under `{where}`.", pointer=pointer))
                     continue
+                if kind == "relationships" and wire in echoed:
+                    continue  # written back without linkage: asks for no change (jsonapi.parsers)
                 locked = field.read_only or (self.instance is not None and name in fixed)
                 if not locked:
                     continue
@@ -166,8 +169,11 @@ class StrictSerializerMixin:
 
     def _differs(self, name, field, sent, is_rel):
         try:
-            attribute = field.get_attribute(self.instance)
-            current = field.to_representation(attribute) if attribute is not None else None
+            if hasattr(field, "current_linkage"):  # an unbounded relationship: its ids are not at hand
+                attribute = current = field.current_linkage(self.instance)
+            else:
+                attribute = field.get_attribute(self.instance)
+                current = field.to_representation(attribute) if attribute is not None else None
         except Exception:
             return True
         if is_rel:

@@ -5,7 +5,7 @@ from rest_framework import mixins, viewsets
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from rest_framework_json_api.utils import format_value
+from rest_framework_json_api.utils import format_value, undo_format_field_name
 from rest_framework_json_api.views import PreloadIncludesMixin
 
 from core.errors import Forbidden
@@ -14,6 +14,7 @@ from jsonapi.encoding import Document
 from jsonapi.errors import ApiError
 from jsonapi.permissions import HasObjectPermission
 from jsonapi.query import ID_PATTERN, check_query_parameters
+from jsonapi.relationships import RELATIONSHIP_ACTIONS, RelationshipsMixin
 
 
 def validate_include(serializer_class, include):
@@ -37,7 +38,7 @@ def validate_include(serializer_class, include):
             current = included[name]
 
 
-class RosterViewSet(PreloadIncludesMixin, viewsets.GenericViewSet):
+class RosterViewSet(RelationshipsMixin, PreloadIncludesMixin, viewsets.GenericViewSet):
     """Base of every resource viewset.
 
     Reads go through `Model.objects.for_user(user)`, so anything the caller may not see is
@@ -78,12 +79,28 @@ class RosterViewSet(PreloadIncludesMixin, viewsets.GenericViewSet):
         relationships, counts), for the resource and the included ones."""
         viewer = self.request.user
         serializer_class = self.get_serializer_class()
-        queryset = planning.with_counts(super().get_queryset().for_user(viewer), serializer_class, viewer)
-        include = [path for path in (self.request.query_params.get("include") or "").split(",") if path]
+        if self.action in RELATIONSHIP_ACTIONS:
+            # the parent of a relationship: only found (the query is for the related resources)
+            return viewsets.GenericViewSet.get_queryset(self).for_user(viewer)
+        # The fast read path annotates relationship counts on the page's rows itself.
+        queryset = planning.with_counts(super().get_queryset().for_user(viewer), serializer_class, viewer,
+                                        relationships=not self._fast_read_in_progress())
+        if self.related_filter:
+            queryset = queryset.filter(**self.related_filter)
+        include = [undo_format_field_name(path)
+                   for path in (self.request.query_params.get("include") or "").split(",") if path]
         return queryset.prefetch_related(*planning.resource_prefetches(serializer_class, viewer, include=include))
+
+    def _fast_read_in_progress(self) -> bool:
+        return getattr(self, "_fast_list", False) or getattr(self, "_fast_builder", None) is not None
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
+        if self.action == "related_retrieve":
+            return  # the related resource's own view checks the query
+        if self.action in RELATIONSHIP_ACTIONS:
+            self.check_relationship_query(request)
+            return
         check_query_parameters(request, extra=self.extra_query_params, collection=self.action == "list")
         validate_include(self.get_serializer_class(), request.query_params.get("include"))
         if self.action == "create" and self.parent_field:
@@ -93,6 +110,11 @@ class RosterViewSet(PreloadIncludesMixin, viewsets.GenericViewSet):
             if isinstance(data, dict) and data.get(self.parent_field):
                 field = self.get_serializer().fields[self.parent_field]
                 self.check_parent(field.to_internal_value(data[self.parent_field]))
+
+    def filter_queryset(self, queryset):
+        if self.action in RELATIONSHIP_ACTIONS:
+            return queryset  # sort and filter, if any, are the related collection's
+        return super().filter_queryset(queryset)
 
     def get_object(self):
         try:
@@ -116,7 +138,11 @@ class ListModelMixin(mixins.ListModelMixin):
         builder = documents.Builder.for_view(self)
         if builder is None:
             return super().list(request, *args, **kwargs)
-        queryset = self.filter_queryset(self.get_queryset())
+        self._fast_list = True
+        try:
+            queryset = self.filter_queryset(self.get_queryset())
+        finally:
+            self._fast_list = False
         if self.paginator is not None and hasattr(self.paginator, "finish"):
             # a paginator that reads the page's rows in a query of its own (ids first)
             # takes the plain queryset and adds what the document needs to that query

@@ -47,3 +47,241 @@ def test_unrouted_paths_are_jsonapi_404(api, world, path):
     response = api.as_user(world["account_admin"]).get(path)
     assert response.status_code == 404
     assert response.document["errors"][0]["code"] == "not_found"
+
+
+# --------------------------------------------------------------------------- links and the jsonapi member
+
+
+def test_every_document_has_the_jsonapi_member(api, world):
+    api.as_user(world["account_admin"])
+    for path in ("/api/v1/users/me/", "/api/v1/memberships/", "/api/v1/nope/", "/api/v1/users/999999/",
+                 "/api/v1/version/"):
+        assert api.get(path).document["jsonapi"] == {"version": "1.0"}, path
+    assert api.as_user(None).get("/api/v1/users/").document["jsonapi"] == {"version": "1.0"}
+
+
+def _relationships_have_links(resource):
+    url = resource["links"]["self"]
+    assert url == f"http://testserver/api/v1/{_COLLECTIONS[resource['type']]}/{resource['id']}/"
+    for name, relationship in resource.get("relationships", {}).items():
+        assert relationship["links"] == {"self": f"{url}relationships/{name}/", "related": f"{url}{name}/"}
+
+
+_COLLECTIONS = {"User": "users", "Membership": "memberships", "Utility": "utilities", "Account": "accounts",
+                "AccountMembership": "account-memberships", "Role": "roles", "AccountRole": "account-roles",
+                "Session": "sessions", "Contact": "contacts", "Invitation": "invitations"}
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_resources_and_relationships_have_links(api, world, settings, fast):
+    settings.API_FAST_READ = fast
+    world.build()
+    world.role  # noqa: B018 (built on first use)
+    api.as_user(world["site_admin"])
+    for path in ("/api/v1/memberships/?include=user,utility", "/api/v1/accounts/?include=consultancyAccount",
+                 "/api/v1/users/?include=roles", "/api/v1/account-memberships/?include=account",
+                 f"/api/v1/accounts/{world.account.pk}/?include=utilities", "/api/v1/sessions/",
+                 "/api/v1/roles/"):
+        document = api.get(path).document
+        resources = document["data"] if isinstance(document["data"], list) else [document["data"]]
+        assert resources, path
+        for resource in resources + document.get("included", []):
+            _relationships_have_links(resource)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_unbounded_relationships_carry_a_count_not_ids(api, world, settings, fast):
+    settings.API_FAST_READ = fast
+    world.build()
+    api.as_user(world["account_admin"])
+    utility = api.get(f"/api/v1/utilities/{world.utility.pk}/").document["data"]
+    memberships = utility["relationships"]["memberships"]
+    assert "data" not in memberships and memberships["meta"] == {"count": 4}
+    account = api.get(f"/api/v1/accounts/{world.account.pk}/").document["data"]["relationships"]
+    assert "data" not in account["utilities"] and account["utilities"]["meta"] == {"count": 1}
+    assert "data" not in account["accountMemberships"] and account["accountMemberships"]["meta"]["count"] == 3
+    assert account["accountRoles"]["data"] == []  # bounded: data
+    me = api.get("/api/v1/users/me/").document["data"]["relationships"]
+    assert me["accountMemberships"]["meta"] == {"count": 1} and "data" not in me["accountMemberships"]
+    assert me["roles"]["data"] == []
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_counts_hold_what_the_caller_may_see(api, world, settings, fast):
+    settings.API_FAST_READ = fast
+    world.build()
+    # a spectator sees the utility and every membership of it; an outsider's own user counts only theirs
+    member = api.as_user(world["member"]).get("/api/v1/memberships/?include=user").document
+    for user in member["included"]:
+        assert user["relationships"]["memberships"]["meta"]["count"] >= 1
+        assert "data" not in user["relationships"]["memberships"]
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_an_included_unbounded_relationship_carries_its_linkage(api, world, settings, fast):
+    """Full linkage (JSON:API): what is included is identified by the relationship."""
+    settings.API_FAST_READ = fast
+    world.build()
+    document = api.as_user(world["account_admin"]).get(
+        f"/api/v1/utilities/{world.utility.pk}/?include=memberships").document
+    relationship = document["data"]["relationships"]["memberships"]
+    assert relationship["meta"] == {"count": 4} and len(relationship["data"]) == 4
+    assert {r["id"] for r in relationship["data"]} == {r["id"] for r in document["included"]}
+
+
+# --------------------------------------------------------------------------- relationship endpoints
+
+
+def test_relationship_endpoints_answer_to_one(api, world):
+    membership = world.membership_of("member")
+    api.as_user(world["member"])
+    response = api.get(f"/api/v1/memberships/{membership.pk}/relationships/utility/")
+    assert response.status_code == 200
+    assert response.document["data"] == {"type": "Utility", "id": str(world.utility.pk)}
+    assert response.document["links"]["related"].endswith(f"/memberships/{membership.pk}/utility/")
+    related = api.get(f"/api/v1/memberships/{membership.pk}/utility/")
+    assert related.status_code == 200 and related.document["data"]["id"] == str(world.utility.pk)
+    # a member of the utility does not see its account: the related resource is a 404
+    assert api.get(f"/api/v1/utilities/{world.utility.pk}/account/").status_code == 404
+    assert api.get(f"/api/v1/utilities/{world.utility.pk}/relationships/account/").document["data"] == {
+        "type": "Account", "id": str(world.account.pk)}
+
+
+def test_relationship_endpoints_are_404_for_the_unseen(api, world):
+    membership = world.membership_of("member")
+    api.as_user(world["outsider"])
+    for path in (f"/api/v1/memberships/{membership.pk}/relationships/utility/",
+                 f"/api/v1/memberships/{membership.pk}/utility/",
+                 f"/api/v1/utilities/{world.utility.pk}/memberships/",
+                 f"/api/v1/utilities/{world.utility.pk}/relationships/memberships/",
+                 f"/api/v1/memberships/{membership.pk}/relationships/nope/"):
+        assert api.get(path).status_code == 404, path
+
+
+def test_unbounded_relationship_linkage_is_paginated(api, world):
+    world.build()
+    api.as_user(world["account_admin"])
+    response = api.get(f"/api/v1/utilities/{world.utility.pk}/relationships/memberships/?page[size]=3")
+    document = response.document
+    assert response.status_code == 200
+    assert len(document["data"]) == 3 and all(item["type"] == "Membership" for item in document["data"])
+    assert document["meta"]["pagination"]["count"] == 4
+    assert document["links"]["next"] and document["links"]["self"].endswith("/relationships/memberships/")
+    second = api.get(_path(document["links"]["next"])).document
+    assert len(second["data"]) == 1
+    assert api.get(f"/api/v1/utilities/{world.utility.pk}/relationships/memberships/?sort=id").status_code == 400
+
+
+def test_related_collection_is_the_filtered_list(api, world):
+    world.build()
+    api.as_user(world["account_admin"])
+    other = world.other_utility  # noqa: F841 (a utility whose memberships must not show)
+    response = api.get(f"/api/v1/utilities/{world.utility.pk}/memberships/?include=user&sort=-created&page[size]=2")
+    assert response.status_code == 200
+    document = response.document
+    assert len(document["data"]) == 2 and document["meta"]["pagination"]["count"] == 4
+    assert all(r["relationships"]["utility"]["data"]["id"] == str(world.utility.pk) for r in document["data"])
+    assert {r["type"] for r in document["included"]} == {"User"}
+    assert f"/utilities/{world.utility.pk}/memberships/" in document["links"]["next"]
+    users = api.get(f"/api/v1/accounts/{world.account.pk}/accountMemberships/").document
+    assert len(users["data"]) == 3
+    assert api.get(f"/api/v1/utilities/{world.utility.pk}/memberships/?filter[nope]=1").status_code == 400
+
+
+def _path(url):
+    """The path and query of an absolute link (the test client takes paths)."""
+    assert url.startswith("http://testserver/"), url
+    return url.removeprefix("http://testserver")
+
+
+def test_relationship_links_are_followed(api, world):
+    world.build()
+    api.as_user(world["site_admin"])
+    document = api.get(f"/api/v1/accounts/{world.account.pk}/").document
+    for relationship in document["data"]["relationships"].values():
+        for link in relationship["links"].values():
+            response = api.get(_path(link))
+            assert response.status_code == 200, link
+
+
+class TestWritableToMany:
+    def test_site_admin_replaces_adds_and_removes_roles(self, api, world, audit_entries):
+        from accounts.models import Role
+
+        user = world["account_user"]
+        first, second = Role.objects.create(name="First"), Role.objects.create(name="Second")
+        url = f"/api/v1/users/{user.pk}/relationships/roles/"
+        api.as_user(world["site_admin"])
+        before = audit_entries()
+        response = api.patch(url, {"data": [{"type": "Role", "id": str(first.pk)}]})
+        assert response.status_code == 200, response.content
+        assert response.document["data"] == [{"type": "Role", "id": str(first.pk)}]
+        assert audit_entries() > before
+        response = api.post(url, {"data": [{"type": "Role", "id": second.pk}]})  # numeric ids too
+        assert [item["id"] for item in response.document["data"]] == [str(first.pk), str(second.pk)]
+        response = api.delete(url, {"data": [{"type": "Role", "id": str(first.pk)}]})
+        assert response.document["data"] == [{"type": "Role", "id": str(second.pk)}]
+        assert list(user.roles.all()) == [second]
+        assert api.get(url).document["data"] == [{"type": "Role", "id": str(second.pk)}]
+
+    def test_others_may_not_change_roles(self, api, world):
+        from accounts.models import Role
+
+        role = Role.objects.create(name="First")
+        user = world["account_user"]
+        url = f"/api/v1/users/{user.pk}/relationships/roles/"
+        payload = {"data": [{"type": "Role", "id": str(role.pk)}]}
+        assert api.as_user(user).patch(url, payload).status_code == 403  # not even one's own
+        assert api.as_user(world["account_admin"]).post(url, payload).status_code == 403
+        assert api.as_user(world["outsider"]).post(url, payload).status_code == 404
+        assert api.as_user(None).post(url, payload).status_code == 401
+        assert not user.roles.exists()
+
+    def test_account_roles_through_the_relationship(self, api, world):
+        account, label = world.account, world.account_role
+        url = f"/api/v1/accounts/{account.pk}/relationships/accountRoles/"
+        payload = {"data": [{"type": "AccountRole", "id": str(label.pk)}]}
+        assert api.as_user(world["account_admin"]).post(url, payload).status_code == 403
+        assert not account.account_roles.exists()
+        response = api.as_user(world["site_admin"]).post(url, payload)
+        assert response.status_code == 200 and list(account.account_roles.all()) == [label]
+        assert api.delete(url, payload).document["data"] == []
+
+    @pytest.mark.parametrize("payload,status", [
+        ({"data": {"type": "Role", "id": "1"}}, 400),
+        ({"data": [{"type": "Account", "id": "1"}]}, 409),
+        ({"data": [{"type": "Role", "id": "999999"}]}, 400),
+        ({"data": [{"type": "Role"}]}, 400),
+        ({"nodata": []}, 400),
+    ])
+    def test_bad_identifiers(self, api, world, payload, status):
+        user = world["account_user"]
+        response = api.as_user(world["site_admin"]).patch(f"/api/v1/users/{user.pk}/relationships/roles/", payload)
+        assert response.status_code == status, response.content
+        assert not user.roles.exists()
+
+    def test_read_only_relationships_are_not_written(self, api, world):
+        url = f"/api/v1/users/{world['account_user'].pk}/relationships/memberships/"
+        response = api.as_user(world["site_admin"]).post(url, {"data": []})
+        assert response.status_code in (403, 405)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_resource_written_back_as_read_is_accepted(api, world, settings, fast):
+    settings.API_FAST_READ = fast
+    world.build()
+    api.as_user(world["account_admin"])
+    for path, change in ((f"/api/v1/utilities/{world.utility.pk}/", {"name": "Northern"}),
+                         (f"/api/v1/utilities/{world.utility.pk}/?include=memberships", {"name": "Nordic"}),
+                         ("/api/v1/users/me/", {"firstName": "Round"})):
+        data = api.get(path).document["data"]
+        data["attributes"].update(change)
+        response = api.patch(path.split("?")[0], {"data": data})
+        assert response.status_code == 200, response.content
+    bad = api.get(f"/api/v1/utilities/{world.utility.pk}/").document["data"]
+    bad["relationships"]["memberships"] = {"data": []}
+    response = api.patch(f"/api/v1/utilities/{world.utility.pk}/", {"data": bad})
+    assert response.status_code == 400
+    assert response.document["errors"][0]["source"]["pointer"] == "/data/relationships/memberships"
+    bad["relationships"] = {"nope": {"meta": {"count": 1}}}
+    assert api.patch(f"/api/v1/utilities/{world.utility.pk}/", {"data": bad}).status_code == 400

@@ -13,6 +13,7 @@ import yaml
 from django.contrib.staticfiles import finders
 from django.urls import URLPattern, URLResolver, get_resolver
 from drf_spectacular.validation import validate_schema
+from rest_framework_json_api.utils import format_field_name
 
 from jsonapi.views import api_not_found
 from tests.factories import SiteAdminFactory, UserFactory
@@ -228,10 +229,23 @@ def routed_api_endpoints():
                 if not route.startswith("api/v1/") or pattern.callback is api_not_found:
                     continue
                 for method in methods_of(pattern.callback):
-                    found.add((method, "/" + template(route)))
+                    for expanded in relationship_routes(route, method, pattern.callback):
+                        found.add((method, "/" + template(expanded)))
 
     walk(get_resolver().url_patterns, "")
     return found
+
+
+def relationship_routes(route, method, callback):
+    """A relationship or related route, once per relationship it serves; its writes only for
+    the writable ones (the others answer 403 and are not documented)."""
+    match = re.search(r"\(\?P<relationship>([^)]*)\)", route)
+    if match is None:
+        return [route]
+    meta = callback.cls.serializer_class.Meta
+    writable = {format_field_name(name) for name in getattr(meta, "writable_relationships", ())}
+    names = [name for name in match.group(1).split("|") if method == "get" or name in writable]
+    return [route.replace(match.group(0), name) for name in names]
 
 
 def template(route):

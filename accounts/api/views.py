@@ -447,6 +447,7 @@ class AccountAuditLogViewSet(ListModelMixin, RosterViewSet):
     ordering = ("-timestamp", "-id")
     select_for_includes = {"__all__": ["content_type"]}
     resource_name = "AuditLogEntry"
+    relationship_routes = False  # entries have no URL of their own
     error_statuses = {"get": (403,)}  # for the account's admins and consultants only
 
     def get_queryset(self):
