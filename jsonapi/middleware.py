@@ -1,6 +1,7 @@
 """Request guards that must act before any view parses a body."""
 
 import json
+import re
 
 from django.conf import settings
 from django.http import HttpResponse
@@ -48,19 +49,29 @@ class ApiBodySizeLimitMiddleware:
                 )
             if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower() and not length:
                 return jsonapi_error_response(411, "length_required", "Send the body with a Content-Length.")
-            content_type = request.META.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
+            full_type = request.META.get("CONTENT_TYPE", "")
+            content_type = full_type.split(";")[0].strip().lower()
             if length and content_type != MEDIA_TYPE and not body_media_types(request):
                 return jsonapi_error_response(
                     415, "unsupported_media_type", f"Request bodies are {MEDIA_TYPE}, not {content_type or 'untyped'}."
                 )
+            if length and content_type == MEDIA_TYPE and ";" in full_type:
+                # JSON:API 1.0: a request body's media type carries no parameters, charset included
+                return jsonapi_error_response(
+                    415, "unsupported_media_type",
+                    f"Send Content-Type: {MEDIA_TYPE} with no media type parameters (not `{full_type}`).")
         return self.get_response(request)
 
 
-class ApiOptionalSlashMiddleware:
-    """Serve `/api/v1/users` as `/api/v1/users/` (SPEC §2): most JSON:API clients build
-    paths without the trailing slash. The path is completed in place, not redirected (a
-    redirect loses the body of a POST or PATCH in many clients). URLs the server writes
-    (links, `Location`) keep their slash.
+class ApiRequestMiddleware:
+    """What JSON:API clients send, made what the views expect (SPEC §2):
+
+    - `/api/v1/users` is served as `/api/v1/users/`: most clients build paths without the
+      trailing slash. The path is completed in place, not redirected (a redirect loses the
+      body of a POST or PATCH in many clients); URLs the server writes keep their slash.
+    - `include`, `sort`, `fields[T]` and `filter[x]` given more than once are joined as if
+      comma-separated (generated clients repeat them).
+    - HEAD answers the headers of a GET and no body.
     """
 
     def __init__(self, get_response):
@@ -68,11 +79,28 @@ class ApiOptionalSlashMiddleware:
 
     def __call__(self, request):
         path = request.path_info
-        if path.startswith("/api/") and not path.endswith("/") and _routed(path + "/"):
+        if not path.startswith("/api/"):
+            return self.get_response(request)
+        if not path.endswith("/") and _routed(path + "/"):
             request.path_info = path + "/"
             request.path = request.path + "/"
             request.META["PATH_INFO"] = request.META.get("PATH_INFO", path) + "/"
-        return self.get_response(request)
+        if any(len(values) > 1 and JOINED.match(name) for name, values in request.GET.lists()):
+            joined = request.GET.copy()
+            for name, values in request.GET.lists():
+                if len(values) > 1 and JOINED.match(name):
+                    joined.setlist(name, [",".join(values)])
+            joined._mutable = False
+            request.GET = joined
+        response = self.get_response(request)
+        if request.method == "HEAD" and not getattr(response, "streaming", False) and response.content:
+            length = len(response.content)
+            response.content = b""
+            response["Content-Length"] = str(length)
+        return response
+
+
+JOINED = re.compile(r"^(include|sort)$|^(fields|filter)\[[^\]]*\]$")
 
 
 def _routed(path) -> bool:

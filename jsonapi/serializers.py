@@ -2,6 +2,8 @@
 relationship fields that refuse what the caller may not see (SPEC §2)."""
 
 import json
+import re
+from datetime import timedelta
 
 from django.db import models
 from rest_framework import serializers
@@ -103,6 +105,24 @@ class ResourceRelatedField(dja_relations.ResourceRelatedField):
         return super().to_internal_value(data)
 
 
+_FRACTION = re.compile(r"T[0-9:]+(?:\.([0-9]+))?")
+
+
+def _same_instant(sent, current, text) -> bool:
+    """Whether a timestamp written back denotes the current one to the precision it was sent
+    with (SPEC §2: a JavaScript client keeps milliseconds), in any offset."""
+    if sent is None or current is None:
+        return sent == current
+    match = _FRACTION.search(text)
+    digits = min(len(match.group(1) or "") if match else 0, 6)
+    step = 10 ** (6 - digits)
+    truncated = current.replace(microsecond=current.microsecond // step * step)
+    if sent == truncated:
+        return True
+    rounded = truncated + timedelta(microseconds=step) if current.microsecond % step * 2 >= step else truncated
+    return sent == rounded
+
+
 def _jsonable(value):
     return json.loads(json.dumps(value, cls=JSONEncoder))
 
@@ -180,7 +200,7 @@ class StrictSerializerMixin:
             return not _same_relationship(_jsonable(current), sent)
         if isinstance(field, serializers.DateTimeField) and isinstance(sent, str):
             try:
-                return field.to_internal_value(sent) != attribute
+                return not _same_instant(field.to_internal_value(sent), attribute, sent)
             except serializers.ValidationError:
                 return True
         return _jsonable(current) != sent

@@ -39,7 +39,7 @@ def api_not_found(request, *args, **kwargs):
     return jsonapi_error_response(404, "not_found", detail)
 
 
-api_not_found.api_catch_all = True  # what jsonapi.middleware.ApiOptionalSlashMiddleware looks past
+api_not_found.api_catch_all = True  # what jsonapi.middleware.ApiRequestMiddleware looks past
 
 
 class VersionSerializer(Serializer):

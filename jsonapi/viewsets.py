@@ -1,19 +1,21 @@
 """The viewset base every resource builds on: visibility through `for_user()`, includes checked."""
 
 from django.http import Http404
+from django.utils.cache import patch_vary_headers
 from rest_framework import mixins, viewsets
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from rest_framework_json_api.utils import format_value, undo_format_field_name
+from rest_framework_json_api.utils import format_value, get_resource_type_from_serializer, undo_format_field_name
 from rest_framework_json_api.views import PreloadIncludesMixin
 
 from core.errors import Forbidden
 from jsonapi import documents, planning
 from jsonapi.encoding import Document
 from jsonapi.errors import ApiError
+from jsonapi.links import linker_for
 from jsonapi.permissions import HasObjectPermission
-from jsonapi.query import ID_PATTERN, check_query_parameters
+from jsonapi.query import ID_PATTERN, check_query_parameters, check_sparse_fields
 from jsonapi.relationships import RELATIONSHIP_ACTIONS, RelationshipsMixin
 
 
@@ -38,7 +40,36 @@ def validate_include(serializer_class, include):
             current = included[name]
 
 
-class RosterViewSet(RelationshipsMixin, PreloadIncludesMixin, viewsets.GenericViewSet):
+class WireHeadersMixin:
+    """Headers every API response carries (SPEC §2): `Vary: Accept` (the body depends on the
+    negotiation), and on a 201 the created resource's URL as `Location`."""
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        patch_vary_headers(response, ["Accept"])
+        if response.status_code == 201 and not response.has_header("Location"):
+            location = self.created_location(request, getattr(response, "data", None))
+            if location:
+                response["Location"] = location
+        return response
+
+    def created_location(self, request, data):
+        """The URL of the resource a 201 answers with (None: it has none)."""
+        if isinstance(data, Document):
+            data = data.content.get("data")
+        resource_type = resource_id = None
+        serializer = getattr(data, "serializer", None)
+        if serializer is not None:
+            resource_type = get_resource_type_from_serializer(serializer)
+            resource_id = data.get("id") or getattr(serializer.instance, "pk", None)
+        elif isinstance(data, dict):
+            resource_type, resource_id = data.get("type"), data.get("id")
+        if not resource_type or resource_id in (None, ""):
+            return None
+        return linker_for(request).resource(resource_type, resource_id)
+
+
+class RosterViewSet(WireHeadersMixin, RelationshipsMixin, PreloadIncludesMixin, viewsets.GenericViewSet):
     """Base of every resource viewset.
 
     Reads go through `Model.objects.for_user(user)`, so anything the caller may not see is
@@ -103,6 +134,7 @@ class RosterViewSet(RelationshipsMixin, PreloadIncludesMixin, viewsets.GenericVi
             return
         check_query_parameters(request, extra=self.extra_query_params, collection=self.action == "list")
         validate_include(self.get_serializer_class(), request.query_params.get("include"))
+        check_sparse_fields(request, self.get_serializer_class())
         if self.action == "create" and self.parent_field:
             # The parent is checked before anything else in the body, so a caller who may not
             # write into it learns nothing from how the rest of the body would validate.
@@ -187,7 +219,7 @@ class RosterModelViewSet(
     """A resource with every JSON:API operation (list, read, create, PATCH, delete)."""
 
 
-class RosterAPIView(APIView):
+class RosterAPIView(WireHeadersMixin, APIView):
     """Base of endpoints that are not a model collection: only their own query parameters."""
 
     extra_query_params = ()

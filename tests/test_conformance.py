@@ -285,3 +285,143 @@ def test_a_resource_written_back_as_read_is_accepted(api, world, settings, fast)
     assert response.document["errors"][0]["source"]["pointer"] == "/data/relationships/memberships"
     bad["relationships"] = {"nope": {"meta": {"count": 1}}}
     assert api.patch(f"/api/v1/utilities/{world.utility.pk}/", {"data": bad}).status_code == 400
+
+
+# --------------------------------------------------------------------------- wire details
+
+
+def test_a_media_type_parameter_is_415_charset_included(api, world):
+    api.as_user(world["account_admin"])
+    for content_type in ("application/vnd.api+json; charset=utf-8", "application/vnd.api+json;charset=UTF-8"):
+        response = api.patch(f"/api/v1/utilities/{world.utility.pk}/",
+                             body("Utility", {"name": "Changed"}, id=world.utility.pk), content_type=content_type)
+        assert response.status_code == 415
+        assert response.document["errors"][0]["code"] == "unsupported_media_type"
+    world.utility.refresh_from_db()
+    assert world.utility.name == "North"
+
+
+def test_created_resources_have_a_location(api, world, user):
+    from accounts.models import Session
+
+    api.as_user(world["account_admin"])
+    response = api.post("/api/v1/utilities/", body("Utility", {"name": "West", "billingDay": 3}, {
+        "account": {"data": {"type": "Account", "id": world.account.pk}}}))
+    assert response.status_code == 201
+    assert response["Location"] == f"http://testserver/api/v1/utilities/{response.document['data']['id']}/"
+    assert response["Location"] == response.document["data"]["links"]["self"]
+    personal = api.post("/api/v1/utilities/personal/", body("Utility", {"billingDay": 3}))
+    assert personal["Location"].endswith(f"/api/v1/utilities/{personal.document['data']['id']}/")
+    user.set_password("a long enough passphrase")
+    user.save()
+    signed_in = api.as_user(None).post("/api/v1/sessions/", body("Session", {
+        "email": user.email, "password": "a long enough passphrase"}))
+    assert signed_in.status_code == 201
+    assert signed_in["Location"].endswith(f"/api/v1/sessions/{signed_in.document['data']['id']}/")
+    assert Session.objects.filter(pk=signed_in.document["data"]["id"]).exists()
+
+
+def test_signing_in_sets_no_cookie(api, user):
+    user.set_password("a long enough passphrase")
+    user.save()
+    response = api.as_user(None).post("/api/v1/sessions/", body("Session", {
+        "email": user.email, "password": "a long enough passphrase"}))
+    assert response.status_code == 201
+    assert not response.cookies, response.cookies
+    assert "Set-Cookie" not in response
+
+
+@pytest.mark.parametrize("path", ["/api/v1/users/me/", "/api/v1/memberships/", "/api/v1/version/"])
+def test_responses_vary_on_accept(api, world, path):
+    response = api.as_user(world["account_admin"]).get(path)
+    assert "Accept" in [part.strip() for part in response["Vary"].split(",")]
+
+
+def test_head_has_no_body(world, rf):
+    from django.http import HttpResponse
+
+    from jsonapi.middleware import ApiRequestMiddleware
+
+    middleware = ApiRequestMiddleware(lambda request: HttpResponse(b'{"data": []}'))
+    response = middleware(rf.head("/api/v1/memberships/"))
+    assert response.content == b"" and response["Content-Length"] == "12"
+    assert middleware(rf.get("/api/v1/memberships/")).content == b'{"data": []}'
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_repeated_parameters_are_joined(api, world, settings, fast):
+    settings.API_FAST_READ = fast
+    world.build()
+    api.as_user(world["account_admin"])
+    joined = api.get("/api/v1/memberships/?include=user,utility&fields[Membership]=role,user"
+                     "&sort=role,-id").document
+    repeated = api.get("/api/v1/memberships/?include=user&include=utility&fields[Membership]=role"
+                       "&fields[Membership]=user&sort=role&sort=-id").document
+    joined.pop("links"), repeated.pop("links")
+    assert joined == repeated
+    utility = world.utility.pk
+    one = api.get(f"/api/v1/memberships/?filter[role]=member&filter[role]=leader&filter[utility]={utility}")
+    assert {r["attributes"]["role"] for r in one.document["data"]} == {"member", "leader"}
+    assert api.get("/api/v1/memberships/?page=1&page=2").status_code == 400
+
+
+@pytest.mark.parametrize("query,parameter", [
+    ("page[offset]=10", "page[offset]"), ("page[limit]=10", "page[limit]"),
+    ("fields[Membership]=nope", "fields[Membership]"), ("fields[Membership]=role,nope", "fields[Membership]"),
+    ("fields[Nope]=role", "fields[Nope]"), ("fields[User]=password", "fields[User]"),
+])
+def test_unknown_page_members_and_sparse_fields_are_400(api, world, query, parameter):
+    response = api.as_user(world["account_admin"]).get(f"/api/v1/memberships/?include=user&{query}")
+    assert response.status_code == 400
+    assert response.document["errors"][0]["source"] == {"parameter": parameter}
+
+
+def test_sparse_fields_of_included_types_are_taken(api, world):
+    world.build()
+    response = api.as_user(world["account_admin"]).get(
+        "/api/v1/memberships/?include=user&fields[User]=email&fields[Membership]=role,user")
+    assert response.status_code == 200
+    assert all(set(r["attributes"]) == {"email"} for r in response.document["included"])
+
+
+class TestTimestampsWrittenBack:
+    def _membership(self, world):
+        return world.membership_of("member")
+
+    @pytest.mark.parametrize("shape", ["ms", "ms_offset", "seconds", "full"])
+    def test_same_instant_at_the_precision_sent_is_unchanged(self, api, world, shape):
+        from datetime import timedelta, timezone
+
+        membership = self._membership(world)
+        created = membership.created
+        text = {
+            "ms": created.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "ms_offset": created.astimezone(timezone(timedelta(hours=2))).isoformat(timespec="milliseconds"),
+            "seconds": created.astimezone(timezone(timedelta(hours=-5))).isoformat(timespec="seconds"),
+            "full": created.isoformat(),
+        }[shape]
+        response = api.as_user(world["utility_admin"]).patch(
+            f"/api/v1/memberships/{membership.pk}/",
+            body("Membership", {"created": text, "isSubscriberDatetime": None if False else
+                                membership.is_subscriber_datetime.isoformat(timespec="milliseconds"),
+                                "isSubscriber": True}, id=membership.pk))
+        assert response.status_code == 200, response.content
+
+    def test_a_different_instant_is_400(self, api, world):
+        from datetime import timedelta
+
+        membership = self._membership(world)
+        other = (membership.created + timedelta(milliseconds=5)).isoformat(timespec="milliseconds")
+        response = api.as_user(world["utility_admin"]).patch(
+            f"/api/v1/memberships/{membership.pk}/", body("Membership", {"created": other, "role": "leader"},
+                                                          id=membership.pk))
+        assert response.status_code == 400
+        assert response.document["errors"][0]["source"]["pointer"] == "/data/attributes/created"
+        membership.refresh_from_db()
+        assert membership.role == "member"
+
+
+def test_a_failed_sign_in_sets_no_cookie(api, user):
+    response = api.as_user(None).post("/api/v1/sessions/", body("Session", {"email": user.email, "password": "x"}))
+    assert response.status_code == 401
+    assert not response.cookies
