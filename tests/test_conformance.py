@@ -1,6 +1,8 @@
 """Issue 12: what real JSON:API clients need (SPEC §2): paths without the slash, links,
 relationship and related endpoints, media types, repeated parameters, timestamps."""
 
+from datetime import UTC
+
 import pytest
 
 from tests.jsonapi import body
@@ -395,7 +397,7 @@ class TestTimestampsWrittenBack:
         membership = self._membership(world)
         created = membership.created
         text = {
-            "ms": created.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "ms": created.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "ms_offset": created.astimezone(timezone(timedelta(hours=2))).isoformat(timespec="milliseconds"),
             "seconds": created.astimezone(timezone(timedelta(hours=-5))).isoformat(timespec="seconds"),
             "full": created.isoformat(),
