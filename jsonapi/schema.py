@@ -150,11 +150,13 @@ PAGINATION_META = {
     },
 }
 
+# Only the JSON:API spellings are documented: code generators turn `page[size]` and `page_size`
+# alike into `page_size`, and two parameters of one name do not compile. The server still
+# takes the association's `page` and `page_size` (SPEC §2).
 PAGE_PARAMETERS = [
-    ("page", "The page number (1-based)."),
-    ("page[number]", "The page number (1-based); JSON:API spelling of `page`."),
-    ("page_size", "Resources per page: default 50, at most 500 (larger sizes are cut to 500)."),
-    ("page[size]", "Resources per page; JSON:API spelling of `page_size`."),
+    ("page[number]", "The page number (1-based); `page` is accepted too."),
+    ("page[size]", "Resources per page: default 50, at most 500 (larger sizes are cut to 500); "
+                   "`page_size` is accepted too."),
 ]
 
 def _class_names(obj):

@@ -326,11 +326,21 @@ def test_errors_are_jsonapi_error_objects(document):
                 assert schema == {"$ref": "#/components/schemas/ErrorDocument"}, (method, path, status)
 
 
+def test_generated_parameter_names_do_not_collide(document):
+    for path, operations_ in document["paths"].items():
+        for method, operation in operations_.items():
+            names = [re.sub(r"[^a-z0-9]+", "_", p["name"].lower()).strip("_")
+                     for p in operation.get("parameters", [])]
+            assert len(names) == len(set(names)), (method, path, names)
+
+
 def test_query_parameters_have_their_wire_names(document):
     parameters = {p["name"] for p in document["paths"]["/api/v1/memberships/"]["get"]["parameters"]}
     assert {"filter[utility]", "filter[user]", "filter[isSubscriber]", "filter[role]", "sort", "include",
-            "fields[Membership]", "fields[User]", "fields[Utility]", "page", "page_size", "page[number]",
-            "page[size]"} <= parameters
+            "fields[Membership]", "fields[User]", "fields[Utility]", "page[number]", "page[size]"} <= parameters
+    # `page` and `page_size` are served but not documented: generators would name them like the
+    # JSON:API spellings (issue 12)
+    assert not {"page", "page_size"} & parameters
     include = next(p for p in document["paths"]["/api/v1/memberships/"]["get"]["parameters"]
                    if p["name"] == "include")
     assert {"user", "utility"} <= set(include["schema"]["items"]["enum"])
@@ -491,3 +501,22 @@ def test_docs_assets_are_served(client, settings):
     for url in parser.urls:
         response = client.get(url)
         assert response.status_code == 200, url
+
+
+def test_issue_12_links_relationship_endpoints_location_and_avatar(document):
+    paths = document["paths"]
+    assert set(paths["/api/v1/users/{id}/avatar/"]) == {"get"}
+    assert {"put", "delete"} <= set(paths["/api/v1/users/me/avatar/"])
+    assert set(paths["/api/v1/users/{id}/relationships/roles/"]) == {"get", "patch", "post", "delete"}
+    assert set(paths["/api/v1/accounts/{id}/relationships/accountRoles/"]) == {"get", "patch", "post", "delete"}
+    assert set(paths["/api/v1/utilities/{id}/relationships/memberships/"]) == {"get"}
+    assert set(paths["/api/v1/utilities/{id}/memberships/"]) == {"get"}
+    assert set(paths["/api/v1/memberships/{id}/utility/"]) == {"get"}
+    created = paths["/api/v1/utilities/"]["post"]["responses"]["201"]
+    assert "Location" in created["headers"]
+    assert "Location" in paths["/api/v1/sessions/"]["post"]["responses"]["201"]["headers"]
+    ids = [operation["operationId"] for item in paths.values() for operation in item.values()]
+    assert len(ids) == len(set(ids))
+    utility = document["components"]["schemas"]["Utility"]["properties"]["relationships"]["properties"]
+    assert utility["memberships"]["required"] == ["links", "meta"]
+    assert utility["account"]["properties"]["links"]["required"] == ["self", "related"]
