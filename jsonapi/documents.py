@@ -33,7 +33,7 @@ from operator import attrgetter
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Exists, F, IntegerField, OuterRef, Prefetch, Subquery, Value
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Prefetch, Subquery, Value
 from rest_framework import serializers
 from rest_framework.fields import SkipField
 from rest_framework.relations import ManyRelatedField, PKOnlyObject
@@ -50,6 +50,7 @@ from rest_framework_json_api.utils import (
 
 from core.db import JSONGroupArray, aggregates_ids, read_json_array
 from jsonapi import planning
+from jsonapi.links import Linker, linker_for, relationship_links
 from jsonapi.serializers import ModelSerializer
 
 # A scoped relation's key in a plan: its source under the prefix the standard path's
@@ -119,7 +120,7 @@ class Unsupported(Exception):
 class Plan:
     """How one serializer class renders, bound to this request's serializer instance."""
 
-    def __init__(self, serializer, sparse):
+    def __init__(self, serializer, sparse, linker=None, included=()):
         cls = type(serializer)
         if cls.to_representation is not ModelSerializer.to_representation and not getattr(
                 cls, "plain_representation", False):
@@ -132,6 +133,8 @@ class Plan:
         self.attributes = []  # (wire name, field, kind)
         self.to_one = []  # (name, wire name, type, attname or None, field)
         self.to_many = []  # (name, wire name, type, source)
+        self.counted = []  # (name, wire name, source): unbounded relationships, not included
+        self.base = (linker or Linker(None)).collection(self.type)  # links (None: no collection)
         meta = getattr(serializer, "Meta", None)
         if getattr(meta, "meta_fields", None) or hasattr(serializer, "get_root_meta"):
             raise Unsupported(f"{cls.__name__} has meta fields")
@@ -145,6 +148,9 @@ class Plan:
                 child = field.child_relation
                 if not _plain_relation(child) or len(field.source_attrs) != 1:
                     raise Unsupported(f"{cls.__name__}.{name}")
+                if getattr(field, "unbounded", False) and name not in included:
+                    self.counted.append((name, wire_name(name), field.source))
+                    continue
                 source = VISIBLE_PREFIX + field.source if getattr(field, "scoped", False) else field.source
                 self.to_many.append((name, wire_name(name), _identifier_type(child), source))
             elif isinstance(field, serializers.RelatedField):
@@ -161,7 +167,8 @@ class Plan:
             else:
                 self.attributes.append((wire_name(name), field, "field"))
         self.to_many_names = {name for name, *_ in self.to_many}
-        self.relation_names = {name for name, *_ in self.to_one} | self.to_many_names
+        self.relation_names = {name for name, *_ in self.to_one} | self.to_many_names | {
+            name for name, *_ in self.counted}
         self.relation_sources = {source for *_, source in self.to_many} | {
             field.source for *_, field in self.to_one}
 
@@ -184,6 +191,28 @@ class Plan:
         return queryset.annotate(**{f"{prefix}{source}": ids_subquery(self.model, source, visible, outer)
                                     for *_, source in self.to_many})
 
+    def annotate_counts(self, queryset, viewer, outer="pk", prefix=""):
+        """Each unbounded relationship's count (what the caller may see) as an annotation of
+        the row `outer` points at (`planning.count_attr`, under `prefix`)."""
+        present = queryset.query.annotations
+        counts = {prefix + planning.count_attr(source): planning.count_subquery(self.model, source, viewer, outer)
+                  for _name, _wire, source in self.counted
+                  if prefix + planning.count_attr(source) not in present}
+        return queryset.annotate(**counts) if counts else queryset
+
+    def ensure_counts(self, instances, viewer):
+        """Counts for instances read without `annotate_counts`: one query per relationship."""
+        for _name, _wire, source in self.counted:
+            attr = planning.count_attr(source)
+            missing = [instance for instance in instances if not hasattr(instance, attr)]
+            if not missing:
+                continue
+            rows = planning.related_visible(self.model, source, viewer).filter(
+                _parent__in=[instance.pk for instance in missing]).order_by().values("_parent")
+            counts = dict(rows.annotate(n=Count("pk")).values_list("_parent", "n"))
+            for instance in missing:
+                setattr(instance, attr, counts.get(instance.pk, 0))
+
     def read_to_many(self, instances, prefix="_ids_") -> dict:
         """What `annotate` put on the instances, shaped as `load_to_many` returns it."""
         return {source: {instance.pk: read_ids(getattr(instance, prefix + source)) for instance in instances}
@@ -203,9 +232,10 @@ class Plan:
             ids = loaded[source] = {pk: [] for pk in pks}
             if with_objects is not None and name in with_objects:
                 found = objects[name] = {}
+                lookups, related_plan = with_objects[name]
                 if pks:
-                    for related in related_rows(self.model, source, visible, pks).prefetch_related(
-                            *with_objects[name]):
+                    rows = related_rows(self.model, source, visible, pks).prefetch_related(*lookups)
+                    for related in related_plan.annotate_counts(rows, visible.viewer):
                         ids[related._parent].append(related.pk)
                         found.setdefault(related.pk, related)
             elif pks:
@@ -246,8 +276,15 @@ class Plan:
             ids = to_many[source][pk]
             relationships[wire] = {"meta": {"count": len(ids)},
                                    "data": [{"type": type_name, "id": str(i)} for i in ids]}
+        for _name, wire, source in self.counted:
+            relationships[wire] = {"meta": {"count": getattr(instance, planning.count_attr(source))}}
         if relationships:
             resource["relationships"] = relationships
+        if self.base is not None:
+            url = f"{self.base}{pk}/"
+            resource["links"] = {"self": url}
+            for wire, relationship in relationships.items():
+                relationship["links"] = relationship_links(url, wire)
         return resource
 
 
@@ -359,13 +396,16 @@ class Builder:
             if name.startswith("fields[") and name.endswith("]"):
                 self.sparse[name[7:-1]] = {undo_format_field_name(part) for part in value.split(",")}
         self.context = view.get_serializer_context()
-        self.plan = Plan(view.get_serializer_class()(context=self.context), self.sparse)
+        self.linker = linker_for(self.request)
+        serializer = view.get_serializer_class()(context=self.context)
+        paths = get_included_resources(self.request, serializer)
+        self.plan = Plan(serializer, self.sparse, self.linker, included=paths)
         self.includes = []  # (path, plan of the included serializer)
-        for path in get_included_resources(self.request, self.plan.serializer):
+        for path in paths:
             serializer_class = self.plan.included_serializers[path]
             if not any(name == path for name, *_ in self.plan.to_one + self.plan.to_many):
                 raise Unsupported(f"include {path}")
-            self.includes.append((path, Plan(serializer_class(context=self.context), self.sparse)))
+            self.includes.append((path, Plan(serializer_class(context=self.context), self.sparse, self.linker)))
         # With ids aggregated in SQL, to-many relationships ride in the row queries, and a
         # to-one include that needs nothing but its own row rides in the page query.
         self.aggregate = aggregates_ids(connection)
@@ -393,13 +433,15 @@ class Builder:
         return self.annotate(self.strip(queryset))
 
     def annotate(self, queryset):
-        """Relationship ids and joined includes as columns of the rows' query."""
+        """Relationship ids and counts and joined includes as columns of the rows' query."""
+        queryset = self.plan.annotate_counts(queryset, self.viewer)
         if not self.aggregate:
             return queryset
         queryset = self.plan.annotate(queryset, self.visible).annotate(_fast_read=Value(1, output_field=IntegerField()))
         for path, (plan, attname) in self.joined.items():
             queryset = plan.annotate(queryset.select_related(path), self.visible, outer=attname,
                                      prefix=f"_inc_{path}_")
+            queryset = plan.annotate_counts(queryset, self.viewer, outer=attname, prefix=f"_inc_{path}")
             visible = self.visible(plan.model)
             if visible.query.where or visible.query.is_empty():
                 queryset = queryset.annotate(**{f"_inc_{path}_visible": Exists(visible.filter(pk=OuterRef(attname)))})
@@ -412,8 +454,10 @@ class Builder:
             # read by a view's own lookup rather than through prepare(): load separately
             self.aggregate, self.joined = False, {}
         # A to-many relationship that is also included is fetched once, as objects.
-        with_objects = {path: self._lookups(path, included_plan) for path, included_plan in self.includes
+        with_objects = {path: (self._lookups(path, included_plan), included_plan)
+                        for path, included_plan in self.includes
                         if path in plan.to_many_names and self._base_queryset(path) is None}
+        plan.ensure_counts(rows, self.viewer)
         pks = [row.pk for row in rows]
         if self.aggregate:
             to_many = plan.read_to_many(rows)
@@ -443,6 +487,7 @@ class Builder:
                 nested = plan.read_to_many(instances)
             else:
                 nested, _ = plan.load_to_many([instance.pk for instance in instances], self.visible)
+            plan.ensure_counts(instances, self.viewer)
             for instance in instances:
                 resource = plan.resource(instance, nested)
                 key = (resource["type"], resource["id"])
@@ -461,6 +506,9 @@ class Builder:
             instance = row._state.fields_cache[path]  # read by select_related (the descriptor is slow)
             for *_, source in plan.to_many:
                 setattr(instance, f"_ids_{source}", getattr(row, prefix + source))
+            for *_, source in plan.counted:
+                attr = planning.count_attr(source)
+                setattr(instance, attr, getattr(row, f"_inc_{path}{attr}"))
             instances.setdefault(instance.pk, instance)
         return list(instances.values())
 
@@ -530,4 +578,5 @@ class Builder:
         base = self._base_queryset(path)
         queryset = self.visible(model) if base is None else plan.strip(base).for_user(self.viewer)
         queryset = queryset.filter(pk__in=ids).prefetch_related(*self._lookups(path, plan))
+        queryset = plan.annotate_counts(queryset, self.viewer)
         return list(plan.annotate(queryset, self.visible) if self.aggregate else queryset)

@@ -21,10 +21,8 @@ class ContentNegotiation(DefaultContentNegotiation):
 
     def select_parser(self, request, parsers):
         content_type = request.content_type or ""
-        if content_type.split(";")[0].strip().lower() == MEDIA_TYPE:
-            unexpected = set(_params(content_type)) - {"charset"}
-            if unexpected:
-                return None
+        if content_type.split(";")[0].strip().lower() == MEDIA_TYPE and _params(content_type):
+            return None  # JSON:API 1.0: no media type parameters, charset included
         return super().select_parser(request, parsers)
 
     def get_accept_list(self, request):

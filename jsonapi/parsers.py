@@ -44,7 +44,8 @@ class JSONAPIParser(dja_parsers.JSONParser):
         from rest_framework_json_api.views import RelationshipView
 
         view = (parser_context or {}).get("view")
-        if isinstance(view, RelationshipView):
+        takes_identifiers = getattr(view, "takes_identifiers", None)
+        if isinstance(view, RelationshipView) or (takes_identifiers is not None and takes_identifiers()):
             return self._identifiers(data, "/data")
         if not isinstance(data, dict):
             raise ApiError("`data` must be a single resource object.", pointer="/data")
@@ -55,7 +56,14 @@ class JSONAPIParser(dja_parsers.JSONParser):
         for member in ("attributes", "relationships", "meta"):
             if member in data and not isinstance(data[member], dict):
                 raise ApiError(f"`{member}` must be an object.", pointer=f"/data/{member}")
-        for name, value in (data.get("relationships") or {}).items():
+        echoed = []
+        for name, value in list((data.get("relationships") or {}).items()):
+            if isinstance(value, dict) and value and "data" not in value and set(value) <= {"links", "meta"}:
+                # a relationship written back as it was read (links and a count, no linkage):
+                # it asks for no change, so it is set aside (its name is still checked)
+                echoed.append(name)
+                data["relationships"] = {k: v for k, v in data["relationships"].items() if k != name}
+                continue
             if not isinstance(value, dict) or "data" not in value:
                 raise ApiError("A relationship must be an object with a `data` member.",
                                pointer=f"/data/relationships/{name}")
@@ -79,7 +87,8 @@ class JSONAPIParser(dja_parsers.JSONParser):
         parsed = super().parse_data(result, parser_context)
         parsed["_members"] = {
             "attributes": list((data.get("attributes") or {}).keys()),
-            "relationships": list((data.get("relationships") or {}).keys()),
+            "relationships": list((data.get("relationships") or {}).keys()) + echoed,
+            "echoed": echoed,
         }
         return parsed
 

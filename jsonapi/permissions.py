@@ -9,7 +9,9 @@ names the global permission needed (None: any signed-in user may create).
 
 from rest_framework.permissions import BasePermission
 
-OBJECT_ACTIONS = {"partial_update": "change", "update": "change", "destroy": "delete"}
+OBJECT_ACTIONS = {"partial_update": "change", "update": "change", "destroy": "delete",
+                  # writes on a relationship URL are PATCHes of the resource (jsonapi.relationships)
+                  "relationship_replace": "change", "relationship_add": "change", "relationship_remove": "change"}
 
 
 def permission_name(model, action: str) -> str:

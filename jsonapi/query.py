@@ -26,7 +26,9 @@ def is_id_text(text) -> bool:
     return isinstance(text, str) and 0 < len(text) <= MAX_ID_DIGITS and text.isascii() and text.isdigit()
 
 
-JSONAPI_PARAMETER = re.compile(r"^(sort|include|page|page_size)$|^(filter|fields|page)\[[\w.\-]+\]$")
+# `page[...]` members other than number and size are a 400 (a client asking for page[offset]
+# must not silently get page 1)
+JSONAPI_PARAMETER = re.compile(r"^(sort|include|page|page_size)$|^(filter|fields)\[[\w.\-]+\]$|^page\[(number|size)\]$")
 COLLECTION_ONLY = re.compile(r"^(sort|page|page_size)$|^(filter|page)\[")
 
 
@@ -43,6 +45,32 @@ def check_query_parameters(request, *, extra=(), collection=False, resource=True
             raise ApiError(f"Unknown query parameter `{name}` here.", parameter=name)
         if not name.startswith("filter") and len(request.query_params.getlist(name)) > 1:
             raise ApiError(f"Query parameter `{name}` may be given only once.", parameter=name)
+
+
+def check_sparse_fields(request, serializer_class):
+    """400 for `fields[T]` naming a type the document cannot hold or a member T does not have."""
+    from rest_framework_json_api.utils import get_resource_type_from_serializer
+
+    types = {}
+
+    def add(cls):
+        resource_type = get_resource_type_from_serializer(cls)
+        types.setdefault(resource_type, cls)
+
+    add(serializer_class)
+    for included in (getattr(serializer_class, "included_serializers", None) or {}).values():
+        add(included)
+    for name, value in request.query_params.items():
+        if not (name.startswith("fields[") and name.endswith("]")):
+            continue
+        cls = types.get(name[7:-1])
+        if cls is None:
+            raise ApiError(f"`{name}`: no `{name[7:-1]}` resources are in this document.", parameter=name)
+        members = {format_field_name(field_name) for field_name, field in cls().fields.items()
+                   if not field.write_only and field_name != "id"}
+        for member in value.split(","):
+            if member not in members:
+                raise ApiError(f"`{member}` is not a member of `{name[7:-1]}`.", parameter=name)
 
 
 def is_wire_name(name: str) -> bool:

@@ -11,6 +11,7 @@ from rest_framework_json_api import renderers as dja_renderers
 from rest_framework_json_api.utils import undo_format_field_name
 
 from jsonapi.encoding import Document, dumps
+from jsonapi.links import JSONAPI_MEMBER, RelationshipCount, add_links, linker_for
 
 
 class _VisibleIncludedRenderer(JSONRenderer):
@@ -28,6 +29,8 @@ class _VisibleIncludedRenderer(JSONRenderer):
             data["included"] = visible_included(included, request.user)
         if data is None:
             return b""
+        if isinstance(data, dict):
+            data["jsonapi"] = JSONAPI_MEMBER
         return dumps(data)
 
 
@@ -54,8 +57,21 @@ def visible_included(included, user):
 class JSONAPIRenderer(dja_renderers.JSONRenderer, _VisibleIncludedRenderer):
     def render(self, data, accepted_media_type=None, renderer_context=None):
         if isinstance(data, Document):  # built by the fast read path: only encoding is left
+            data.content["jsonapi"] = JSONAPI_MEMBER
             return dumps(data.content)
         return super().render(data, accepted_media_type, renderer_context)
+
+    @classmethod
+    def build_json_resource_obj(cls, fields, resource, resource_instance, resource_name, serializer,
+                                force_type_resolution=False):
+        """DJA's resource object, with links (jsonapi.links), and the unbounded relationships
+        that were counted rather than read as `links` and `meta.count` only."""
+        resource_data = super().build_json_resource_obj(fields, resource, resource_instance, resource_name,
+                                                        serializer, force_type_resolution)
+        for relationship in (resource_data.get("relationships") or {}).values():
+            if isinstance(relationship.get("data"), RelationshipCount):
+                relationship["meta"] = {"count": int(relationship.pop("data"))}
+        return add_links(resource_data, linker_for(serializer.context.get("request")))
 
     @classmethod
     def _filter_sparse_fields(cls, serializer, fields, resource_name):

@@ -28,6 +28,8 @@ Components are named `<Serializer>` (a resource object in responses), `<Serializ
 response document) and `<Serializer>List` (a page of them).
 """
 
+import re
+
 from django.http import Http404
 from drf_spectacular.drainage import get_override
 from drf_spectacular.extensions import OpenApiViewExtension
@@ -47,6 +49,7 @@ from jsonapi.errors import DEFAULT_CODE_BY_STATUS, STABLE_CODES
 from jsonapi.middleware import jsonapi_error_response
 from jsonapi.negotiation import MEDIA_TYPE
 from jsonapi.query import ChoiceListFilter, IdsFilter, StrictBooleanFilter
+from jsonapi.relationships import RELATIONSHIP_ACTIONS
 
 # --------------------------------------------------------------------------- shared shapes
 
@@ -90,9 +93,24 @@ ERROR_SCHEMAS = {
         "required": ["errors"],
         "properties": {
             "errors": {"type": "array", "minItems": 1, "items": {"$ref": f"#/components/schemas/{ERROR_OBJECT}"}},
+            "jsonapi": {"$ref": "#/components/schemas/JsonApiVersion"},
         },
     },
 }
+
+LINK = {"type": "string", "format": "uri"}
+RESOURCE_LINKS = {"type": "object", "description": "`self`: this resource's URL.", "properties": {"self": LINK}}
+RELATIONSHIP_LINKS = {
+    "type": "object", "required": ["self", "related"],
+    "description": "`self`: the relationship's URL (its linkage); `related`: the related resource or collection.",
+    "properties": {"self": LINK, "related": LINK},
+}
+JSONAPI_VERSION = {
+    "type": "object", "description": "The JSON:API version this server speaks; on every document.",
+    "required": ["version"], "properties": {"version": {"type": "string", "enum": ["1.0"]}},
+}
+ERROR_SCHEMAS["JsonApiVersion"] = JSONAPI_VERSION
+JSONAPI_REF = {"$ref": "#/components/schemas/JsonApiVersion"}
 
 ERROR_DESCRIPTIONS = {
     400: "Invalid request: a malformed body or query parameter (`invalid`, `required`, `unique`, ...).",
@@ -132,11 +150,13 @@ PAGINATION_META = {
     },
 }
 
+# Only the JSON:API spellings are documented: code generators turn `page[size]` and `page_size`
+# alike into `page_size`, and two parameters of one name do not compile. The server still
+# takes the association's `page` and `page_size` (SPEC §2).
 PAGE_PARAMETERS = [
-    ("page", "The page number (1-based)."),
-    ("page[number]", "The page number (1-based); JSON:API spelling of `page`."),
-    ("page_size", "Resources per page: default 50, at most 500 (larger sizes are cut to 500)."),
-    ("page[size]", "Resources per page; JSON:API spelling of `page_size`."),
+    ("page[number]", "The page number (1-based); `page` is accepted too."),
+    ("page[size]", "Resources per page: default 50, at most 500 (larger sizes are cut to 500); "
+                   "`page_size` is accepted too."),
 ]
 
 def _class_names(obj):
@@ -176,13 +196,114 @@ class RosterAutoSchema(JsonApiAutoSchema):
         return [requirement for requirement in super().get_auth() if requirement]
 
     def get_operation(self, path, path_regex, path_prefix, method, registry):
-        operation = super().get_operation(path, path_regex, path_prefix, method, registry)
+        if self._action() in RELATIONSHIP_ACTIONS:
+            self.registry, self.path, self.method = registry, path, method.upper()
+            operation = self._relationship_operation(path, method.lower())
+        else:
+            operation = super().get_operation(path, path_regex, path_prefix, method, registry)
         if operation is not None and self._is_public():
             operation["security"] = []  # explicitly public
+        if operation is not None and "201" in operation.get("responses", {}):
+            operation["responses"]["201"].setdefault("headers", {})["Location"] = {
+                "schema": LINK, "description": "The URL of the resource created."}
         for name, schema in ERROR_SCHEMAS.items():
             registry.register_on_missing(
                 ResolvedComponent(name=name, type=ResolvedComponent.SCHEMA, object=name, schema=schema))
         return operation
+
+    # ---- relationship and related endpoints (jsonapi.relationships)
+
+    def _relationship_operation(self, path, method):
+        """`/{collection}/{id}/relationships/{name}/` and `/{collection}/{id}/{name}/` (one path per
+        relationship, expanded by preprocess_endpoints)."""
+        segments = path.strip("/").split("/")
+        name, collection = segments[-1], segments[2]
+        related = self._action() == "related_retrieve"
+        serializer = self.view.serializer_class(context={})
+        field = serializer.fields[format_value(name, "underscore")]
+        many = isinstance(field, ManyRelatedField)
+        resource_type = get_resource_type_from_serializer(serializer)
+        target = get_related_resource_type(field)
+        operation_name = format_value(collection.replace("-", "_"), "underscore")
+        verb = {"get": "retrieve", "patch": "replace", "post": "add", "delete": "remove"}[method]
+        kind = "related" if related else "relationships"
+        operation = {
+            "operationId": f"{operation_name}_{kind}_{format_value(name, 'underscore')}_{verb}",
+            "tags": [collection],
+            "parameters": [{"in": "path", "name": "id", "required": True,
+                            "schema": {"type": "string", "pattern": ID_PATTERN},
+                            "description": f"The {resource_type}'s id."}],
+            "security": [requirement for requirement in super().get_auth() if requirement],
+        }
+        statuses = [401, 404, 406] + ([400] if method == "get" else [400, 403, 409, 413, 415])
+        if related:
+            operation["summary"] = (f"The {target} collection of this {resource_type} (`{name}`)" if many
+                                    else f"The {target} of this {resource_type} (`{name}`)")
+            operation["description"] = (
+                "The related collection, served like its own list (`include`, `fields[T]`, `sort`, "
+                "`filter[...]`, `page[...]`), holding what the caller may see." if many else
+                "The related resource (`data: null` when there is none; 404 when the caller may not see it).")
+            schema = self._related_document(field, many)
+            if many:
+                operation["parameters"] += [
+                    {"in": "query", "name": param, "required": False, "description": description,
+                     "schema": {"type": "integer", "minimum": 1}} for param, description in PAGE_PARAMETERS]
+                operation["parameters"] += [
+                    {"in": "query", "name": param, "required": False, "schema": {"type": "string"},
+                     "description": description}
+                    for param, description in (("include", "Related resources of the listed ones to include."),
+                                                ("sort", "Sort fields, as on the related collection."))]
+        else:
+            unbounded = getattr(field, "unbounded", False)
+            identifier = self._relationship(field, "response")["properties"]["data"]
+            properties = {"data": identifier, "links": {"type": "object", "properties": {
+                "self": LINK, "related": LINK, **PAGINATION_LINKS["properties"]}}, "jsonapi": JSONAPI_REF}
+            if unbounded:
+                properties["meta"] = PAGINATION_META
+                operation["parameters"] += [
+                    {"in": "query", "name": param, "required": False, "description": description,
+                     "schema": {"type": "integer", "minimum": 1}} for param, description in PAGE_PARAMETERS]
+            schema = {"type": "object", "required": ["data"], "properties": properties}
+            operation["summary"] = {
+                "get": f"The linkage of `{name}` (resource identifiers)" + (", paginated" if unbounded else ""),
+                "patch": f"Replace every member of `{name}`",
+                "post": f"Add members to `{name}`",
+                "delete": f"Remove members from `{name}`",
+            }[method]
+            if method != "get":
+                operation["description"] = "Under the same rules as a PATCH of the resource's relationship."
+                request_identifier = self._relationship(field, "request")["properties"]["data"]
+                operation["requestBody"] = {"required": True, "content": {MEDIA_TYPE: {"schema": {
+                    "type": "object", "required": ["data"], "properties": {"data": request_identifier}}}}}
+        responses = {"200": {"description": operation["summary"] + ".",
+                             "content": {MEDIA_TYPE: {"schema": schema}}}}
+        for status in statuses:
+            responses[str(status)] = self._error_response(status)
+        operation["responses"] = dict(sorted(responses.items()))
+        return operation
+
+    def _related_document(self, field, many):
+        from django.utils.module_loading import import_string
+
+        parent = field.parent if not many else field.parent
+        included = getattr(type(parent), "included_serializers", {}) or {}
+        serializer_class = included.get(field.field_name)
+        if isinstance(serializer_class, str):
+            serializer_class = import_string(serializer_class)
+        if serializer_class is None:
+            target = get_related_resource_type(field)
+            return {"type": "object", "required": ["data"], "properties": {
+                "data": {"type": "array", "items": {"type": "object"}} if many else {
+                    "type": "object", "nullable": True, "properties": {"type": {"enum": [target]}}},
+                "jsonapi": JSONAPI_REF}}
+        component = self.resolve_serializer(force_instance(serializer_class), "response")
+        if many:
+            return {"type": "object", "required": ["data", "links", "meta"], "properties": {
+                "data": {"type": "array", "items": component.ref}, "included": {"type": "array"},
+                "links": PAGINATION_LINKS, "meta": PAGINATION_META, "jsonapi": JSONAPI_REF}}
+        return {"type": "object", "required": ["data"], "properties": {
+            "data": {**component.ref, "nullable": True}, "included": {"type": "array"},
+            "links": {"type": "object"}, "meta": {"type": "object"}, "jsonapi": JSONAPI_REF}}
 
     # ---- what it is
 
@@ -374,7 +495,7 @@ class RosterAutoSchema(JsonApiAutoSchema):
                 schema["required"].append(member)
             schema["properties"][member] = member_schema
         if direction == "response":
-            schema["properties"]["links"] = {"type": "object"}
+            schema["properties"]["links"] = RESOURCE_LINKS
             schema["properties"]["meta"] = {"type": "object"}
         return schema
 
@@ -396,15 +517,23 @@ class RosterAutoSchema(JsonApiAutoSchema):
             data = {**identifier, "nullable": True}  # a to-one relationship may be empty
         else:
             data = identifier
+        unbounded = getattr(field, "unbounded", False)
         relationship = {"type": "object", "required": ["data"], "properties": {"data": data}}
         if field.read_only and direction == "response":
             relationship["readOnly"] = True
         if direction == "response":
-            relationship["properties"]["links"] = {"type": "object"}
+            relationship["properties"]["links"] = RELATIONSHIP_LINKS
             relationship["properties"]["meta"] = (
                 {"type": "object", "properties": {"count": {"type": "integer", "minimum": 0}}}
                 if many else {"type": "object"}
             )
+            if unbounded:
+                # SPEC §2: a relationship that grows without bound has no linkage unless included
+                relationship["required"] = ["links", "meta"]
+                relationship["properties"]["meta"]["required"] = ["count"]
+                relationship["description"] = (
+                    "Unbounded: `links` and `meta.count` (what the caller may see); `data` only when "
+                    "included. Follow `links.related` for the collection.")
         return relationship
 
     # ---- request bodies
@@ -450,6 +579,7 @@ class RosterAutoSchema(JsonApiAutoSchema):
             }
         properties["links"] = {"type": "object"}
         properties["meta"] = {"type": "object"}
+        properties["jsonapi"] = JSONAPI_REF
         if paginated:
             properties["links"] = PAGINATION_LINKS
             properties["meta"] = PAGINATION_META
@@ -567,14 +697,36 @@ def _included_types(serializer_class, depth=INCLUDE_DEPTH):
 
 
 def preprocess_endpoints(endpoints, **kwargs):
-    """Drop methods a route does not serve (views routed with `http_method_names=`)."""
+    """Drop methods a route does not serve (views routed with `http_method_names=`) or does
+    not document (`schema_methods=`: served for compatibility, described on another route);
+    one path per relationship for the relationship and related routes (jsonapi.routers),
+    with the writes only where the relationship is writable."""
     result = []
-    for path, path_regex, method, callback in endpoints:
-        allowed = (getattr(callback, "initkwargs", None) or {}).get("http_method_names")
+    for path, path_regex, method, callback in _expand_relationships(endpoints):
+        initkwargs = getattr(callback, "initkwargs", None) or {}
+        allowed = initkwargs.get("schema_methods") or initkwargs.get("http_method_names")
         if allowed and method.lower() not in allowed:
             continue
         result.append((path, path_regex, method, callback))
     return result
+
+
+def _expand_relationships(endpoints):
+    group = re.compile(r"\(\?P<relationship>([^)]*)\)")
+    for path, path_regex, method, callback in endpoints:
+        match = group.search(path_regex)
+        if match is None:
+            yield path, path_regex, method, callback
+            continue
+        view_class = callback.cls
+        meta = getattr(view_class.serializer_class, "Meta", None)
+        writable = {format_field_name(name) for name in getattr(meta, "writable_relationships", ())}
+        for name in match.group(1).split("|"):
+            name = name.replace("\\", "")
+            if method.lower() != "get" and name not in writable:
+                continue
+            yield (path.replace("{relationship}", name), path_regex.replace(match.group(0), re.escape(name)),
+                   method, callback)
 
 
 SCHEMA_PATHS = {

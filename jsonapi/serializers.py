@@ -2,6 +2,8 @@
 relationship fields that refuse what the caller may not see (SPEC §2)."""
 
 import json
+import re
+from datetime import timedelta
 
 from django.db import models
 from rest_framework import serializers
@@ -103,6 +105,24 @@ class ResourceRelatedField(dja_relations.ResourceRelatedField):
         return super().to_internal_value(data)
 
 
+_FRACTION = re.compile(r"T[0-9:]+(?:\.([0-9]+))?")
+
+
+def _same_instant(sent, current, text) -> bool:
+    """Whether a timestamp written back denotes the current one to the precision it was sent
+    with (SPEC §2: a JavaScript client keeps milliseconds), in any offset."""
+    if sent is None or current is None:
+        return sent == current
+    match = _FRACTION.search(text)
+    digits = min(len(match.group(1) or "") if match else 0, 6)
+    step = 10 ** (6 - digits)
+    truncated = current.replace(microsecond=current.microsecond // step * step)
+    if sent == truncated:
+        return True
+    rounded = truncated + timedelta(microseconds=step) if current.microsecond % step * 2 >= step else truncated
+    return sent == rounded
+
+
 def _jsonable(value):
     return json.loads(json.dumps(value, cls=JSONEncoder))
 
@@ -139,6 +159,7 @@ class StrictSerializerMixin:
         fields = self.fields
         by_wire_name = {format_field_name(name): (name, field) for name, field in fields.items() if name != "id"}
         fixed = set(getattr(getattr(self, "Meta", None), "fixed_fields", ()))
+        echoed = set(members.get("echoed", ()))
         errors = []
         for kind in ("attributes", "relationships"):
             for wire in members[kind]:
@@ -152,6 +173,8 @@ class StrictSerializerMixin:
                     where = "relationships" if is_rel else "attributes"
                     errors.append(error_object(f"`{wire}` belongs under `{where}`.", pointer=pointer))
                     continue
+                if kind == "relationships" and wire in echoed:
+                    continue  # written back without linkage: asks for no change (jsonapi.parsers)
                 locked = field.read_only or (self.instance is not None and name in fixed)
                 if not locked:
                     continue
@@ -166,15 +189,18 @@ class StrictSerializerMixin:
 
     def _differs(self, name, field, sent, is_rel):
         try:
-            attribute = field.get_attribute(self.instance)
-            current = field.to_representation(attribute) if attribute is not None else None
+            if hasattr(field, "current_linkage"):  # an unbounded relationship: its ids are not at hand
+                attribute = current = field.current_linkage(self.instance)
+            else:
+                attribute = field.get_attribute(self.instance)
+                current = field.to_representation(attribute) if attribute is not None else None
         except Exception:
             return True
         if is_rel:
             return not _same_relationship(_jsonable(current), sent)
         if isinstance(field, serializers.DateTimeField) and isinstance(sent, str):
             try:
-                return field.to_internal_value(sent) != attribute
+                return not _same_instant(field.to_internal_value(sent), attribute, sent)
             except serializers.ValidationError:
                 return True
         return _jsonable(current) != sent

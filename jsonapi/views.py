@@ -36,9 +36,10 @@ server_error = _html_or_jsonapi(500, "server_error", "The server failed; the err
 def api_not_found(request, *args, **kwargs):
     """Every unmatched path under /api/ answers with a JSON:API 404 (SPEC §2)."""
     detail = f"Nothing at {request.path}."
-    if not request.path.endswith("/"):
-        detail += " API paths end with a slash."
     return jsonapi_error_response(404, "not_found", detail)
+
+
+api_not_found.api_catch_all = True  # what jsonapi.middleware.ApiRequestMiddleware looks past
 
 
 class VersionSerializer(Serializer):

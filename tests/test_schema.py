@@ -13,6 +13,7 @@ import yaml
 from django.contrib.staticfiles import finders
 from django.urls import URLPattern, URLResolver, get_resolver
 from drf_spectacular.validation import validate_schema
+from rest_framework_json_api.utils import format_field_name
 
 from jsonapi.views import api_not_found
 from tests.factories import SiteAdminFactory, UserFactory
@@ -228,13 +229,27 @@ def routed_api_endpoints():
                 if not route.startswith("api/v1/") or pattern.callback is api_not_found:
                     continue
                 for method in methods_of(pattern.callback):
-                    found.add((method, "/" + template(route)))
+                    for expanded in relationship_routes(route, method, pattern.callback):
+                        found.add((method, "/" + template(expanded)))
 
     walk(get_resolver().url_patterns, "")
     return found
 
 
+def relationship_routes(route, method, callback):
+    """A relationship or related route, once per relationship it serves; its writes only for
+    the writable ones (the others answer 403 and are not documented)."""
+    match = re.search(r"\(\?P<relationship>([^)]*)\)", route)
+    if match is None:
+        return [route]
+    meta = callback.cls.serializer_class.Meta
+    writable = {format_field_name(name) for name in getattr(meta, "writable_relationships", ())}
+    names = [name for name in match.group(1).split("|") if method == "get" or name in writable]
+    return [route.replace(match.group(0), name) for name in names]
+
+
 def template(route):
+    route = route.replace("/?$", "/")  # the trailing slash is optional (both are served)
     route = route.replace("^", "").replace("$", "").replace("\\.", ".")
     route = re.sub(r"\(\?P<[^>]+>[^)]*\)", "{}", route)  # regex groups
     route = re.sub(r"<[^>]+>", "{}", route)  # path converters
@@ -243,7 +258,9 @@ def template(route):
 
 def methods_of(callback):
     view_class = callback.cls
-    allowed = (getattr(callback, "initkwargs", None) or {}).get("http_method_names", view_class.http_method_names)
+    initkwargs = getattr(callback, "initkwargs", None) or {}
+    # `schema_methods`: the route serves more, documented on another route (users/me/avatar/)
+    allowed = initkwargs.get("schema_methods") or initkwargs.get("http_method_names", view_class.http_method_names)
     actions = getattr(callback, "actions", None)
     if actions:  # a viewset route: method → action
         return {method for method in actions if method in METHODS and method in allowed}
@@ -309,11 +326,21 @@ def test_errors_are_jsonapi_error_objects(document):
                 assert schema == {"$ref": "#/components/schemas/ErrorDocument"}, (method, path, status)
 
 
+def test_generated_parameter_names_do_not_collide(document):
+    for path, operations_ in document["paths"].items():
+        for method, operation in operations_.items():
+            names = [re.sub(r"[^a-z0-9]+", "_", p["name"].lower()).strip("_")
+                     for p in operation.get("parameters", [])]
+            assert len(names) == len(set(names)), (method, path, names)
+
+
 def test_query_parameters_have_their_wire_names(document):
     parameters = {p["name"] for p in document["paths"]["/api/v1/memberships/"]["get"]["parameters"]}
     assert {"filter[utility]", "filter[user]", "filter[isSubscriber]", "filter[role]", "sort", "include",
-            "fields[Membership]", "fields[User]", "fields[Utility]", "page", "page_size", "page[number]",
-            "page[size]"} <= parameters
+            "fields[Membership]", "fields[User]", "fields[Utility]", "page[number]", "page[size]"} <= parameters
+    # `page` and `page_size` are served but not documented: generators would name them like the
+    # JSON:API spellings (issue 12)
+    assert not {"page", "page_size"} & parameters
     include = next(p for p in document["paths"]["/api/v1/memberships/"]["get"]["parameters"]
                    if p["name"] == "include")
     assert {"user", "utility"} <= set(include["schema"]["items"]["enum"])
@@ -474,3 +501,22 @@ def test_docs_assets_are_served(client, settings):
     for url in parser.urls:
         response = client.get(url)
         assert response.status_code == 200, url
+
+
+def test_issue_12_links_relationship_endpoints_location_and_avatar(document):
+    paths = document["paths"]
+    assert set(paths["/api/v1/users/{id}/avatar/"]) == {"get"}
+    assert {"put", "delete"} <= set(paths["/api/v1/users/me/avatar/"])
+    assert set(paths["/api/v1/users/{id}/relationships/roles/"]) == {"get", "patch", "post", "delete"}
+    assert set(paths["/api/v1/accounts/{id}/relationships/accountRoles/"]) == {"get", "patch", "post", "delete"}
+    assert set(paths["/api/v1/utilities/{id}/relationships/memberships/"]) == {"get"}
+    assert set(paths["/api/v1/utilities/{id}/memberships/"]) == {"get"}
+    assert set(paths["/api/v1/memberships/{id}/utility/"]) == {"get"}
+    created = paths["/api/v1/utilities/"]["post"]["responses"]["201"]
+    assert "Location" in created["headers"]
+    assert "Location" in paths["/api/v1/sessions/"]["post"]["responses"]["201"]["headers"]
+    ids = [operation["operationId"] for item in paths.values() for operation in item.values()]
+    assert len(ids) == len(set(ids))
+    utility = document["components"]["schemas"]["Utility"]["properties"]["relationships"]["properties"]
+    assert utility["memberships"]["required"] == ["links", "meta"]
+    assert utility["account"]["properties"]["links"]["required"] == ["self", "related"]

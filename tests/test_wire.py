@@ -163,7 +163,8 @@ class TestQueryParameters:
 
 class TestErrors:
     def test_unmatched_api_paths_are_jsonapi_404(self, api):
-        for path in ("/api/v1/nothing/", "/api/v2/", "/api/v1/users", "/api/v1/users/abc/"):
+        # (`/api/v1/users` without its slash is served since issue 12: tests/test_conformance.py)
+        for path in ("/api/v1/nothing/", "/api/v2/", "/api/v1/nothing", "/api/v1/users/abc/"):
             response = api.get(path)
             assert response.status_code == 404 and response.document["errors"][0]["code"] == "not_found"
 

@@ -97,8 +97,8 @@ class UserSerializer(ModelSerializer):
                                                    permission=PRIVATE_USER_ATTRIBUTES)
     email_verified = private(serializers.BooleanField)(read_only=True, permission=PRIVATE_USER_ATTRIBUTES)
     roles = ResourceRelatedField(many=True, required=False, queryset=Role.objects.all())
-    account_memberships = VisibleRelatedField(many=True, model=AccountMembership)
-    memberships = VisibleRelatedField(many=True, model="memberships.Membership")
+    account_memberships = VisibleRelatedField(many=True, model=AccountMembership, unbounded=True)
+    memberships = VisibleRelatedField(many=True, model="memberships.Membership", unbounded=True)
 
     included_serializers = {
         "roles": RoleSerializer,
@@ -126,6 +126,7 @@ class UserSerializer(ModelSerializer):
             "memberships",
         ]
         read_only_fields = ["date_joined", "last_login", "email_verified"]
+        writable_relationships = ["roles"]  # also through /users/{id}/relationships/roles/
 
 
 class SessionSerializer(ModelSerializer):
@@ -273,8 +274,8 @@ class AccountSerializer(ModelSerializer):
     account_roles = ResourceRelatedField(many=True, required=False, queryset=AccountRole.objects.all())
     # Only site admins change it (they see every account); others may send it back unchanged.
     consultancy_account = ResourceRelatedField(required=False, allow_null=True, queryset=Account.objects.all())
-    account_memberships = VisibleRelatedField(many=True, model=AccountMembership)
-    utilities = VisibleRelatedField(many=True, model="memberships.Utility")
+    account_memberships = VisibleRelatedField(many=True, model=AccountMembership, unbounded=True)
+    utilities = VisibleRelatedField(many=True, model="memberships.Utility", unbounded=True)
 
     included_serializers = {
         "account_roles": AccountRoleSerializer,
@@ -308,6 +309,7 @@ class AccountSerializer(ModelSerializer):
             "utilities",
         ]
         read_only_fields = ["created", "updated"]
+        writable_relationships = ["account_roles"]  # also through /accounts/{id}/relationships/accountRoles/
 
     SITE_ADMIN_MEMBERS = {"consultancy_account": "consultancyAccount", "account_roles": "accountRoles"}
     # to_representation below only fills in counts for an account read without them; both

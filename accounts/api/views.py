@@ -6,6 +6,7 @@ from django.apps import apps
 from django.contrib.auth.models import AnonymousUser, Permission
 from django.db.models import Prefetch
 from django.http import Http404, HttpResponse
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from guardian.shortcuts import get_perms
@@ -447,6 +448,7 @@ class AccountAuditLogViewSet(ListModelMixin, RosterViewSet):
     ordering = ("-timestamp", "-id")
     select_for_includes = {"__all__": ["content_type"]}
     resource_name = "AuditLogEntry"
+    relationship_routes = False  # entries have no URL of their own
     error_statuses = {"get": (403,)}  # for the account's admins and consultants only
 
     def get_queryset(self):
@@ -477,6 +479,9 @@ class ActivationCodeView(RosterAPIView):
     post_creates = True
     # for the account's admins only (403); the default account has no activation code (409)
     error_statuses = {"get": (403, 409), "post": (403, 409)}
+
+    def created_location(self, request, data):
+        return request.build_absolute_uri(reverse("account-activation-code", args=[self.kwargs["pk"]]))
 
     def _account(self, request, pk):
         account = _account_for(request, pk)

@@ -1,6 +1,7 @@
 """Signing in and out: bearer sessions."""
 
 import secrets
+from contextlib import contextmanager
 from datetime import datetime
 
 from django.conf import settings
@@ -37,7 +38,8 @@ def session_create(*, request, password: str, email: str | None = None, username
     if not sign_in_allowed(django_request, credentials):
         minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
         raise TooManyAttempts(f"Too many failed sign-ins; try again in {minutes} minutes.")
-    user = authenticate(django_request, password=password, **credentials)
+    with _without_cookie_session(django_request):  # failures are logged by django-axes too
+        user = authenticate(django_request, password=password, **credentials)
     if user is None:
         candidate = find_login_user(email or username)
         if candidate is not None and candidate.strategy == User.Strategy.LDAP and not ldap_configured():
@@ -58,9 +60,22 @@ def session_create(*, request, password: str, email: str | None = None, username
         user_agent=(request.META.get("HTTP_USER_AGENT") or "")[:512],
         ip_address=client_ip(request),
     )
-    # Updates last_login and lets django-axes clear the failure count.
-    user_logged_in.send(sender=User, request=django_request, user=user)
+    # Updates last_login and lets django-axes clear the failure count. A bearer token is no
+    # cookie session (SPEC §2: signing in sets no cookie), and django-axes would start one to
+    # log its hash, so the receivers see a request without a session.
+    with _without_cookie_session(django_request):
+        user_logged_in.send(sender=User, request=django_request, user=user)
     return session, token
+
+
+@contextmanager
+def _without_cookie_session(request):
+    session = request.__dict__.pop("session", None)
+    try:
+        yield
+    finally:
+        if session is not None:
+            request.session = session
 
 
 def session_keep_alive(*, session: Session, now: datetime | None = None) -> Session:

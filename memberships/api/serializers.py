@@ -21,7 +21,7 @@ class UtilitySerializer(ModelSerializer):
     subscriber_seats = StrictIntegerField(min_value=0, max_value=2_147_483_647, required=False, allow_null=True)
     is_personal = serializers.BooleanField(read_only=True)
     account = ParentRelatedField(queryset=Account.objects.all())
-    memberships = VisibleRelatedField(many=True, model=Membership)
+    memberships = VisibleRelatedField(many=True, model=Membership, unbounded=True)
 
     included_serializers = {
         "account": "accounts.api.serializers.AccountSerializer",

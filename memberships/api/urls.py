@@ -1,8 +1,7 @@
-from rest_framework.routers import SimpleRouter
-
+from jsonapi.routers import Router
 from memberships.api import views
 
-router = SimpleRouter()
+router = Router()
 router.register("utilities", views.UtilityViewSet, basename="utility")
 router.register("memberships", views.MembershipViewSet, basename="membership")
 

@@ -21,7 +21,9 @@ class TestRead:
         assert data["attributes"] == {"name": "North", "billingDay": 5, "isPersonal": False,
                                       "subscriberSeats": None, "created": data["attributes"]["created"]}
         assert data["relationships"]["account"]["data"] == {"type": "Account", "id": str(world.account.pk)}
-        assert len(data["relationships"]["memberships"]["data"]) == 4
+        # unbounded (SPEC §2): links and the count of what the caller sees, no ids
+        assert data["relationships"]["memberships"]["meta"] == {"count": 4}
+        assert "data" not in data["relationships"]["memberships"]
 
     def test_filters(self, api, world):
         world.utility  # noqa: B018  (the one utility of the account)
@@ -34,7 +36,9 @@ class TestRead:
         world.utility  # noqa: B018  (the one utility of the account)
         data = api.as_user(world["account_user"]).get(f"/api/v1/accounts/{world.account.pk}/").document["data"]
         assert data["attributes"]["utilityCount"] == 1
-        assert data["relationships"]["utilities"]["data"] == [{"type": "Utility", "id": str(world.utility.pk)}]
+        assert data["relationships"]["utilities"]["meta"] == {"count": 1}
+        related = api.get(f"/api/v1/accounts/{world.account.pk}/utilities/").document["data"]
+        assert [utility["id"] for utility in related] == [str(world.utility.pk)]
 
     def test_list_query_count_is_fixed(self, api, world, django_assert_max_num_queries):
         for _ in range(30):
@@ -142,7 +146,9 @@ class TestPersonal:
         api.as_user(stranger)
         assert api.get(f"{URL}{utility_id}/").status_code == 404
         default = api.get("/api/v1/accounts/default/").document["data"]
-        assert default["relationships"]["utilities"]["data"] == []
+        assert default["relationships"]["utilities"]["meta"] == {"count": 0}
+        assert api.get("/api/v1/accounts/default/?include=utilities").document["data"]["relationships"][
+            "utilities"]["data"] == []
 
     @pytest.mark.parametrize("role", ["admin", "consultant"])
     def test_personal_utilities_are_private_from_the_default_accounts_admins(self, api, db, role):
