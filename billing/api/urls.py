@@ -1,0 +1,11 @@
+from rest_framework.routers import SimpleRouter
+
+from billing.api import views
+
+router = SimpleRouter()
+router.register("product-types", views.ProductTypeViewSet, basename="producttype")
+router.register("products", views.ProductViewSet, basename="product")
+router.register("charges", views.ChargeViewSet, basename="charge")
+router.register("merchants", views.MerchantViewSet, basename="merchant")
+
+urlpatterns = router.urls
