@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db.models import Count, Q
+from django.urls import reverse
 from rest_framework import mixins
 
 from billing import services
@@ -19,6 +20,17 @@ from jsonapi.pagination import IdsFirstPagination
 from jsonapi.viewsets import ListModelMixin, RetrieveModelMixin, RosterModelViewSet, RosterViewSet
 
 
+class CreatedLocation:
+    """A 201's `Location` is the new resource's URL (SPEC §2); DRF's default would take a
+    `url` attribute, which a merchant has, for it."""
+
+    def get_success_headers(self, data):
+        pk = data.get("id") if isinstance(data, dict) else None
+        if pk is None:
+            return {}
+        return {"Location": self.request.build_absolute_uri(reverse(f"{self.basename}-detail", kwargs={"pk": pk}))}
+
+
 class ProductTypeViewSet(ListModelMixin, RetrieveModelMixin, RosterViewSet):
     """Read-only: site admins manage product types in the admin (writes are 405 here)."""
 
@@ -33,7 +45,7 @@ class ProductTypeViewSet(ListModelMixin, RetrieveModelMixin, RosterViewSet):
         return response
 
 
-class ProductViewSet(RosterModelViewSet):
+class ProductViewSet(CreatedLocation, RosterModelViewSet):
     queryset = Product.objects.all()
     serializer_class = ProductSerializer
     filterset_class = ProductFilterSet
@@ -93,7 +105,7 @@ class ChargePagination(IdsFirstPagination):
         return response
 
 
-class ChargeViewSet(ListModelMixin, RetrieveModelMixin, mixins.CreateModelMixin, RosterViewSet):
+class ChargeViewSet(CreatedLocation, ListModelMixin, RetrieveModelMixin, mixins.CreateModelMixin, RosterViewSet):
     """The append-only ledger: no PATCH, no DELETE (405)."""
 
     queryset = Charge.objects.all()
@@ -124,7 +136,7 @@ class ChargeViewSet(ListModelMixin, RetrieveModelMixin, mixins.CreateModelMixin,
             charged_at=data.get("charged_at"), merchant=data.get("merchant"))
 
 
-class MerchantViewSet(RosterModelViewSet):
+class MerchantViewSet(CreatedLocation, RosterModelViewSet):
     queryset = Merchant.objects.all()
     serializer_class = MerchantSerializer
     create_permission = SITE_ADMINS_ONLY  # SPEC: merchants are written by site admins
