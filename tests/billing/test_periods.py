@@ -77,9 +77,11 @@ def test_shifting_months_clamps_to_the_month_end_and_is_exact_up_to_28(day, mont
     (28, datetime(2023, 2, 28, tzinfo=UTC), Period(date(2023, 2, 28), date(2023, 3, 28))),
     (28, datetime(2024, 2, 27, 23, 59, 59, tzinfo=UTC), Period(date(2024, 1, 28), date(2024, 2, 28))),
     # 00:30 in Amsterdam on the 5th is still the 4th in UTC: the old period
-    (5, datetime(2024, 3, 5, 0, 30, tzinfo=ZoneInfo("Europe/Amsterdam")), Period(date(2024, 2, 5), date(2024, 3, 5))),
+    (5, datetime(2024, 3, 5, 0, 30, tzinfo=ZoneInfo("Europe/Amsterdam")),
+     Period(date(2024, 2, 5), date(2024, 3, 5))),
     # 20:00 in Los Angeles on the 4th is already the 5th in UTC: the new period
-    (5, datetime(2024, 3, 4, 20, 0, tzinfo=ZoneInfo("America/Los_Angeles")), Period(date(2024, 3, 5), date(2024, 4, 5))),
+    (5, datetime(2024, 3, 4, 20, 0, tzinfo=ZoneInfo("America/Los_Angeles")),
+     Period(date(2024, 3, 5), date(2024, 4, 5))),
 ])
 def test_known_periods(day, instant, expected):
     assert period_containing(day, instant) == expected

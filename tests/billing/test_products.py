@@ -7,7 +7,14 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from billing.models import Product
-from tests.billing.factories import PROJECT_TIER, STORAGE, ChargeFactory, ProductFactory, ProductTypeFactory, product_type
+from tests.billing.factories import (
+    PROJECT_TIER,
+    STORAGE,
+    ChargeFactory,
+    ProductFactory,
+    ProductTypeFactory,
+    product_type,
+)
 from tests.jsonapi import body, rel
 
 pytestmark = pytest.mark.django_db
