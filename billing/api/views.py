@@ -24,8 +24,12 @@ class CreatedLocation:
     """A 201's `Location` is the new resource's URL (SPEC §2); DRF's default would take a
     `url` attribute, which a merchant has, for it."""
 
+    def perform_create(self, serializer):
+        self.create_object(serializer)
+        self.created_pk = serializer.instance.pk
+
     def get_success_headers(self, data):
-        pk = data.get("id") if isinstance(data, dict) else None
+        pk = getattr(self, "created_pk", None)
         if pk is None:
             return {}
         return {"Location": self.request.build_absolute_uri(reverse(f"{self.basename}-detail", kwargs={"pk": pk}))}
@@ -65,7 +69,7 @@ class ProductViewSet(CreatedLocation, RosterModelViewSet):
     def _fresh(self, product):
         return self.get_queryset().get(pk=product.pk)
 
-    def perform_create(self, serializer):
+    def create_object(self, serializer):
         data = serializer.validated_data
         self.check_parent(data["utility"])
         product = services.product_create(
@@ -128,7 +132,7 @@ class ChargeViewSet(CreatedLocation, ListModelMixin, RetrieveModelMixin, mixins.
             return queryset if builder is None else builder.prepare(queryset)
         return super().filter_queryset(queryset)
 
-    def perform_create(self, serializer):
+    def create_object(self, serializer):
         data = serializer.validated_data
         serializer.instance = services.charge_create(
             actor=self.request.user, product=data["product"], kind=data["kind"], amount=data["amount"],
@@ -144,7 +148,7 @@ class MerchantViewSet(CreatedLocation, RosterModelViewSet):
     ordering = ("name", "id")
     error_statuses = {"delete": (409,)}  # has_charges: the ledger keeps who charged
 
-    def perform_create(self, serializer):
+    def create_object(self, serializer):
         data = serializer.validated_data
         serializer.instance = services.merchant_create(actor=self.request.user, name=data["name"], kind=data["kind"],
                                                        url=data.get("url", ""))
