@@ -297,7 +297,7 @@ class Charge(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.amount} coins ({self.kind}) for {self.product_id}"
+        return f"{self.amount} coins ({self.kind}) for product {self.product_id}"
 
     def audit_account_id(self):
         return _account_of_utility(self)
