@@ -86,27 +86,27 @@ class ProductViewSet(CreatedLocation, RosterModelViewSet):
         services.product_delete(actor=self.request.user, product=instance)
 
 
+def ledger_totals(queryset) -> tuple[int, dict]:
+    """How many charges `queryset` holds, and `meta.total` and `meta.totalsByKind` over all
+    of them: one aggregate query."""
+    by_kind = {f"kind_{kind}": coin_sum(filter=Q(kind=kind)) for kind in Charge.Kind.values}
+    sums = queryset.order_by().aggregate(rows=Count("pk"), total=coin_sum(), **by_kind)
+    return sums["rows"], {
+        "total": coins_text(coin(sums["total"])),
+        "totalsByKind": {kind: coins_text(coin(sums[f"kind_{kind}"])) for kind in Charge.Kind.values},
+    }
+
+
 class ChargePagination(IdsFirstPagination):
-    """The ledger's pages, with `meta.total` and `meta.totalsByKind` over the whole filtered
-    set, summed in the same query that counts it."""
+    """The ledger's pages: the totals are summed in the query that counts the rows."""
 
     totals = None
 
     def django_paginator_class(self, queryset, per_page):
         paginator = super().django_paginator_class(queryset, per_page)
-        by_kind = {f"kind_{kind}": coin_sum(filter=Q(kind=kind)) for kind in Charge.Kind.values}
-        sums = queryset.order_by().aggregate(rows=Count("pk"), total=coin_sum(), **by_kind)
-        paginator.__dict__["count"] = sums["rows"]  # Paginator.count is a cached_property
-        self.totals = {
-            "total": coins_text(coin(sums["total"])),
-            "totalsByKind": {kind: coins_text(coin(sums[f"kind_{kind}"])) for kind in Charge.Kind.values},
-        }
+        count, self.totals = ledger_totals(queryset)
+        paginator.__dict__["count"] = count  # Paginator.count is a cached_property
         return paginator
-
-    def get_paginated_response(self, data):
-        response = super().get_paginated_response(data)
-        response.data["meta"].update(self.totals or {})
-        return response
 
 
 class ChargeViewSet(CreatedLocation, ListModelMixin, RetrieveModelMixin, mixins.CreateModelMixin, RosterViewSet):
@@ -120,6 +120,16 @@ class ChargeViewSet(CreatedLocation, ListModelMixin, RetrieveModelMixin, mixins.
     ordering = ("-charged_at", "-id")
     create_permission = "billing.add_charge"
     error_statuses = {"post": (409,)}  # coin_limit_exceeded
+
+    def paginate_queryset(self, queryset):
+        self.filtered = queryset
+        return super().paginate_queryset(queryset)
+
+    def get_paginated_response(self, data):
+        response = super().get_paginated_response(data)
+        totals = getattr(self.paginator, "totals", None) or ledger_totals(self.filtered)[1]
+        response.data["meta"].update(totals)
+        return response
 
     def filter_queryset(self, queryset):
         if self.action != "list":
