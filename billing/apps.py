@@ -4,3 +4,15 @@ from django.apps import AppConfig
 class BillingConfig(AppConfig):
     name = "billing"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from billing import rules  # noqa: F401 (registers the role rules)
+        from billing.models import Charge, Merchant, Product, ProductType
+        from core.audit import register_audited
+
+        # Products and charges are audited under their utility's account (`audit_account_id`),
+        # so the account's audit log shows them, also after they are deleted.
+        register_audited(ProductType)
+        register_audited(Product)
+        register_audited(Charge)
+        register_audited(Merchant)

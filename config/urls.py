@@ -11,6 +11,7 @@ api_patterns = [
     path("docs/", DocsView.as_view(url_name="schema"), name="docs"),
     path("", include("accounts.api.urls")),
     path("", include("memberships.api.urls")),
+    path("", include("billing.api.urls")),
 ]
 
 urlpatterns = [

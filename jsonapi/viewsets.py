@@ -53,6 +53,10 @@ class WireHeadersMixin:
                 response["Location"] = location
         return response
 
+    def get_success_headers(self, data):
+        # DRF's would take a `url` attribute (a merchant has one) for the resource's address.
+        return {}
+
     def created_location(self, request, data):
         """The URL of the resource a 201 answers with (None: it has none)."""
         if isinstance(data, Document):

@@ -56,6 +56,7 @@ class World:
         "accountrole_deleter": "holds accounts.delete_accountrole",
         "accountmembership_adder": "holds accounts.add_accountmembership",
         "membership_adder": "holds memberships.add_membership",
+        "charge_adder": "holds billing.add_charge (a merchant's service user)",
         "contact_owner": "has `account_user` in their address book (`world.contact`)",
         "personal_owner": "owns `personal_utility`",
     }
@@ -157,7 +158,7 @@ class World:
         elif name.endswith(("_adder", "_viewer", "_changer", "_deleter")):
             model, _, action = name.rpartition("_")
             action = {"adder": "add", "viewer": "view", "changer": "change", "deleter": "delete"}[action]
-            app = "memberships" if model in ("membership", "utility") else "accounts"
+            app = {"membership": "memberships", "utility": "memberships", "charge": "billing"}.get(model, "accounts")
             user.roles.add(RoleFactory(permissions=[f"{app}.{action}_{model}"]))
         # contact_owner and personal_owner get their objects from `contact` and `personal_utility`
         return user

@@ -111,7 +111,8 @@ def test_every_collection_is_found(demo):
     paths = set(_collections())
     for expected in ("/api/v1/users/", "/api/v1/roles/", "/api/v1/contacts/", "/api/v1/sessions/",
                      "/api/v1/accounts/", "/api/v1/account-roles/", "/api/v1/account-memberships/",
-                     "/api/v1/utilities/", "/api/v1/memberships/"):
+                     "/api/v1/utilities/", "/api/v1/memberships/", "/api/v1/product-types/", "/api/v1/products/",
+                     "/api/v1/charges/", "/api/v1/merchants/"):
         assert expected in paths
     assert any(path.endswith("/auditlog/") for path in paths)
 
@@ -142,7 +143,11 @@ def test_fast_documents_equal_standard_documents(demo, viewer_index):
                 include = query.split("include=")[1] if "include=" in query else None
                 _compare(client, detail + (f"?include={include}" if include else ""), mismatches)
     for path in ("/api/v1/users/me/", "/api/v1/users/me/?include=roles,accountMemberships,memberships",
-                 "/api/v1/accounts/default/", "/api/v1/utilities/personal/"):
+                 "/api/v1/accounts/default/", "/api/v1/utilities/personal/",
+                 "/api/v1/charges/?filter[pbp]=3&include=product,merchant&page_size=500",
+                 "/api/v1/charges/?filter[from]=2000-01-01&sort=-amount&page_size=20&page=2",
+                 "/api/v1/utilities/?include=products&page_size=500",
+                 "/api/v1/products/?sort=-limit&fields[Product]=coinsUsed,atLimit,utility&page_size=500"):
         _compare(client, path, mismatches)
     assert fast_paths >= (8 if viewer_index == 0 else 1)  # the site admin sees something everywhere
     assert not mismatches, "\n".join(f"{path}: {diff}" for path, diff in mismatches[:20])
@@ -153,11 +158,13 @@ def test_the_fast_path_is_taken_for_the_hot_lists(demo, rf):
     from rest_framework.request import Request
 
     from accounts.api.views import AccountViewSet, UserViewSet
+    from billing.api.views import ChargeViewSet, ProductTypeViewSet, ProductViewSet
     from memberships.api.views import MembershipViewSet
 
     admin = demo[0]
     for view_class, query in ((MembershipViewSet, "include=user,utility"), (AccountViewSet, "include=utilities"),
-                              (UserViewSet, "include=roles")):
+                              (UserViewSet, "include=roles"), (ProductViewSet, "include=productType,utility"),
+                              (ChargeViewSet, "include=product,merchant"), (ProductTypeViewSet, "")):
         request = Request(rf.get(f"/?{query}"))
         request.user = admin
         view = view_class(request=request, action="list", format_kwarg=None, kwargs={})

@@ -13,6 +13,12 @@ HOT_LISTS = [
     "/api/v1/accounts/",
     "/api/v1/accounts/{account}/auditlog/",
     "/api/v1/accounts/{account}/auditlog/?include=actor",
+    "/api/v1/products/",
+    "/api/v1/products/?include=productType,utility",
+    "/api/v1/charges/",
+    "/api/v1/charges/?include=product,merchant",
+    "/api/v1/charges/?filter[pbp]=2&filter[account]={account}",
+    "/api/v1/utilities/?include=products",
 ]
 CALLERS = ["admin@roster.example", "amira.haddad@example.com", "daniel.okafor@example.com", "mei.chen@example.org"]
 

@@ -2,9 +2,11 @@
 
 import os
 from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from config import __version__
 
@@ -167,6 +169,15 @@ ROSTER_MAX_BODY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 ROSTER_AVATAR_MAX_BYTES = 1024 * 1024
 ROSTER_AVATAR_SIZE = 256
 ROSTER_ACTIVATION_CODE_TTL = timedelta(hours=1)
+
+# Billing (SPEC §3 Product types): the site's default storage cost, coins per GiB, shown as
+# the product-type list's `meta.defaultStorageCost`. A decimal, never a float.
+try:
+    ROSTER_DEFAULT_STORAGE_COST = Decimal(env("DJANGO_DEFAULT_STORAGE_COST", "0.25")).quantize(Decimal("0.0001"))
+except InvalidOperation as exc:
+    raise ImproperlyConfigured("DJANGO_DEFAULT_STORAGE_COST must be a decimal number of coins.") from exc
+if not ROSTER_DEFAULT_STORAGE_COST.is_finite() or ROSTER_DEFAULT_STORAGE_COST < 0:
+    raise ImproperlyConfigured("DJANGO_DEFAULT_STORAGE_COST must be a decimal number of coins ≥ 0.")
 
 # Bearer sessions (SPEC §3 Sessions).
 ROSTER_SESSION_IDLE_TTL = timedelta(seconds=env_int("DJANGO_SESSION_IDLE_TTL", 8 * 3600))

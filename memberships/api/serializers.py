@@ -22,15 +22,19 @@ class UtilitySerializer(ModelSerializer):
     is_personal = serializers.BooleanField(read_only=True)
     account = ParentRelatedField(queryset=Account.objects.all())
     memberships = VisibleRelatedField(many=True, model=Membership, unbounded=True)
+    # Named by dotted strings: billing is a higher layer than memberships (DESIGN.md, Layout).
+    products = VisibleRelatedField(many=True, model="billing.Product", unbounded=True)
 
     included_serializers = {
         "account": "accounts.api.serializers.AccountSerializer",
         "memberships": "memberships.api.serializers.MembershipSerializer",
+        "products": "billing.api.serializers.ProductSerializer",
     }
 
     class Meta:
         model = Utility
-        fields = ["name", "billing_day", "is_personal", "subscriber_seats", "created", "account", "memberships"]
+        fields = ["name", "billing_day", "is_personal", "subscriber_seats", "created", "account", "memberships",
+                  "products"]
         read_only_fields = ["created"]
         fixed_fields = ["account"]
         validators = []

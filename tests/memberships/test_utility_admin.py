@@ -92,6 +92,8 @@ def utility_data(utility, members=None, **changes):
         members = [{"id": m.pk, "user": m.user_id, "role": m.role, "is_subscriber": m.is_subscriber}
                    for m in Membership.objects.filter(utility=utility).order_by("id")]
     data.update(formset("memberships", members, parent=("utility", utility.pk)))
+    # the products inline billing adds to the page (none in this world)
+    data.update(formset("products", [], parent=("utility", utility.pk)))
     return {key: value for key, value in data.items() if value != "" or key == "subscriber_seats"}
 
 
@@ -261,7 +263,8 @@ def test_forms_use_autocomplete(admin_client, world):
 def test_utility_add_goes_through_the_service_and_is_audited(admin_client, site_admin, world):
     northwind = world["northwind"]
     data = {"account": northwind.pk, "name": "East", "billing_day": 9, "subscriber_seats": 4,
-            **formset("memberships", [], ("utility", ""))}
+            **formset("memberships", [], ("utility", "")),
+            **formset("products", [], ("utility", ""))}
     response = admin_client.post(UTILITIES + "add/", data)
     assert response.status_code == 302, response.context and response.context["adminform"].form.errors
     utility = Utility.objects.get(account=northwind, name="East")
@@ -276,7 +279,8 @@ def test_utility_add_with_members_in_the_same_save(admin_client, site_admin, wor
     rows = [{"user": alice.pk, "role": Role.ADMIN, "is_subscriber": True}, {"user": bob.pk, "role": Role.MEMBER}]
     response = admin_client.post(UTILITIES + "add/", {"account": world["lakeside"].pk, "name": "Pier",
                                                       "billing_day": 2, "subscriber_seats": 1,
-                                                      **formset("memberships", rows, ("utility", ""))})
+                                                      **formset("memberships", rows, ("utility", "")),
+                                                      **formset("products", [], ("utility", ""))})
     assert response.status_code == 302
     utility = Utility.objects.get(name="Pier")
     assert set(utility.memberships.values_list("user__email", "role", "is_subscriber")) == {
@@ -293,7 +297,8 @@ def test_utility_add_with_members_in_the_same_save(admin_client, site_admin, wor
 def test_utility_add_shows_errors_in_place(admin_client, world, changes, field):
     before = state()
     data = {"account": world["northwind"].pk, "name": "East", "billing_day": 3, "subscriber_seats": "",
-            **formset("memberships", [], ("utility", "")), **changes}
+            **formset("memberships", [], ("utility", "")),
+            **formset("products", [], ("utility", "")), **changes}
     response = admin_client.post(UTILITIES + "add/", data)
     assert response.status_code == 200
     assert field in response.context["adminform"].form.errors

@@ -9,18 +9,25 @@ the API does (subscriber seats included) and has an audit history.
 
 import json
 import os
+import random
 import shlex
 from collections import Counter
+from datetime import UTC, datetime, time
+from decimal import Decimal
 
 from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.db.models import Count, Q
+from django.utils import timezone
 
 from accounts import services
 from accounts import services as account_services
 from accounts.models import Account, AccountMembership, AccountRole, Contact, Role, User
+from billing import services as billing_services
+from billing.models import Charge, Merchant, Product, ProductType
+from billing.periods import period_before, period_containing
 from core.errors import ServiceError
 from memberships import services as membership_services
 from memberships.models import Membership, Utility
@@ -186,6 +193,15 @@ DEMO_LEADER_EMAIL = "tomas.ortega@example.com"
 # (email, billing day): demo people with a personal utility in the default account.
 DEMO_PERSONAL_UTILITIES = [("amira.haddad@example.com", 1), ("mei.chen@example.org", 16)]
 
+# The merchant whose service posts the demo's charges: (name, kind, url).
+DEMO_MERCHANT = ("Squonk Data Manager", "DATA_MANAGER", "https://squonk.example.org/")
+# Project-tier flavours, handed out in turn to the demo utilities' project products.
+DEMO_FLAVOURS = ["SILVER", "BRONZE", "GOLD", "EVALUATION"]
+# Storage products: (allowance, limit) in coins per billing period.
+DEMO_STORAGE_COINS = (100, 300)
+# Billing periods of charges: the current one and the five before it.
+DEMO_CHARGE_PERIODS = 6
+
 # The co-op members who fill the utilities: member01@example.org ... member60@example.org.
 # They sign in through the directory (LDAP), so they have no local password: hashing sixty
 # passwords with Argon2 would take most of the seed's time, and nobody signs in as them.
@@ -221,7 +237,7 @@ def co_op_roster(index: int, size: int):
 class Command(BaseCommand):
     help = "Fill the database with a demo (idempotent) and print how to sign in."
 
-    SECTIONS = ("users", "roles", "contacts", "accounts", "utilities")
+    SECTIONS = ("users", "roles", "contacts", "accounts", "utilities", "billing")
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -374,6 +390,57 @@ class Command(BaseCommand):
                 existing.add((user.pk, utility.pk))
                 subscribers += subscribes
                 self.created["memberships"] += 1
+
+    def seed_billing(self):
+        """A project-tier and a storage product in every demo utility, and six billing periods
+        of charges on each (posted by the demo merchant through the charge service, so the
+        coin limits hold), for the portal's charts."""
+        name, kind, url = DEMO_MERCHANT
+        merchant = Merchant.objects.filter(name=name).first()
+        if merchant is None:
+            merchant = billing_services.merchant_create(actor=self.admin, name=name, kind=kind, url=url)
+            self.created["merchants"] += 1
+        project_type = ProductType.objects.get(code="DATA_MANAGER_PROJECT_TIER_SUBSCRIPTION")
+        storage_type = ProductType.objects.get(code="DATA_MANAGER_STORAGE_SUBSCRIPTION")
+        allowance, limit = DEMO_STORAGE_COINS
+        for index, (_account, utility_name, *_rest) in enumerate(DEMO_UTILITIES):
+            utility = self.utilities[utility_name]
+            flavour = DEMO_FLAVOURS[index % len(DEMO_FLAVOURS)]
+            wanted = [
+                (f"{utility_name} analytics", {"product_type": project_type, "flavour": flavour}),
+                (f"{utility_name} storage",
+                 {"product_type": storage_type, "allowance": allowance, "limit": limit}),
+            ]
+            for product_name, options in wanted:
+                product = Product.objects.filter(utility=utility, name=product_name).first()
+                if product is None:
+                    product = billing_services.product_create(actor=self.admin, utility=utility, name=product_name,
+                                                              **options)
+                    self.created["products"] += 1
+                if not Charge.objects.filter(product=product).exists():
+                    self.seed_charges(product, utility, merchant)
+
+    def seed_charges(self, product, utility, merchant):
+        """Two to four charges a period, each period using up to about 80% of the limit."""
+        rng = random.Random(product.name)
+        now = timezone.now()
+        current = period_containing(utility.billing_day, now)
+        storage = product.product_type.code.endswith("STORAGE_SUBSCRIPTION")
+        budget = Decimal(product.limit or 500) * Decimal("0.8")
+        for back in range(DEMO_CHARGE_PERIODS - 1, -1, -1):
+            period = period_before(current, back)
+            start = datetime.combine(period.start, time.min, tzinfo=UTC)
+            end = min(datetime.combine(period.end, time.min, tzinfo=UTC), now)
+            count = rng.randint(2, 4)
+            for step in range(count):
+                amount = (budget / count * Decimal(rng.uniform(0.4, 1.0))).quantize(Decimal("0.01"))
+                charged_at = start + (end - start) * (step + rng.random()) / count
+                billing_services.charge_create(
+                    actor=self.admin, product=product, kind="storage" if storage else "processing",
+                    amount=max(amount, Decimal("0.01")), merchant=merchant, charged_at=charged_at,
+                    description="Storage for the period" if storage else f"Workflow run {step + 1}",
+                    additional_data={"gib": float(amount / 4)} if storage else {"jobs": rng.randint(1, 40)})
+                self.created["charges"] += 1
 
     # ------------------------------------------------------------------- helpers
 
