@@ -53,10 +53,6 @@ class WireHeadersMixin:
                 response["Location"] = location
         return response
 
-    def get_success_headers(self, data):
-        # DRF's would take a `url` attribute (a merchant has one) for the resource's address.
-        return {}
-
     def created_location(self, request, data):
         """The URL of the resource a 201 answers with (None: it has none)."""
         if isinstance(data, Document):
@@ -212,10 +208,18 @@ class RetrieveModelMixin(mixins.RetrieveModelMixin):
         return queryset if builder is None else builder.prepare(queryset)
 
 
+class CreateModelMixin(mixins.CreateModelMixin):
+    """DRF's create, leaving `Location` to `WireHeadersMixin`: DRF's would take a `url`
+    attribute (a merchant has one) for the resource's own address."""
+
+    def get_success_headers(self, data):
+        return {}
+
+
 class RosterModelViewSet(
     ListModelMixin,
     RetrieveModelMixin,
-    mixins.CreateModelMixin,
+    CreateModelMixin,
     mixins.UpdateModelMixin,
     mixins.DestroyModelMixin,
     RosterViewSet,

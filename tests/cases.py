@@ -213,10 +213,8 @@ class PermissionMatrix:
             data = response.document["data"]
             assert data["type"] == self.resource_type
             assert self.model._base_manager.filter(pk=data["id"]).exists()
-            # SPEC §2 wants a Location on every 201; the code sends none yet (see the issue's
-            # notes), so only a Location that is sent is checked.
-            if response.has_header("Location"):
-                assert response["Location"].endswith(f"{self.url}{data['id']}/")
+            # SPEC §2: every 201 carries the new resource's URL.
+            assert response["Location"].endswith(f"{self.url}{data['id']}/")
         else:
             assert snapshot() == before, "a refused create changed something"
 

@@ -58,7 +58,14 @@ from jsonapi.negotiation import MEDIA_TYPE
 from jsonapi.query import is_id_text
 from jsonapi.renderers import JSONAPIRenderer
 from jsonapi.schema import ID_PATTERN
-from jsonapi.viewsets import ListModelMixin, RetrieveModelMixin, RosterAPIView, RosterModelViewSet, RosterViewSet
+from jsonapi.viewsets import (
+    CreateModelMixin,
+    ListModelMixin,
+    RetrieveModelMixin,
+    RosterAPIView,
+    RosterModelViewSet,
+    RosterViewSet,
+)
 
 
 class UserViewSet(RosterModelViewSet):
@@ -351,7 +358,7 @@ class RoleViewSet(RosterModelViewSet):
 class ContactViewSet(
     ListModelMixin,
     RetrieveModelMixin,
-    mixins.CreateModelMixin,
+    CreateModelMixin,
     mixins.DestroyModelMixin,
     RosterViewSet,
 ):
@@ -569,7 +576,7 @@ class AccountMembershipViewSet(RosterModelViewSet):
         services.account_membership_delete(actor=self.request.user, membership=instance)
 
 
-class InvitationViewSet(ListModelMixin, RetrieveModelMixin, mixins.CreateModelMixin, RosterViewSet):
+class InvitationViewSet(ListModelMixin, RetrieveModelMixin, CreateModelMixin, RosterViewSet):
     """Invitations into accounts and utilities (SPEC §3): created by the target's admins,
     answered by the invitee, revoked (DELETE) by the target's admins."""
 

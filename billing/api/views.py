@@ -2,7 +2,6 @@
 
 from django.conf import settings
 from django.db.models import Count, Q
-from rest_framework import mixins
 
 from billing import services
 from billing.api.serializers import (
@@ -16,7 +15,7 @@ from billing.filtersets import ChargeFilterSet, ProductFilterSet
 from billing.models import Charge, Merchant, Product, ProductType, coin, coin_sum
 from core.rules import SITE_ADMINS_ONLY
 from jsonapi.pagination import IdsFirstPagination
-from jsonapi.viewsets import ListModelMixin, RetrieveModelMixin, RosterModelViewSet, RosterViewSet
+from jsonapi.viewsets import CreateModelMixin, ListModelMixin, RetrieveModelMixin, RosterModelViewSet, RosterViewSet
 
 
 class ProductTypeViewSet(ListModelMixin, RetrieveModelMixin, RosterViewSet):
@@ -53,7 +52,7 @@ class ProductViewSet(RosterModelViewSet):
     def _fresh(self, product):
         return self.get_queryset().get(pk=product.pk)
 
-    def create_object(self, serializer):
+    def perform_create(self, serializer):
         data = serializer.validated_data
         self.check_parent(data["utility"])
         product = services.product_create(
@@ -93,7 +92,7 @@ class ChargePagination(IdsFirstPagination):
         return paginator
 
 
-class ChargeViewSet(ListModelMixin, RetrieveModelMixin, mixins.CreateModelMixin, RosterViewSet):
+class ChargeViewSet(ListModelMixin, RetrieveModelMixin, CreateModelMixin, RosterViewSet):
     """The append-only ledger: no PATCH, no DELETE (405)."""
 
     queryset = Charge.objects.all()
@@ -126,7 +125,7 @@ class ChargeViewSet(ListModelMixin, RetrieveModelMixin, mixins.CreateModelMixin,
             return queryset if builder is None else builder.prepare(queryset)
         return super().filter_queryset(queryset)
 
-    def create_object(self, serializer):
+    def perform_create(self, serializer):
         data = serializer.validated_data
         serializer.instance = services.charge_create(
             actor=self.request.user, product=data["product"], kind=data["kind"], amount=data["amount"],
@@ -142,7 +141,7 @@ class MerchantViewSet(RosterModelViewSet):
     ordering = ("name", "id")
     error_statuses = {"delete": (409,)}  # has_charges: the ledger keeps who charged
 
-    def create_object(self, serializer):
+    def perform_create(self, serializer):
         data = serializer.validated_data
         serializer.instance = services.merchant_create(actor=self.request.user, name=data["name"], kind=data["kind"],
                                                        url=data.get("url", ""))
