@@ -15,14 +15,24 @@ MASK = "********"
 
 
 # Fields whose values never leave the server, however they were stored: the one masking
-# rule every face applies to audit `changes` (exact names, not substrings: `code` is a
-# secret, `postcode` would not be).
-SECRET_NAMES = frozenset({"password", "token", "secret", "key_hash", "code", "read_token"})
+# rule every face applies to audit `changes` — these names on any model (exact names, not
+# substrings), plus each model's own `mask_fields` given to auditlog (an activation code's
+# `code` is a secret; a product type's `code` is not).
+SECRET_NAMES = frozenset({"password", "token", "secret", "key_hash", "read_token"})
 
 
-def mask_change(field: str, value):
+def secret_fields(model) -> frozenset:
+    """The fields a model registered with auditlog as masked."""
+    from auditlog.registry import auditlog
+
+    if model is None or not auditlog.contains(model):
+        return frozenset()
+    return frozenset(auditlog.get_model_fields(model)["mask_fields"])
+
+
+def mask_change(field: str, value, model=None):
     """An audit change with a secret's values masked (empty values stay empty)."""
-    if field.lower() not in SECRET_NAMES:
+    if field.lower() not in SECRET_NAMES and field not in secret_fields(model):
         return value
     return [MASK if item not in (None, "") else item for item in value] if isinstance(value, list) else MASK
 

@@ -534,13 +534,13 @@ class AccountDeleteView(AccountMixin, TemplateView):
 # --------------------------------------------------------------------------- history
 
 
-def masked_changes(changes) -> list[tuple[str, str]]:
+def masked_changes(changes, model=None) -> list[tuple[str, str]]:
     """(field, "old → new") pairs; anything that looks like a secret is masked whatever was stored."""
     if not isinstance(changes, dict):
         return []
     rows = []
     for field, value in changes.items():
-        rows.append((field, _change_text(mask_change(field, value))))
+        rows.append((field, _change_text(mask_change(field, value, model))))
     return rows
 
 
@@ -578,7 +578,7 @@ class AccountHistoryView(AccountMixin, TemplateView):
         for entry in page.object_list:
             entry.action_name = AUDIT_ACTION_NAMES.get(entry.action, str(entry.action))
             entry.object_type = _type_name(entry.content_type_id)
-            entry.change_rows = masked_changes(entry.changes)
+            entry.change_rows = masked_changes(entry.changes, entry.content_type.model_class())
         return super().get_context_data(account=account, filter_form=form, page_obj=page,
                                         is_admin=self.request.user.has_perm("accounts.change_account", account),
                                         **kwargs)

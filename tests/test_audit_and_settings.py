@@ -82,3 +82,15 @@ class TestSettings:
     def test_production_refuses_to_start_without_a_secret(self):
         result = self._manage("check", DJANGO_DEBUG="false", DJANGO_ALLOWED_HOSTS="roster.example.org")
         assert result.returncode != 0 and "DJANGO_SECRET_KEY" in result.stderr
+
+
+def test_masking_knows_which_code_is_a_secret():
+    """An activation code's `code` is masked on every face; a product type's `code` is its name."""
+    from accounts.models import ActivationCode, User
+    from billing.models import ProductType
+    from core.audit import MASK, mask_change
+
+    assert mask_change("code", ["OLDCODE1", "NEWCODE2"], ActivationCode) == [MASK, MASK]
+    assert mask_change("code", [None, "STORAGE"], ProductType) == [None, "STORAGE"]
+    assert mask_change("password", ["x", "y"], User) == [MASK, MASK]
+    assert mask_change("token", [None, "t"]) == [None, MASK]

@@ -388,7 +388,7 @@ def audit_changes_for_wire(model, changes):
     for field, value in changes.items():
         if isinstance(value, list) and len(value) == 2:
             value = [wire_value(model, field, item) for item in value]
-        result[wire_name(model, field)] = mask_change(field, value)
+        result[wire_name(model, field)] = mask_change(field, value, model)
     return result
 
 
