@@ -65,7 +65,7 @@ await flow('sign in and set up', async () => {
   for (let index = 0; index < 5; index++) {
     const created = await api.request({
       method: 'POST', url: 'users', type: 'User',
-      body: { email: `live-${stamp}-${index}@example.com`, firstName: 'Live', lastName: `Person ${index}`, password: `Pw-${stamp}-${index}-long enough` }
+      body: { email: `live-${stamp}-${index}@example.com`, firstName: 'Live', lastName: `Person ${index}`, password: crypto.randomUUID() }
     })
     assert.equal(created.status, 201)
     people.push(created.data)
