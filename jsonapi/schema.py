@@ -129,6 +129,8 @@ ERROR_DESCRIPTIONS = {
     503: "The database does not answer (`service_unavailable`).",
 }
 
+# `included` of a related-resource document: resource objects (an item schema, which generators need).
+ANY_RESOURCES = {"type": "array", "items": {"type": "object"}}
 PAGINATION_LINK = {"type": "string", "format": "uri", "nullable": True}
 PAGINATION_LINKS = {
     "type": "object",
@@ -315,10 +317,10 @@ class RosterAutoSchema(JsonApiAutoSchema):
         component = self.resolve_serializer(force_instance(serializer_class), "response")
         if many:
             return {"type": "object", "required": ["data", "links", "meta"], "properties": {
-                "data": {"type": "array", "items": component.ref}, "included": {"type": "array"},
+                "data": {"type": "array", "items": component.ref}, "included": ANY_RESOURCES,
                 "links": PAGINATION_LINKS, "meta": PAGINATION_META, "jsonapi": JSONAPI_REF}}
         return {"type": "object", "required": ["data"], "properties": {
-            "data": {**component.ref, "nullable": True}, "included": {"type": "array"},
+            "data": {**component.ref, "nullable": True}, "included": ANY_RESOURCES,
             "links": {"type": "object"}, "meta": {"type": "object"}, "jsonapi": JSONAPI_REF}}
 
     # ---- what it is

@@ -23,7 +23,7 @@ PYTHON="$VENV/bin/python"
 STEP_TIMEOUT="${CLIENTS_STEP_TIMEOUT:-300}"
 JS_DIR="$ROOT/scripts/clients/js"
 STEPS=("$@")
-[ "${#STEPS[@]}" -eq 0 ] && STEPS=(kitsu openapi-fetch)
+[ "${#STEPS[@]}" -eq 0 ] && STEPS=(kitsu openapi-fetch openapi-python-client)
 for step in "${STEPS[@]}"; do
     case "$step" in
         kitsu|openapi-fetch|openapi-python-client) ;;
@@ -107,8 +107,19 @@ run_openapi_fetch() {
 }
 
 run_openapi_python_client() {
-    "$PYTHON" scripts/clients/python/flows.py --generate-only "$WORK" "$BASE"
-    bounded "$PYTHON" scripts/clients/python/flows.py "$WORK" "$BASE"
+    local generator
+    generator="$(cd "$VENV/bin" && pwd)/openapi-python-client"
+    if [ ! -x "$generator" ]; then
+        echo "openapi-python-client is not installed in $VENV (requirements-dev.txt; make setup-dev)" >&2
+        return 1
+    fi
+    "$PYTHON" -c 'import sys, urllib.request; open(sys.argv[2], "wb").write(urllib.request.urlopen(sys.argv[1]).read())' \
+        "$BASE/api/v1/schema/?format=json" "$WORK/openapi.json"
+    mkdir -p "$WORK/python"
+    (cd "$WORK/python" && bounded "$generator" generate --path "$WORK/openapi.json" --meta none \
+        --config "$ROOT/scripts/clients/python/openapi-python-client.yaml" --output-path roster_client \
+        >"$WORK/python/generate.log" 2>&1) || { cat "$WORK/python/generate.log" >&2; return 1; }
+    bounded "$PYTHON" scripts/clients/python/flows.py "$WORK/python" "$BASE"
 }
 
 FAILED=()
