@@ -5,6 +5,7 @@
 #   make test-postgres            run the test suite against a throwaway PostgreSQL
 #   make lint                     ruff over the tree, Django system checks incl. deployment checks
 #   make fuzz [FUZZ_EXAMPLES=100] schemathesis against a live server, driven by /api/v1/schema/
+#   make clients                  kitsu and clients generated from /api/v1/schema/ against a live server (needs node, npm)
 #   make bench [BENCH_ARGS=...]   performance harness: large seed, gunicorn + wrk, figures vs a plain-Django ceiling
 #   make bench-postgres           the same on a throwaway PostgreSQL cluster
 #   make clean                    remove the virtualenv, the dev database and collected static files
@@ -26,7 +27,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 .DELETE_ON_ERROR:
 
 .PHONY: help setup setup-dev run test test-postgres lint clean
-.PHONY: fuzz bench bench-postgres bench-driver
+.PHONY: fuzz clients bench bench-postgres bench-driver
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -69,6 +70,11 @@ test-postgres: setup-dev
 # A longer schemathesis pass than CI's (.ci/run uses a handful of examples per operation).
 fuzz: setup-dev
 	VENV=$(VENV) bash scripts/fuzz.sh $(FUZZ_EXAMPLES)
+
+# Third-party clients (scripts/clients/run_js.sh): kitsu, openapi-typescript + openapi-fetch,
+# openapi-python-client, each driving the seed-004 flows against gunicorn. .ci/run does the same.
+clients: setup-dev
+	VENV=$(VENV) bash scripts/clients/run_js.sh
 
 # The deploy check runs the production settings with a throwaway secret key
 # generated on the spot, so no real secret is ever needed (or leaked) here.

@@ -30,6 +30,7 @@ response document) and `<Serializer>List` (a page of them).
 
 import re
 
+from django.core.exceptions import FieldDoesNotExist
 from django.http import Http404
 from drf_spectacular.drainage import get_override
 from drf_spectacular.extensions import OpenApiViewExtension
@@ -128,6 +129,8 @@ ERROR_DESCRIPTIONS = {
     503: "The database does not answer (`service_unavailable`).",
 }
 
+# `included` of a related-resource document: resource objects (an item schema, which generators need).
+ANY_RESOURCES = {"type": "array", "items": {"type": "object"}}
 PAGINATION_LINK = {"type": "string", "format": "uri", "nullable": True}
 PAGINATION_LINKS = {
     "type": "object",
@@ -177,6 +180,21 @@ def _declared_field_schema(field):
 
 
 # --------------------------------------------------------------------------- the schema class
+
+
+def _may_be_empty(field):
+    """Whether a to-one relationship may read `"data": null`: unless it is a non-null foreign key
+    of the serializer's model (its linkage is that column), assume it may. A required one that
+    is never null lets a typed client write back what it read (issue 12, openapi-typescript)."""
+    model = getattr(getattr(getattr(field, "parent", None), "Meta", None), "model", None)
+    source = getattr(field, "source", None)
+    if model is None or not source or "." in source:
+        return True
+    try:
+        model_field = model._meta.get_field(source)
+    except FieldDoesNotExist:
+        return True
+    return not (model_field.many_to_one or model_field.one_to_one) or model_field.null
 
 
 class RosterAutoSchema(JsonApiAutoSchema):
@@ -299,10 +317,10 @@ class RosterAutoSchema(JsonApiAutoSchema):
         component = self.resolve_serializer(force_instance(serializer_class), "response")
         if many:
             return {"type": "object", "required": ["data", "links", "meta"], "properties": {
-                "data": {"type": "array", "items": component.ref}, "included": {"type": "array"},
+                "data": {"type": "array", "items": component.ref}, "included": ANY_RESOURCES,
                 "links": PAGINATION_LINKS, "meta": PAGINATION_META, "jsonapi": JSONAPI_REF}}
         return {"type": "object", "required": ["data"], "properties": {
-            "data": {**component.ref, "nullable": True}, "included": {"type": "array"},
+            "data": {**component.ref, "nullable": True}, "included": ANY_RESOURCES,
             "links": {"type": "object"}, "meta": {"type": "object"}, "jsonapi": JSONAPI_REF}}
 
     # ---- what it is
@@ -513,7 +531,7 @@ class RosterAutoSchema(JsonApiAutoSchema):
             identifier["additionalProperties"] = False
         if many:
             data = {"type": "array", "items": identifier}
-        elif field.allow_null or direction == "response":
+        elif field.allow_null or (direction == "response" and _may_be_empty(field)):
             data = {**identifier, "nullable": True}  # a to-one relationship may be empty
         else:
             data = identifier
