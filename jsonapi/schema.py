@@ -786,7 +786,23 @@ def postprocess_schema(result, generator, request, public):
     """Add the schema and docs pages themselves; name the security schemes once for all."""
     result.setdefault("paths", {}).update(SCHEMA_PATHS)
     result["paths"] = dict(sorted(result["paths"].items()))
+    _title_resource_types(result.get("components", {}).get("schemas", {}))
     return result
+
+
+def _title_resource_types(schemas) -> None:
+    """Title each resource's own `type` enum "ResourceType".
+
+    Generators name an inline enum after its parent and property: `Product.type` would be a
+    class `ProductType`, colliding with the `ProductType` resource (openapi-python-client then
+    drops every Product schema). With the title it is `ProductResourceType`."""
+    for schema in schemas.values():
+        properties = schema.get("properties", {})
+        data = properties.get("data", {})
+        for holder in (properties, data.get("properties", {}) if isinstance(data, dict) else {}):
+            kind = holder.get("type")
+            if isinstance(kind, dict) and "enum" in kind and "title" not in kind:
+                kind["title"] = "ResourceType"
 
 
 # --------------------------------------------------------------------------- endpoints the generator cannot read
