@@ -152,7 +152,8 @@ def run_wrk(url, method, token, body, duration, connections, threads, bodies=Non
     script.close()
     try:
         out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency",
-                              "-s", script.name, url], capture_output=True, text=True, check=True).stdout
+                              "--timeout", "60s", "-s", script.name, url],
+                             capture_output=True, text=True, check=True).stdout
     finally:
         os.unlink(script.name)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -220,7 +221,8 @@ def main(argv=None):
     parser.add_argument("--driver", choices=["wrk", "python"], default="wrk" if shutil.which("wrk") else "python")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"),
                         help="an EMPTY database to fill (default: a temporary SQLite file)")
-    parser.add_argument("--only", help="run only endpoints whose name contains this text")
+    parser.add_argument("--only", help="run only endpoints whose name contains this text (or one of these, "
+                                       "comma-separated)")
     parser.add_argument("--keep", metavar="DIR",
                         help="keep the seeded SQLite database in DIR and reuse it on the next run with the same "
                              "DIR (the sizes are those of the run that seeded it)")
@@ -270,7 +272,7 @@ def main(argv=None):
                 "busy": seeded["busy_utility"], "product": seeded["near_product"]}
         rows = []
         for endpoint in ENDPOINTS:
-            if args.only and args.only not in endpoint.name:
+            if args.only and not any(part in endpoint.name for part in args.only.split(",")):
                 continue
             token = seeded["tokens"][endpoint.token]
             body = _fill(endpoint.body, fill) if endpoint.body else None
