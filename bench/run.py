@@ -110,7 +110,7 @@ def request(url, method="GET", token=None, body=None):
         headers["Content-Type"] = MEDIA_TYPE
     req = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
-        with urllib.request.urlopen(req, timeout=30) as response:
+        with urllib.request.urlopen(req, timeout=120) as response:
             return response.status, response.headers, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.headers, error.read()
