@@ -36,9 +36,24 @@ class Endpoint:
     token: str  # "admin" or "member"
     ceiling: str | None = None
     body: dict | None = None
+    bodies: list | None = None  # sent in turn (per driver thread) instead of `body`
+    connections: int | None = None  # instead of --connections
+    expect: tuple = ()  # statuses that are answers, not errors, and are counted (e.g. 201, 409)
 
 
-# {account} is the account with the deepest history; {membership} one of the member's memberships.
+def _charge(amount):
+    return {"data": {"type": "Charge", "attributes": {"kind": "processing", "amount": amount},
+                     "relationships": {"product": {"data": {"type": "Product", "id": "{product}"}}}}}
+
+
+# Two coin charges, then a one-coin credit (site admins only), against a product seeded 10 coins
+# below its limit: once the room is used up, the mix is steady whatever the rate (two of three
+# requests answered 201, one 409 coin_limit_exceeded) and the same for our API and the ceiling.
+CHARGE_BODIES = [_charge("1.0000"), _charge("1.0000"), _charge("-1.0000")]
+
+
+# {account} is the account with the deepest history; {membership} one of the member's memberships;
+# {busy} the utility with most of the charges; {product} its product near its limit.
 ENDPOINTS = [
     Endpoint("memberships, site admin", "GET", "/api/v1/memberships/?page_size=100", "admin",
              "/ceiling/memberships/?page_size=100"),
@@ -57,6 +72,18 @@ ENDPOINTS = [
     Endpoint("membership PATCH", "PATCH", "/api/v1/memberships/{membership}/", "member",
              "/ceiling/memberships/{membership}/",
              body={"data": {"type": "Membership", "id": "{membership}", "attributes": {"isSubscriber": True}}}),
+    Endpoint("charges, site admin", "GET", "/api/v1/charges/?filter[utility]={busy}&page[size]=100", "admin",
+             "/ceiling/charges/?utility={busy}&page_size=100"),
+    Endpoint("charges, account admin", "GET", "/api/v1/charges/?filter[utility]={busy}&page[size]=100",
+             "account_admin", "/ceiling/charges/?utility={busy}&page_size=100"),
+    Endpoint("products, site admin", "GET", "/api/v1/products/?filter[utility]={busy}&page[size]=100", "admin",
+             "/ceiling/products/?utility={busy}&page_size=100"),
+    Endpoint("products, account admin", "GET", "/api/v1/products/?filter[utility]={busy}&page[size]=100",
+             "account_admin", "/ceiling/products/?utility={busy}&page_size=100"),
+    Endpoint("charge POST, sequential", "POST", "/api/v1/charges/", "admin", "/ceiling/charges/post/",
+             bodies=CHARGE_BODIES, connections=1, expect=(201, 409)),
+    Endpoint("charge POST, 16 concurrent", "POST", "/api/v1/charges/", "admin", "/ceiling/charges/post/",
+             bodies=CHARGE_BODIES, connections=16, expect=(201, 409)),
 ]
 
 
@@ -83,7 +110,7 @@ def request(url, method="GET", token=None, body=None):
         headers["Content-Type"] = MEDIA_TYPE
     req = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
-        with urllib.request.urlopen(req, timeout=30) as response:
+        with urllib.request.urlopen(req, timeout=120) as response:
             return response.status, response.headers, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.headers, error.read()
@@ -92,17 +119,41 @@ def request(url, method="GET", token=None, body=None):
 # --------------------------------------------------------------------------- drivers
 
 
-def run_wrk(url, method, token, body, duration, connections, threads):
+# Each thread sends the bodies in turn and counts the statuses; `done` prints them.
+WRK_BODIES = """
+bodies = {%s}
+sent, counts, threads = 0, {}, {}
+function setup(thread) table.insert(threads, thread) end
+function request()
+  sent = sent + 1
+  return wrk.format(nil, nil, nil, bodies[(sent - 1) %% #bodies + 1])
+end
+function response(status, headers, body) counts[status] = (counts[status] or 0) + 1 end
+function done(summary, latency, requests)
+  for _, thread in ipairs(threads) do
+    for status, n in pairs(thread:get("counts")) do io.write(string.format("STATUS %%d %%d\\n", status, n)) end
+  end
+end
+"""
+
+
+def run_wrk(url, method, token, body, duration, connections, threads, bodies=None, expect=()):
     script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)  # noqa: SIM115 (wrk reads it by name)
     lines = [f'wrk.method = "{method}"', f'wrk.headers["Accept"] = "{MEDIA_TYPE}"',
              f'wrk.headers["Authorization"] = "Bearer {token}"']
-    if body is not None:
-        lines += [f'wrk.headers["Content-Type"] = "{MEDIA_TYPE}"', f"wrk.body = {json.dumps(json.dumps(body))}"]
+    if body is not None or bodies:
+        lines += [f'wrk.headers["Content-Type"] = "{MEDIA_TYPE}"']
+    if bodies:
+        lines += [WRK_BODIES % ", ".join(json.dumps(json.dumps(b)) for b in bodies)]
+    elif body is not None:
+        lines += [f"wrk.body = {json.dumps(json.dumps(body))}"]
+    threads = min(threads, connections)
     script.write("\n".join(lines) + "\n")
     script.close()
     try:
         out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency",
-                              "-s", script.name, url], capture_output=True, text=True, check=True).stdout
+                              "--timeout", "60s", "-s", script.name, url],
+                             capture_output=True, text=True, check=True).stdout
     finally:
         os.unlink(script.name)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -112,23 +163,35 @@ def run_wrk(url, method, token, body, duration, connections, threads):
         value, unit = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)", out, re.M).groups()
         return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
 
-    return {"rps": rps, "p50": percentile(50), "p99": percentile(99), "errors": int(errors.group(1)) if errors else 0}
+    result = {"rps": rps, "p50": percentile(50), "p99": percentile(99), "errors": int(errors.group(1)) if errors else 0}
+    if expect:
+        statuses = {}
+        for status, n in re.findall(r"^STATUS (\d+) (\d+)$", out, re.M):
+            statuses[int(status)] = statuses.get(int(status), 0) + int(n)
+        timeouts = re.search(r"Socket errors:.*timeout (\d+)", out)
+        result["statuses"] = statuses
+        result["errors"] = sum(n for status, n in statuses.items() if status not in expect) + (
+            int(timeouts.group(1)) if timeouts else 0)
+    return result
 
 
-def run_python(url, method, token, body, duration, connections, threads):
+def run_python(url, method, token, body, duration, connections, threads, bodies=None, expect=()):
     """A plain-Python load generator, for machines without wrk (slower: it shares the CPU)."""
-    latencies, errors = [], [0]
+    latencies, errors, statuses = [], [0], {}
     lock = threading.Lock()
     deadline = time.monotonic() + duration
 
     def worker():
+        sent = 0
         while time.monotonic() < deadline:
             started = time.perf_counter()
-            status, _, _ = request(url, method, token, body)
+            status, _, _ = request(url, method, token, bodies[sent % len(bodies)] if bodies else body)
+            sent += 1
             elapsed = (time.perf_counter() - started) * 1000
             with lock:
                 latencies.append(elapsed)
-                if status >= 400:
+                statuses[status] = statuses.get(status, 0) + 1
+                if status >= 400 and status not in expect:
                     errors[0] += 1
 
     pool = [threading.Thread(target=worker) for _ in range(connections)]
@@ -138,7 +201,10 @@ def run_python(url, method, token, body, duration, connections, threads):
         thread.join()
     latencies.sort()
     pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else 0.0  # noqa: E731
-    return {"rps": len(latencies) / duration, "p50": pick(0.5), "p99": pick(0.99), "errors": errors[0]}
+    result = {"rps": len(latencies) / duration, "p50": pick(0.5), "p99": pick(0.99), "errors": errors[0]}
+    if expect:
+        result["statuses"] = statuses
+    return result
 
 
 # --------------------------------------------------------------------------- main
@@ -147,7 +213,7 @@ def run_python(url, method, token, body, duration, connections, threads):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for name, default in (("accounts", 100), ("utilities", 1000), ("users", 10000), ("memberships", 100000),
-                          ("audit", 1000000)):
+                          ("audit", 1000000), ("charges", None)):
         parser.add_argument(f"--{name}", type=int, default=default)
     parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
     parser.add_argument("--connections", type=int, default=16)
@@ -155,11 +221,14 @@ def main(argv=None):
     parser.add_argument("--driver", choices=["wrk", "python"], default="wrk" if shutil.which("wrk") else "python")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"),
                         help="an EMPTY database to fill (default: a temporary SQLite file)")
-    parser.add_argument("--only", help="run only endpoints whose name contains this text")
+    parser.add_argument("--only", help="run only endpoints whose name contains this text (or one of these, "
+                                       "comma-separated)")
     parser.add_argument("--keep", metavar="DIR",
                         help="keep the seeded SQLite database in DIR and reuse it on the next run with the same "
                              "DIR (the sizes are those of the run that seeded it)")
     args = parser.parse_args(argv)
+    if args.charges is None:
+        args.charges = args.audit  # 1,000,000 at full size, scaled down with the rest
 
     workdir = args.keep or tempfile.mkdtemp(prefix="roster-bench-")
     os.makedirs(workdir, exist_ok=True)
@@ -174,11 +243,11 @@ def main(argv=None):
             print(f"Reusing the database seeded in {workdir}: {seeded['sizes']}.", flush=True)
             manage(env, "bench_seed", "--analyze-only")  # new migrations may have added indexes
         else:
-            print(f"Seeding {args.users} users, {args.memberships} memberships, {args.audit} audit entries "
-                  f"into {env['DATABASE_URL'].split('@')[-1]} ...", flush=True)
+            print(f"Seeding {args.users} users, {args.memberships} memberships, {args.audit} audit entries, "
+                  f"{args.charges} charges into {env['DATABASE_URL'].split('@')[-1]} ...", flush=True)
             seeded = json.loads(manage(env, "bench_seed", *[f"--{k}={getattr(args, k)}" for k in
                                                             ("accounts", "utilities", "users", "memberships",
-                                                             "audit")]).strip().splitlines()[-1])
+                                                             "audit", "charges")]).strip().splitlines()[-1])
             print(f"Seeded in {seeded['seconds']} s.", flush=True)
             if args.keep:
                 seed_file.write_text(json.dumps(seeded))
@@ -199,24 +268,31 @@ def main(argv=None):
         else:
             sys.exit("gunicorn did not start")
         driver = run_wrk if args.driver == "wrk" else run_python
-        fill = {"account": seeded["account"], "membership": seeded["membership"], "deep_page": deep_page}
+        fill = {"account": seeded["account"], "membership": seeded["membership"], "deep_page": deep_page,
+                "busy": seeded["busy_utility"], "product": seeded["near_product"]}
         rows = []
         for endpoint in ENDPOINTS:
-            if args.only and args.only not in endpoint.name:
+            if args.only and not any(part in endpoint.name for part in args.only.split(",")):
                 continue
             token = seeded["tokens"][endpoint.token]
-            body = json.loads(json.dumps(endpoint.body).replace("{membership}", str(fill["membership"]))) \
-                if endpoint.body else None
+            body = _fill(endpoint.body, fill) if endpoint.body else None
+            bodies = [_fill(b, fill) for b in endpoint.bodies] if endpoint.bodies else None
             figures = {}
             for side, path in (("api", endpoint.path), ("ceiling", endpoint.ceiling)):
                 if path is None:
                     continue
                 url = base + path.format(**fill)
+                if bodies:  # the credit first, so that the charge that follows has room (a 201 to count)
+                    request(url, endpoint.method, token, bodies[-1])
+                    body = bodies[0]
                 request(url, endpoint.method, token, body)  # warm up (a session may refresh on its first use)
+                if bodies:
+                    request(url, endpoint.method, token, bodies[-1])
                 status, headers, _ = request(url, endpoint.method, token, body)
                 if status >= 400:
                     sys.exit(f"{endpoint.name} ({side}): {url} answered {status}")
-                result = driver(url, endpoint.method, token, body, args.duration, args.connections, 2)
+                result = driver(url, endpoint.method, token, body, args.duration,
+                                endpoint.connections or args.connections, 2, bodies=bodies, expect=endpoint.expect)
                 result["queries"] = headers.get("X-Query-Count", "?")
                 figures[side] = result
             rows.append((endpoint.name, figures))
@@ -227,6 +303,13 @@ def main(argv=None):
             server.wait(timeout=30)
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _fill(document, fill):
+    text = json.dumps(document)
+    for key in ("membership", "product"):
+        text = text.replace("{" + key + "}", str(fill[key]))
+    return json.loads(text)
 
 
 def print_table(rows, args):
@@ -241,6 +324,10 @@ def print_table(rows, args):
         flag = "  (errors!)" if api["errors"] or (ceiling or {}).get("errors") else ""
         print(f"{name:34} {api['rps']:8.1f} {api['p50']:8.2f} {api['p99']:8.2f} {api['queries']:>4} "
               f"{(ceiling or {}).get('rps', 0):8.1f} {ratio:>6}{flag}")
+        for side, result in (("api", api), ("ceiling", ceiling or {})):
+            if "statuses" in result:
+                counts = ", ".join(f"{n} × {status}" for status, n in sorted(result["statuses"].items()))
+                print(f"    {side}: {counts}")
 
 
 if __name__ == "__main__":

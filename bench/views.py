@@ -1,10 +1,20 @@
 """The ceiling: the same rows as the hot API endpoints, served by plain Django views with
 `.values()` and JsonResponse. Mounted only in the benchmark's URLconf."""
 
+import json
+from decimal import Decimal
+
+from auditlog.context import disable_auditlog
+from django.contrib.contenttypes.models import ContentType
 from django.core.paginator import Paginator
+from django.db import transaction
+from django.db.models import Count, Q
 from django.http import Http404, JsonResponse
+from django.utils import timezone
 
 from accounts.models import Account, AuditLogEntry, Session, hash_token
+from billing.models import Charge, Product, coin, coin_sum
+from billing.periods import period_containing
 from memberships.models import Membership
 
 
@@ -49,3 +59,70 @@ def membership_patch(request, pk):
     membership = Membership.objects.for_user(user).filter(pk=pk)
     membership.update(is_subscriber=True)
     return JsonResponse({"data": list(membership.values("id", "is_subscriber", "role"))})
+
+
+CHARGE_FIELDS = ["id", "kind", "amount", "description", "additional_data", "charged_at", "billing_period_start",
+                 "billing_period_end", "created", "product_id", "merchant_id"]
+
+
+def charges(request):
+    """The ledger of one utility in the current billing period, with the count and the
+    totals (overall and by kind) in one aggregate, as the API's `meta`."""
+    queryset = (Charge.objects.for_user(_user(request)).filter(utility_id=int(request.GET["utility"]))
+                .filter(Charge.in_period(0)).order_by("-charged_at", "-id"))
+    by_kind = {kind: coin_sum(filter=Q(kind=kind)) for kind in Charge.Kind.values}
+    sums = queryset.order_by().aggregate(rows=Count("pk"), total=coin_sum(), **by_kind)
+    size = min(int(request.GET.get("page_size", 50)), 500)
+    offset = (int(request.GET.get("page", 1)) - 1) * size
+    rows = list(queryset.values(*CHARGE_FIELDS)[offset:offset + size])
+    return JsonResponse({"data": rows, "count": sums["rows"], "total": coin(sums["total"]),
+                         "totals_by_kind": {kind: coin(sums[kind]) for kind in Charge.Kind.values}})
+
+
+def products(request):
+    """One utility's products with the coins each used in the current period (and whether
+    that is the whole limit)."""
+    queryset = (Product.objects.for_user(_user(request)).filter(utility_id=int(request.GET["utility"]))
+                .with_usage().order_by("name", "id"))
+    size = min(int(request.GET.get("page_size", 50)), 500)
+    page = Paginator(queryset.values("id", "name", "flavour", "allowance", "limit", "coins_used", "created",
+                                     "updated", "product_type_id", "utility_id"), size).page(1)
+    rows = list(page)
+    for row in rows:
+        row["at_limit"] = row["limit"] > 0 and row["coins_used"] >= row["limit"]
+    return JsonResponse({"data": rows, "count": page.paginator.count})
+
+
+def charge_post(request):
+    """A charge the way `charge_create` writes one: lock the product's row, sum its charges
+    in the period, refuse past the limit (409) or insert, plus the audit entry every write gets."""
+    user = _user(request)
+    data = json.loads(request.body)["data"]
+    attributes = data["attributes"]
+    amount = Decimal(attributes["amount"]).quantize(Decimal("0.0001"))
+    if not user.has_perm("billing.add_charge"):
+        return JsonResponse({"errors": [{"code": "permission_denied"}]}, status=403)
+    now = timezone.now()
+    with transaction.atomic():
+        product = (Product.objects.select_for_update().select_related("utility")
+                   .filter(pk=int(data["relationships"]["product"]["data"]["id"])).first())
+        if product is None:
+            raise Http404
+        period = period_containing(product.utility.billing_day, now)
+        if amount > 0 and product.limit > 0:
+            used = coin(Charge.objects.filter(product_id=product.pk, billing_period_start=period.start)
+                        .aggregate(total=coin_sum())["total"])
+            if used + amount > product.limit:
+                return JsonResponse({"errors": [{"code": "coin_limit_exceeded"}]}, status=409)
+        with disable_auditlog():  # the one audit entry is written below, as a plain insert
+                charge = Charge.objects.create(product=product, utility=product.utility, kind=attributes["kind"],
+                                           amount=amount, description=attributes.get("description", ""),
+                                           charged_at=now, billing_period_start=period.start,
+                                           billing_period_end=period.end, created=now)
+        AuditLogEntry.objects.create(
+            content_type=ContentType.objects.get_for_model(Charge), object_pk=str(charge.pk), object_id=charge.pk,
+            object_repr=str(charge), action=AuditLogEntry.Action.CREATE, actor=user,
+            remote_addr=request.META.get("REMOTE_ADDR"), account_id=product.utility.account_id,
+            changes={"amount": ["None", str(amount)], "kind": ["None", charge.kind],
+                     "product": ["None", str(product.pk)], "billing_period_start": ["None", str(period.start)]})
+    return JsonResponse({"data": {field: getattr(charge, field) for field in CHARGE_FIELDS}}, status=201)

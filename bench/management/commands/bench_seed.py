@@ -6,6 +6,7 @@ import random
 import secrets
 import time
 from datetime import timedelta
+from decimal import Decimal
 
 from django.contrib.auth.hashers import make_password
 from django.contrib.contenttypes.models import ContentType
@@ -14,6 +15,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import Account, AccountMembership, AuditLogEntry, Session, User, hash_token
+from billing.models import Charge, Merchant, Product, ProductType, coin, coin_sum
+from billing.periods import period_before, period_containing
 from memberships.models import Membership, Utility
 
 BATCH = 5000
@@ -28,6 +31,8 @@ class Command(BaseCommand):
         parser.add_argument("--users", type=int, default=10000)
         parser.add_argument("--memberships", type=int, default=100000)
         parser.add_argument("--audit", type=int, default=1000000)
+        parser.add_argument("--charges", type=int, default=None,
+                            help="charges in the ledger (default: as many as audit entries)")
         parser.add_argument("--seed", type=int, default=2026)
         parser.add_argument("--analyze-only", action="store_true",
                             help="only refresh the planner statistics of an already seeded database")
@@ -35,6 +40,8 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         if opts["analyze_only"]:
             return self._analyze()
+        if opts["charges"] is None:
+            opts["charges"] = opts["audit"]
         rng = random.Random(opts["seed"])
         started = time.monotonic()
         now = timezone.now()
@@ -71,8 +78,10 @@ class Command(BaseCommand):
                  for n, a in enumerate(accounts)],
                 batch_size=BATCH)
             self._audit(rng, opts["audit"], accounts, users, now)
+            billing = self._billing(rng, opts["charges"], utilities, now)
+            # users[0] is the admin of accounts[0], the account of the busy utility
             tokens = {}
-            for name, user in (("admin", admin), ("member", member)):
+            for name, user in (("admin", admin), ("member", member), ("account_admin", users[0])):
                 token = secrets.token_urlsafe(32)
                 Session.objects.create(user=user, key_hash=hash_token(token), expires_at=now + timedelta(days=1),
                                        absolute_expires_at=now + timedelta(days=2))
@@ -81,9 +90,9 @@ class Command(BaseCommand):
         deep_account = accounts[0].pk
         membership = Membership.objects.filter(user=member).order_by("id").first()
         self.stdout.write(json.dumps({
-            "tokens": tokens, "account": deep_account, "membership": membership.pk,
+            "tokens": tokens, "account": deep_account, "membership": membership.pk, **billing,
             "seconds": round(time.monotonic() - started, 1),
-            "sizes": {k: opts[k] for k in ("accounts", "utilities", "users", "memberships", "audit")},
+            "sizes": {k: opts[k] for k in ("accounts", "utilities", "users", "memberships", "audit", "charges")},
         }))
 
     @staticmethod
@@ -108,3 +117,66 @@ class Command(BaseCommand):
                 AuditLogEntry.objects.bulk_create(batch)
                 batch = []
         AuditLogEntry.objects.bulk_create(batch)
+
+    def _billing(self, rng, total, utilities, now):
+        """Products of both types in the busy utility (the first: its account's admin is
+        users[0]) and one in every other utility; the ledger's charges, nine in ten in the
+        busy utility's current billing period (so its list and `meta.total` sum many rows),
+        the rest spread over the other utilities and the three periods before. One busy
+        product is left 10 coins below its limit, for the charge POSTs. No audit entries:
+        the seeded rows are the rows `charge_create` would insert."""
+        tier = ProductType.objects.get(code="DATA_MANAGER_PROJECT_TIER_SUBSCRIPTION")
+        storage = ProductType.objects.get(code="DATA_MANAGER_STORAGE_SUBSCRIPTION")
+        merchant = Merchant.objects.create(name="Bench data manager", kind="DATA_MANAGER",
+                                           url="https://dm.bench.example")
+        busy = utilities[0]
+        flavours = list(tier.fixed_allowances)
+
+        def product(utility, n):
+            if n % 2:
+                fixed = tier.fixed_allowances[flavours[n % len(flavours)]]
+                return Product(utility=utility, product_type=tier, name=f"Project {n:05d}",
+                               flavour=flavours[n % len(flavours)], allowance=fixed["allowance"],
+                               limit=fixed["limit"])
+            return Product(utility=utility, product_type=storage, name=f"Storage {n:05d}", allowance=1000,
+                           limit=rng.choice([0, 100000, 10000000]))
+
+        busy_products = Product.objects.bulk_create([product(busy, n) for n in range(100)], batch_size=BATCH)
+        other_products = Product.objects.bulk_create(
+            [product(u, n) for n, u in enumerate(utilities[1:], start=100)], batch_size=BATCH) or busy_products
+        near = busy_products[0]  # a storage product
+        periods = {}
+
+        def period(utility, pbp):
+            key = (utility.billing_day, pbp)
+            if key not in periods:
+                periods[key] = period_before(period_containing(utility.billing_day, now), pbp)
+            return periods[key]
+
+        kinds = list(Charge.Kind.values)
+        by_pk = {u.pk: u for u in utilities}
+        batch = []
+        for n in range(total):
+            if n % 10:
+                item, pbp = busy_products[n % len(busy_products)], 0
+            else:
+                item, pbp = rng.choice(other_products), rng.randrange(4)
+            utility = by_pk[item.utility_id]
+            span = period(utility, pbp)
+            start = span.starts_at
+            end = min(span.ends_at, now)
+            charged_at = start + (end - start) * rng.random()
+            batch.append(Charge(
+                product=item, utility_id=item.utility_id, merchant=merchant, kind=kinds[n % 2],
+                amount=Decimal(rng.randint(1, 10000)) / 100, description=f"Bench charge {n}",
+                additional_data={"job": n}, charged_at=charged_at, billing_period_start=span.start,
+                billing_period_end=span.end, created=charged_at))
+            if len(batch) >= BATCH:
+                Charge.objects.bulk_create(batch)
+                batch = []
+        Charge.objects.bulk_create(batch)
+        used = coin(Charge.objects.filter(product=near, billing_period_start=period(busy, 0).start)
+                    .aggregate(total=coin_sum())["total"])
+        limit = int(used) + 10
+        Product.objects.filter(pk=near.pk).update(allowance=limit, limit=limit)
+        return {"busy_utility": busy.pk, "near_product": near.pk}
