@@ -222,7 +222,10 @@ def charge_create(*, actor, product: Product, kind: str, amount, description: st
     if not isinstance(additional_data, dict):
         raise ServiceError("`additionalData` is an object.", field="additional_data")
 
-    product = _lock_product(product.pk)
+    # The API hands over only the id (LockedLaterField): this is the one read of the product.
+    product = Product.objects.select_for_update().select_related("utility").filter(pk=product.pk).first()
+    if product is None:
+        raise ServiceError("There is no such product.", field="product")
     period = period_containing(product.utility.billing_day, charged_at)
     if amount > 0 and product.limit > 0:
         charged = Charge.objects.filter(product_id=product.pk, billing_period_start=period.start)

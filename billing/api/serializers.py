@@ -6,9 +6,11 @@ from decimal import Decimal
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework_json_api.utils import get_resource_type_from_queryset
 
 from billing.models import COIN, Charge, Merchant, Product, ProductType
 from jsonapi.planning import CountField
+from jsonapi.query import is_id_text
 from jsonapi.serializers import ModelSerializer, ParentRelatedField, ResourceRelatedField, StrictIntegerField
 from memberships.models import Utility
 
@@ -88,6 +90,23 @@ class MerchantSerializer(ModelSerializer):
         read_only_fields = ["created"]
 
 
+class LockedLaterField(ResourceRelatedField):
+    """A relationship whose row the service reads anyway, under a lock: checked for shape
+    here, looked up once, there (the charge POST is the ledger's hot write)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict) or "type" not in data or "id" not in data:
+            return super().to_internal_value(data)  # DJA's own errors for malformed identifiers
+        expected = self.get_resource_type_from_included_serializer() or get_resource_type_from_queryset(
+            self.get_queryset())
+        if data["type"] != expected:
+            self.conflict("incorrect_relation_type", relation_type=expected, received_type=data["type"])
+        raw = data["id"]
+        if isinstance(raw, bool) or not is_id_text(str(raw)):
+            self.fail("does_not_exist", pk_value=raw)
+        return self.get_queryset().model(pk=int(raw))
+
+
 class ChargeSerializer(ModelSerializer):
     kind = serializers.ChoiceField(choices=Charge.Kind.choices)
     amount = _coins_field()
@@ -98,7 +117,7 @@ class ChargeSerializer(ModelSerializer):
     billing_period_end = serializers.DateField(read_only=True)
     # Charges are posted by merchants' services (holders of billing.add_charge), who need not
     # see the product through a role; the view lets only them and site admins get this far.
-    product = ResourceRelatedField(queryset=Product.objects.all())
+    product = LockedLaterField(queryset=Product.objects.all())
     merchant = ResourceRelatedField(queryset=Merchant.objects.all(), required=False, allow_null=True)
 
     included_serializers = {
