@@ -102,7 +102,8 @@ class RelationshipsMixin:
         value = field.get_attribute(instance)
         if isinstance(field, ManyRelatedField):
             return [dict(item) for item in field.to_representation(value)]
-        return None if value is None else dict(field.to_representation(value))
+        # A null foreign key comes back as a PKOnlyObject without a pk, not as None.
+        return None if getattr(value, "pk", value) is None else dict(field.to_representation(value))
 
     def check_relationship_query(self, request):
         for name in request.query_params:
@@ -146,7 +147,7 @@ class RelationshipsMixin:
             response = view(django_request)
         else:
             value = field.get_attribute(instance)
-            if value is None:
+            if getattr(value, "pk", value) is None:  # a null foreign key: a PKOnlyObject without pk
                 return Response(Document({"data": None, "links": {"self": request.build_absolute_uri()}}))
             view = viewset.as_view({"get": "retrieve"})
             response = view(django_request, **{viewset.lookup_url_kwarg or viewset.lookup_field: str(value.pk)})

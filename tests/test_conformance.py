@@ -427,3 +427,23 @@ def test_a_failed_sign_in_sets_no_cookie(api, user):
     response = api.as_user(None).post("/api/v1/sessions/", body("Session", {"email": user.email, "password": "x"}))
     assert response.status_code == 401
     assert not response.cookies
+
+
+@pytest.mark.django_db
+def test_an_empty_to_one_relationship_is_null_linkage(api, world):
+    """An account without a consultancy: `data` is null on its relationship URL, not an
+    identifier with the id "None" (found by the fuzz pass)."""
+    api.as_user(world["outsider"])
+    account = api.post("/api/v1/accounts/", body("Account", {"name": "No Consultancy"})).document["data"]["id"]
+    response = api.get(f"/api/v1/accounts/{account}/relationships/consultancyAccount/")
+    assert response.status_code == 200 and response.document["data"] is None, response.document
+    related = api.get(f"/api/v1/accounts/{account}/consultancyAccount/")
+    assert related.status_code == 200 and related.document["data"] is None, related.document
+
+
+def test_decimal_attributes_are_strings_in_the_schema():
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    product = schema["components"]["schemas"]["Product"]["properties"]["attributes"]["properties"]
+    assert product["coinsUsed"]["type"] == "string"

@@ -3,7 +3,6 @@ Coins are decimal strings on the wire."""
 
 from decimal import Decimal
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework_json_api.utils import get_resource_type_from_queryset
@@ -26,7 +25,7 @@ def _coins_field(**kwargs):
     return serializers.DecimalField(**COIN, coerce_to_string=True, **kwargs)
 
 
-@extend_schema_field(OpenApiTypes.DECIMAL)
+@extend_schema_field({"type": "string", "format": "decimal", "pattern": r"^-?\d+(\.\d+)?$", "readOnly": True})
 class CoinsUsedField(CountField):
     """The coins a product used in the current billing period, summed in the page's own
     query (`ProductQuerySet.with_usage`), as a decimal string."""

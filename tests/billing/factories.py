@@ -1,6 +1,7 @@
 """factory_boy factories for billing (tests/factories.py holds the lower layers'). Like those,
 they write rows directly, skipping the services' rules, so a test can set up any state."""
 
+import importlib
 from decimal import Decimal
 
 import factory
@@ -15,7 +16,12 @@ STORAGE = "DATA_MANAGER_STORAGE_SUBSCRIPTION"
 
 
 def product_type(code=STORAGE) -> ProductType:
-    """One of the seeded product types (the data migration made them)."""
+    """One of the seeded product types (the data migration made them; a transactional test
+    before this one may have flushed them, so they are seeded again the same way)."""
+    if not ProductType.objects.filter(code=code).exists():
+        from django.apps import apps
+
+        importlib.import_module("billing.migrations.0002_seed_product_types").seed(apps, None)
     return ProductType.objects.get(code=code)
 
 
