@@ -167,8 +167,8 @@ def send_verification_mail(*, user: User, email: str) -> None:
           f"The link works once, for {days} days. If you did not ask for it, ignore this message.\n")
 
 
-def email_verification_user_id(*, token: str) -> int:
-    """Whose address a verification link confirms; a forged or expired link is refused."""
+def _verification_payload(token: str) -> tuple[int, str]:
+    """(user id, address) a verification link carries; a forged or expired link is refused."""
     try:
         payload = signing.loads(token, salt=EMAIL_VERIFICATION_SALT,
                                 max_age=settings.ROSTER_EMAIL_VERIFICATION_TTL)
@@ -178,7 +178,12 @@ def email_verification_user_id(*, token: str) -> int:
         raise ServiceError("This link is not valid.", code="invalid") from None
     if not isinstance(payload, dict) or not isinstance(payload.get("user"), int) or not payload.get("email"):
         raise ServiceError("This link is not valid.", code="invalid")
-    return payload["user"]
+    return payload["user"], payload["email"]
+
+
+def email_verification_user_id(*, token: str) -> int:
+    """Whose address a verification link confirms; a forged or expired link is refused."""
+    return _verification_payload(token)[0]
 
 
 @transaction.atomic
@@ -188,10 +193,9 @@ def email_verify(*, token: str, actor: User) -> User:
     was made for confirms it, signed in: a link opened by someone else (or by a mail
     scanner) proves nothing about who set that account's password. A used, superseded,
     expired or forged link is refused and changes nothing."""
-    user_id = email_verification_user_id(token=token)
+    user_id, email = _verification_payload(token)
     if actor is None or not actor.is_authenticated or actor.pk != user_id:
         raise Forbidden("This link confirms the address of another account; sign in as that account to use it.")
-    email = signing.loads(token, salt=EMAIL_VERIFICATION_SALT)["email"]
     invalid = ServiceError("This link was already used or is no longer valid.", code="invalid")
     user = User.objects.select_for_update().filter(pk=user_id, is_active=True).first()
     if user is None:
