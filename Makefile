@@ -76,13 +76,14 @@ fuzz: setup-dev
 clients: setup-dev
 	VENV=$(VENV) bash scripts/clients/run_js.sh
 
-# The deploy check runs the production settings with a throwaway secret key
+# The deploy check runs the production settings with a throwaway secret key and asset key
 # generated on the spot, so no real secret is ever needed (or leaked) here.
 lint: setup-dev
 	$(VENV)/bin/ruff check .
 	$(VENV_PYTHON) manage.py check
 	DJANGO_SETTINGS_MODULE=config.settings.production \
 	DJANGO_SECRET_KEY="$$($(VENV_PYTHON) -c 'import secrets; print(secrets.token_urlsafe(64))')" \
+	DJANGO_ASSET_KEYS="$$($(VENV_PYTHON) -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')" \
 	DJANGO_ALLOWED_HOSTS=localhost \
 	$(VENV_PYTHON) manage.py check --deploy --fail-level WARNING
 

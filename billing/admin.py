@@ -1,6 +1,7 @@
 """The staff face for billing: product types, products (with their latest charges, read-only),
-the charges ledger (filterable by account, utility, period and kind, exported as CSV) and
-merchants; and a utility's products on the utility's page.
+the charges ledger (filterable by account, utility, period and kind, exported as CSV),
+merchants and assets (a secret's content never shown); and a utility's products on the
+utility's page.
 
 Writes go through `billing.services`, so flavour rules, the coin limit, has_charges and the
 audit log hold here as they do in the API.
@@ -16,9 +17,10 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from billing import services
-from billing.models import Charge, Merchant, Product, ProductType
+from billing.models import Asset, Charge, Merchant, Product, ProductType, content_size_ok
 from billing.periods import MAX_PRIOR_PERIODS
 from core.admin import ServiceInline, ServiceModelAdmin, Writes
+from core.errors import Forbidden
 from memberships.admin import UtilityAdmin
 
 PRODUCT_WRITES = Writes(services, "product", fields=("utility", "product_type", "name", "flavour", "allowance",
@@ -335,3 +337,108 @@ class ProductInline(ServiceInline, admin.TabularInline):
 
 # The utility page lists its products; memberships, the lower layer, cannot name them.
 UtilityAdmin.inlines = (*UtilityAdmin.inlines, ProductInline)
+
+
+# --------------------------------------------------------------------------- assets
+
+SECRET_SHOWN_AS = _("(secret: never shown)")
+
+
+class AssetForm(forms.ModelForm):
+    """A secret's content is write-only here too: the field starts empty, and left empty it
+    keeps the secret; anything typed replaces it (encrypted by the service)."""
+
+    content = forms.CharField(required=False, strip=False, widget=forms.Textarea(attrs={"rows": 6}),
+                              help_text=_("At most 64 KiB (UTF-8). For a secret: never shown; leave empty to keep "
+                                          "it, type to replace it."))
+
+    class Meta:
+        model = Asset
+        fields = ("name", "description", "scope", "scope_id", "is_secret", "content", "merchants")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None and self.instance.is_secret:
+            self.initial["content"] = ""
+            self.fields["content"].widget = forms.PasswordInput(render_value=False)
+
+    def clean_content(self):
+        content = self.cleaned_data.get("content") or ""
+        if not content_size_ok(content):
+            raise forms.ValidationError(_("At most 64 KiB (65536 bytes as UTF-8)."))
+        return content
+
+    def _post_clean(self):
+        # The row is written by the service (which encrypts); the model's own checks must not
+        # see a secret's plaintext in the plain column.
+        content = self.cleaned_data.pop("content", "")
+        super()._post_clean()
+        self.cleaned_data["content"] = content
+        if self.instance.pk is not None:
+            self.instance.content = Asset.objects.filter(pk=self.instance.pk).values_list("content", flat=True).first()
+        else:
+            self.instance.content = ""
+
+
+@admin.register(Asset)
+class AssetAdmin(ServiceModelAdmin):
+    form = AssetForm
+    list_display = ("name", "scope", "scope_id", "is_secret", "enabled", "shown_content", "updated")
+    list_filter = ("scope", "is_secret", "enabled", ("merchants", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("name", "description")
+    ordering = ("name", "id")
+    filter_horizontal = ("merchants",)
+    actions = ("enable_assets", "disable_assets")
+    object_permissions = {"change": "billing.change_asset", "delete": "billing.delete_asset"}
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else ("scope", "scope_id", "is_secret", "enabled", "creator", "created", "updated")
+
+    def get_fields(self, request, obj=None):
+        fields = ("name", "description", "scope", "scope_id", "is_secret", "content", "merchants")
+        return fields if obj is None else (*fields, "enabled", "creator", "created", "updated")
+
+    @admin.display(description=_("content"))
+    def shown_content(self, obj):
+        if obj.is_secret:
+            return SECRET_SHOWN_AS
+        return obj.content if len(obj.content) <= 60 else f"{obj.content[:60]}…"
+
+    def create(self, request, form):
+        data = form.cleaned_data
+        target = services.asset_scope_target(actor=request.user, scope=data["scope"], scope_id=data.get("scope_id"))
+        return services.asset_create(actor=request.user, name=data["name"], scope=data["scope"], target=target,
+                                     description=data.get("description", ""), content=data.get("content", ""),
+                                     is_secret=bool(data.get("is_secret")), merchants=data.get("merchants") or ())
+
+    def update(self, request, obj, form):
+        data = {name: form.cleaned_data[name] for name in ("name", "description", "merchants")
+                if name in form.changed_data}
+        content = form.cleaned_data.get("content", "")
+        if obj.is_secret:
+            if content:
+                data["content"] = content
+        elif "content" in form.changed_data:
+            data["content"] = content
+        if "merchants" in data:
+            data["merchants"] = list(data["merchants"])
+        if data:
+            services.asset_update(actor=request.user, asset=obj, data=data)
+        obj.refresh_from_db()
+
+    def delete(self, request, obj):
+        services.asset_delete(actor=request.user, asset=obj)
+
+    def _toggle(self, request, queryset, enabled):
+        for asset in queryset.order_by("pk"):
+            if not request.user.has_perm("billing.change_asset", asset):
+                raise Forbidden(f"You may not change {asset}.")
+            services.asset_set_enabled(actor=request.user, asset=asset, enabled=enabled)
+
+    @admin.action(description=_("Enable the selected assets"), permissions=["change"])
+    def enable_assets(self, request, queryset):
+        self._toggle(request, queryset, True)
+
+    @admin.action(description=_("Disable the selected assets"), permissions=["change"])
+    def disable_assets(self, request, queryset):
+        self._toggle(request, queryset, False)

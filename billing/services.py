@@ -489,7 +489,11 @@ def assets_rotate_keys(*, batch_size: int = 500) -> tuple[int, int]:
                 total += 1
                 if crypto.encrypted_with_first_key(asset.encrypted_content):
                     continue
-                Asset.objects.filter(pk=asset.pk).update(encrypted_content=crypto.rotate(asset.encrypted_content))
+                try:
+                    token = crypto.rotate(asset.encrypted_content)
+                except crypto.SecretUnreadable:
+                    raise crypto.SecretUnreadable(f"No configured asset key decrypts asset {asset.pk}.") from None
+                Asset.objects.filter(pk=asset.pk).update(encrypted_content=token)
                 rotated += 1
     return rotated, total
 

@@ -10,6 +10,7 @@ the API does (subscriber seats included) and has an audit history.
 import json
 import os
 import random
+import secrets
 import shlex
 from collections import Counter
 from datetime import UTC, datetime, time
@@ -26,7 +27,7 @@ from accounts import services
 from accounts import services as account_services
 from accounts.models import Account, AccountMembership, AccountRole, Contact, Role, User
 from billing import services as billing_services
-from billing.models import Charge, Merchant, Product, ProductType
+from billing.models import Asset, Charge, Merchant, Product, ProductType
 from billing.periods import period_before, period_containing
 from core.errors import ServiceError
 from memberships import services as membership_services
@@ -195,6 +196,14 @@ DEMO_PERSONAL_UTILITIES = [("amira.haddad@example.com", 1), ("mei.chen@example.o
 
 # The merchant whose service posts the demo's charges: (name, kind, url).
 DEMO_MERCHANT = ("Squonk Data Manager", "DATA_MANAGER", "https://squonk.example.org/")
+# Assets: (name, scope, description, content or None for a generated secret). Utility assets
+# go to the first demo utility; the merchant's service reads them through /secret/.
+DEMO_ASSETS = [
+    ("platform-notice", "global", "Shown by every data manager instance.", "Maintenance on Sundays 06:00-08:00 UTC."),
+    ("object-store-url", "utility", "Where the utility's data manager keeps its files.",
+     "https://objects.example.org/demo/"),
+    ("object-store-key", "utility", "The data manager's access key for the object store.", None),
+]
 # Project-tier flavours, handed out in turn to the demo utilities' project products.
 DEMO_FLAVOURS = ["SILVER", "BRONZE", "GOLD", "EVALUATION"]
 # Storage products: (allowance, limit) in coins per billing period.
@@ -237,7 +246,7 @@ def co_op_roster(index: int, size: int):
 class Command(BaseCommand):
     help = "Fill the database with a demo (idempotent) and print how to sign in."
 
-    SECTIONS = ("users", "roles", "contacts", "accounts", "utilities", "billing")
+    SECTIONS = ("users", "roles", "contacts", "accounts", "utilities", "billing", "assets")
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -419,6 +428,21 @@ class Command(BaseCommand):
                     self.created["products"] += 1
                 if not Charge.objects.filter(product=product).exists():
                     self.seed_charges(product, utility, merchant)
+
+    def seed_assets(self):
+        """A global config value, and a utility's plain and secret assets (the secret a random
+        token, never printed), attached to the demo merchant."""
+        merchant = Merchant.objects.get(name=DEMO_MERCHANT[0])
+        utility = self.utilities[DEMO_UTILITIES[0][1]]
+        for name, scope, description, content in DEMO_ASSETS:
+            scope_id = None if scope == Asset.Scope.GLOBAL else utility.pk
+            if Asset.objects.filter(scope=scope, scope_id=scope_id, name=name).exists():
+                continue
+            billing_services.asset_create(
+                actor=self.admin, name=name, scope=scope, target=None if scope_id is None else utility,
+                description=description, content=secrets.token_urlsafe(32) if content is None else content,
+                is_secret=content is None, merchants=[merchant])
+            self.created["assets"] += 1
 
     def seed_charges(self, product, utility, merchant):
         """Two to four charges a period, each period using up to about 80% of the limit."""
