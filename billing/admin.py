@@ -344,6 +344,13 @@ UtilityAdmin.inlines = (*UtilityAdmin.inlines, ProductInline)
 SECRET_SHOWN_AS = _("(secret: never shown)")
 
 
+class WriteOnlyTextarea(forms.Textarea):
+    """A textarea that never shows a value: what is typed in is sent, nothing comes back."""
+
+    def format_value(self, value):
+        return None
+
+
 class AssetForm(forms.ModelForm):
     """A secret's content is write-only here too: the field starts empty, and left empty it
     keeps the secret; anything typed replaces it (encrypted by the service)."""
@@ -358,9 +365,13 @@ class AssetForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if self.instance.pk is not None and self.instance.is_secret:
+        secret = self.instance.is_secret if self.instance.pk is not None else (
+            self.is_bound and self.fields["is_secret"].widget.value_from_datadict(self.data, self.files,
+                                                                                  self.add_prefix("is_secret")))
+        if secret:
+            # Never rendered back, also not on a refused form (a textarea: keys span lines).
             self.initial["content"] = ""
-            self.fields["content"].widget = forms.PasswordInput(render_value=False)
+            self.fields["content"].widget = WriteOnlyTextarea(attrs={"rows": 6, "autocomplete": "off"})
 
     def clean_content(self):
         content = self.cleaned_data.get("content") or ""
