@@ -221,12 +221,14 @@ class AssetViewSet(RosterModelViewSet):
         asset = services.asset_set_enabled(actor=request.user, asset=asset, enabled=enabled)
         return Response(self.get_serializer(self._fresh(asset)).data)
 
-    @extend_schema(summary="Enable the asset", request=None)
+    @extend_schema(summary="Enable the asset", request=None,
+                   description="For those who write the asset's scope (403 for other readers); answers the asset.")
     @action(detail=True, methods=["post"], url_path="enable", request_body_required=False)
     def enable(self, request, pk=None):
         return self._toggle(request, True)
 
-    @extend_schema(summary="Disable the asset", request=None)
+    @extend_schema(summary="Disable the asset", request=None,
+                   description="For those who write the asset's scope (403 for other readers); answers the asset.")
     @action(detail=True, methods=["post"], url_path="disable", request_body_required=False)
     def disable(self, request, pk=None):
         return self._toggle(request, False)

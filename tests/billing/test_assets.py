@@ -509,3 +509,75 @@ def test_deleting_a_utility_or_product_or_user_deletes_their_assets(api, world):
     assert not Asset.objects.filter(pk=mine.pk).exists()
     made.refresh_from_db()
     assert made.creator is None  # what they made for a utility stays
+
+
+# --------------------------------------------------------------------------- the OpenAPI document
+
+
+def test_the_openapi_document_describes_assets_and_their_answers(api, client, world):
+    import json
+
+    from tests.test_schema import assert_matches_document
+
+    document = json.loads(client.get("/api/v1/schema/", {"format": "json"}).content)
+    paths = document["paths"]
+    assert set(paths["/api/v1/assets/{id}/relationships/merchants/"]) == {"get", "post", "patch", "delete"}
+    secret = paths["/api/v1/assets/{id}/secret/"]["get"]
+    assert {"200", "403", "404"} <= set(secret["responses"])
+    assert secret["responses"]["200"]["content"]["application/vnd.api+json"]["schema"] == {
+        "$ref": "#/components/schemas/AssetSecretDocument"}
+    for toggle in ("enable", "disable"):
+        assert {"200", "403", "404"} <= set(paths[f"/api/v1/assets/{{id}}/{toggle}/"]["post"]["responses"])
+    filters = {p["name"] for p in paths["/api/v1/assets/"]["get"]["parameters"]}
+    assert {"filter[scope]", "filter[scopeId]"} <= filters
+
+    asset = AssetFactory(scope="utility", scope_id=world.utility.pk, secret=SECRET)
+    asset.merchants.add(MerchantFactory())
+    api.as_user(world["site_admin"])
+    for method, path, url in [
+        ("get", "/api/v1/assets/", "/api/v1/assets/?include=merchants,creator"),
+        ("get", "/api/v1/assets/{id}/", f"/api/v1/assets/{asset.pk}/"),
+        ("get", "/api/v1/assets/{id}/secret/", f"/api/v1/assets/{asset.pk}/secret/"),
+        ("get", "/api/v1/assets/{id}/relationships/merchants/", f"/api/v1/assets/{asset.pk}/relationships/merchants/"),
+    ]:
+        assert_matches_document(document, method, path, api.get(url))
+    assert_matches_document(document, "post", "/api/v1/assets/{id}/disable/",
+                            api.post(f"/api/v1/assets/{asset.pk}/disable/"))
+    created = api.post("/api/v1/assets/", body("Asset", {"scope": "global", "name": "g", "content": "v"}))
+    assert_matches_document(document, "post", "/api/v1/assets/", created)
+    api.as_user(world["spectator"])
+    refused = api.get(f"/api/v1/assets/{asset.pk}/secret/")
+    assert refused.status_code == 403
+    assert_matches_document(document, "get", "/api/v1/assets/{id}/secret/", refused)
+
+
+# --------------------------------------------------------------------------- production settings
+
+
+def _manage(*args, **env):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    environment.update(DJANGO_DEBUG="false", DJANGO_SECRET_KEY="p" * 50, DJANGO_ALLOWED_HOSTS="roster.example.org",
+                       **env)
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=Path(__file__).resolve().parents[2],
+                          env=environment, capture_output=True, text=True, timeout=120)
+
+
+def test_production_refuses_to_start_without_asset_keys():
+    result = _manage("check")
+    assert result.returncode != 0 and "DJANGO_ASSET_KEYS must be set in production" in result.stderr
+
+
+def test_production_refuses_a_bad_asset_key_without_printing_it():
+    from cryptography.fernet import Fernet
+
+    bad = "bm90LWEtZmVybmV0LWtleS1hdC1hbGw"
+    result = _manage("check", DJANGO_ASSET_KEYS=f"{Fernet.generate_key().decode()},{bad}")
+    assert result.returncode != 0 and "key 2 of 2 is not a Fernet key" in result.stderr
+    assert bad not in result.stderr + result.stdout
+    good = _manage("check", DJANGO_ASSET_KEYS=Fernet.generate_key().decode())
+    assert good.returncode == 0, good.stderr
