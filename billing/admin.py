@@ -453,3 +453,59 @@ class AssetAdmin(ServiceModelAdmin):
     @admin.action(description=_("Disable the selected assets"), permissions=["change"])
     def disable_assets(self, request, queryset):
         self._toggle(request, queryset, False)
+
+
+# --------------------------------------------------------------------------- deletion summaries
+#
+# Deleting an account, utility, product or user deletes their assets too
+# (`billing.services.delete_scope_assets`), but an asset names its scope by id, not by a
+# foreign key, so Django's "are you sure?" page would not list them. The admins of those
+# models count them in, for every object the deletion reaches (a cascade included).
+
+
+def assets_reached_by(objs):
+    """The assets deleting `objs` deletes: those of every account, utility, product and user
+    the deletion collects."""
+    from django.contrib.admin.utils import NestedObjects
+    from django.db import router
+    from django.db.models import Q
+
+    objs = list(objs)
+    if not objs:
+        return Asset.objects.none()
+    collector = NestedObjects(using=router.db_for_write(type(objs[0])))
+    collector.collect(objs)
+    reached = Q(pk__in=[])
+    for model, instances in collector.data.items():
+        scope = services.SCOPE_MODELS.get(model._meta.label)
+        if scope is not None:
+            reached |= Q(scope=scope, scope_id__in=[instance.pk for instance in instances])
+    return Asset.objects.filter(reached)
+
+
+def _counting_assets(model_admin_class):
+    original = model_admin_class.get_deleted_objects
+
+    def get_deleted_objects(self, objs, request):
+        deleted, model_count, perms_needed, protected = original(self, objs, request)
+        assets = list(assets_reached_by(objs).order_by("name", "id"))
+        if assets:
+            model_count[Asset._meta.verbose_name_plural] = len(assets)
+            deleted.append([format_html("{}: {}", Asset._meta.verbose_name.capitalize(), asset) for asset in assets])
+        return deleted, model_count, perms_needed, protected
+
+    model_admin_class.get_deleted_objects = get_deleted_objects
+
+
+def count_assets_in_deletion_summaries(site=admin.site):
+    from accounts.models import Account, User
+    from memberships.models import Utility
+
+    for model in (Account, Utility, Product, User):
+        model_admin = site._registry.get(model)
+        if model_admin is not None and not getattr(type(model_admin), "_counts_assets", False):
+            _counting_assets(type(model_admin))
+            type(model_admin)._counts_assets = True
+
+
+count_assets_in_deletion_summaries()

@@ -213,3 +213,31 @@ def test_admin_actions_enable_and_disable(admin_client, world):
                                                            "_selected_action": [a.pk for a in assets]})
     assert response.status_code == 302
     assert not Asset.objects.filter(pk__in=[a.pk for a in assets], enabled=True).exists()
+
+
+def test_deletion_summaries_count_the_assets_a_delete_removes(admin_client, world):
+    from tests.billing.factories import AssetFactory, ProductFactory
+    from tests.factories import UserFactory
+
+    product = ProductFactory(utility=world.utility)
+    AssetFactory(scope="account", scope_id=world.account.pk, name="acc")
+    AssetFactory(scope="utility", scope_id=world.utility.pk, name="util")
+    AssetFactory(scope="product", scope_id=product.pk, name="prod", secret=FIRST)
+    AssetFactory(scope="utility", scope_id=world.other_utility.pk, name="elsewhere")
+    person = UserFactory()
+    AssetFactory(scope="user", scope_id=person.pk, name="personal")
+
+    def counted(url):
+        response = admin_client.get(url)
+        assert response.status_code == 200, url
+        assert_nothing_secret(response.content.decode(), url)
+        return dict(response.context["model_count"]).get("assets", 0)
+
+    assert counted(f"/admin/accounts/account/{world.account.pk}/delete/") == 3
+    assert counted(f"/admin/memberships/utility/{world.utility.pk}/delete/") == 2
+    assert counted(f"/admin/billing/product/{product.pk}/delete/") == 1
+    assert counted(f"/admin/accounts/user/{person.pk}/delete/") == 1
+    assert counted(f"/admin/memberships/utility/{world.second_utility.pk}/delete/") == 0
+    response = admin_client.post(f"/admin/accounts/account/{world.account.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert set(Asset.objects.values_list("name", flat=True)) == {"elsewhere", "personal"}
