@@ -110,7 +110,7 @@ class TestProductAssetPermissions(AssetMatrix):
     list_persona = "account_consultant"
 
     def scope_id(self, world):
-        return world._once("asset_product", lambda: ProductFactory(utility=world.utility)).pk
+        return world._once("scope_product", lambda: ProductFactory(utility=world.utility)).pk
 
 
 class TestAccountAssetPermissions(AssetMatrix):
