@@ -38,7 +38,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -83,7 +83,8 @@ class Server:
         self.name, self.env, self.workers = name, env, workers
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tempfile.NamedTemporaryFile(prefix=f"reliability-{name}-", suffix=".log", delete=False)
+        descriptor, path = tempfile.mkstemp(prefix=f"reliability-{name}-", suffix=".log")
+        self.log = os.fdopen(descriptor, "w")
         self.process = None
 
     def start(self):
@@ -227,7 +228,8 @@ def prepare(base):
         email = f"member{n}-{uuid.uuid4().hex[:6]}@example.org"
         user = api.must("POST", "/api/v1/users/", {"data": {"type": "User", "attributes": {
             "email": email, "username": email.split("@")[0], "password": PASSWORD}}})["data"]["id"]
-        api.must("POST", "/api/v1/memberships/", {"data": {"type": "Membership", "attributes": {"role": "member", "isSubscriber": False},
+        api.must("POST", "/api/v1/memberships/", {"data": {"type": "Membership", "attributes": {
+                 "role": "member", "isSubscriber": False},
                  "relationships": {"user": {"data": {"type": "User", "id": user}},
                                    "utility": {"data": {"type": "Utility", "id": utility}}}}})
         members.append(email)
@@ -384,7 +386,8 @@ def faults(args):
         fail("a 503 during the outage without code service_unavailable")
     slow = [o for o in during if o.elapsed > 5]
     if slow:
-        fail(f"{len(slow)} requests during the outage took more than 5 s (slowest {max(o.elapsed for o in slow):.1f} s)")
+        slowest = max(o.elapsed for o in slow)
+        fail(f"{len(slow)} requests during the outage took more than 5 s (slowest {slowest:.1f} s)")
     if not statuses.get("503"):
         fail("no 503 during the outage: did the database stop?")
 
