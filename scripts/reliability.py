@@ -83,7 +83,7 @@ class Server:
         self.name, self.env, self.workers = name, env, workers
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        descriptor, path = tempfile.mkstemp(prefix=f"reliability-{name}-", suffix=".log")
+        descriptor, self.log_path = tempfile.mkstemp(prefix=f"reliability-{name}-", suffix=".log")
         self.log = os.fdopen(descriptor, "w")
         self.process = None
 
@@ -102,7 +102,7 @@ class Server:
             if self.process.poll() is not None:
                 break
             time.sleep(0.3)
-        raise SystemExit(f"{self.name}: the server did not start; see {self.log.name}")
+        raise SystemExit(f"{self.name}: the server did not start; see {self.log_path}")
 
     def worker_pids(self):
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
