@@ -30,6 +30,7 @@ from accounts.models import (
     AccountMembership,
     ActivationCode,
     AuditLogEntry,
+    BrowserSession,
     Contact,
     Invitation,
     Session,
@@ -197,6 +198,7 @@ class DashboardView(LoginRequiredMixin, TemplateView):
             invitations=pending_invitations_to(user),
             contact_count=Contact.objects.for_user(user).count(),
             session_count=Session.objects.for_user(user).count(),
+            browser_count=BrowserSession.objects.for_user(user).count(),
             **kwargs,
         )
 
