@@ -17,6 +17,7 @@ from django.db.models import OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Lower
 from django.db.models.signals import pre_delete
 from django.dispatch import receiver
+from django.urls import reverse
 from django.utils import timezone
 
 from core.validators import single_line
@@ -536,6 +537,10 @@ class Account(models.Model):
 
     def __str__(self):
         return self.name
+
+    def get_absolute_url(self):
+        """Its portal page (the admin's "View on site" link)."""
+        return reverse("account_detail", args=[self.pk])
 
     def clean(self):
         super().clean()

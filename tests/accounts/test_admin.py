@@ -382,10 +382,15 @@ def test_deleting_a_user_in_the_admin(admin_client, site_admin, population):
 # --------------------------------------------------------------------------- the deactivate action
 
 
-def deactivate(client, users):
-    return client.post("/admin/accounts/user/", {
-        "action": "deactivate_users", "_selected_action": [str(u.pk) for u in users],
-    }, follow=True)
+def deactivate(client, users, asks=True):
+    """The action asks first (a confirmation page that changes nothing), then deactivates;
+    `asks=False`: for a caller who may not, no question either (the confirmed POST is sent anyway)."""
+    selected = {"action": "deactivate_users", "_selected_action": [str(u.pk) for u in users]}
+    active = {u.pk: User.objects.get(pk=u.pk).is_active for u in users}
+    asked = client.post("/admin/accounts/user/", selected)
+    assert ("Yes, deactivate" in asked.content.decode()) is asks
+    assert {u.pk: User.objects.get(pk=u.pk).is_active for u in users} == active
+    return client.post("/admin/accounts/user/", {**selected, "post": "yes"}, follow=True)
 
 
 def test_deactivate_action_deactivates_ends_sessions_and_is_audited(admin_client, site_admin, population):
@@ -431,7 +436,7 @@ def test_deactivate_action_is_for_site_admins_only(client, population):
     response = client.get("/admin/accounts/user/")
     assert response.status_code == 200
     assert "deactivate_users" not in response.content.decode()
-    deactivate(client, [population["alice"]])
+    deactivate(client, [population["alice"]], asks=False)
     assert User.objects.get(pk=population["alice"].pk).is_active
 
 
