@@ -36,8 +36,8 @@ from portal.management.commands.seed_demo import (
     DEMO_PERSONAL_UTILITIES,
     DEMO_SPECTATOR_EMAIL,
     DEMO_USER_EMAIL,
-    DEMO_UTILITY_ADMIN_EMAIL,
     DEMO_USERS,
+    DEMO_UTILITY_ADMIN_EMAIL,
     MEMBER_COUNT,
 )
 
