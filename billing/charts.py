@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 WIDTH, HEIGHT = 640, 240
-LEFT, RIGHT, TOP, BOTTOM = 64, 8, 12, 40
+LEFT, RIGHT, TOP, BOTTOM = 64, 8, 12, 48
 
 
 @dataclass
@@ -18,6 +18,8 @@ class Bar:
     total: Decimal
     selected: bool
     label_x: float
+    year: str  # under the first bar and each January
+    full_label: str
 
 
 def nice_ceiling(value: Decimal) -> Decimal:
@@ -52,9 +54,11 @@ def period_chart(periods, totals, kinds, selected: int) -> dict:
             height = float(max(amount, Decimal(0)) / top) * plot_h
             y -= height
             segments.append((kind, round(y, 1), round(height, 1), amount))
-        bars.append(Bar(pbp=pbp, label=period.start.strftime("%b %y"), x=round(x, 1), width=round(width, 1),
+        bars.append(Bar(pbp=pbp, label=period.start.strftime("%b"), x=round(x, 1), width=round(width, 1),
                         segments=segments, total=total, selected=pbp == selected,
-                        label_x=round(x + width / 2, 1)))
+                        label_x=round(x + width / 2, 1),
+                        year=str(period.start.year) if index == 0 or period.start.month == 1 else "",
+                        full_label=period.start.strftime("%b %Y")))
     ticks = [(round(HEIGHT - BOTTOM - plot_h * i / 4, 1), top * i / 4) for i in range(5)]
     return {"width": WIDTH, "height": HEIGHT, "left": LEFT, "right": WIDTH - RIGHT, "baseline": HEIGHT - BOTTOM,
-            "label_y": HEIGHT - BOTTOM + 16, "bars": bars, "ticks": ticks, "top": top}
+            "label_y": HEIGHT - BOTTOM + 16, "year_y": HEIGHT - BOTTOM + 32, "bars": bars, "ticks": ticks, "top": top}

@@ -27,8 +27,9 @@
     });
   }
 
-  document.addEventListener("DOMContentLoaded", function () {
-    wireColourPickers();
-    focusFirstProblem();
-  });
+  document.addEventListener("DOMContentLoaded", wireColourPickers);
+  /* After "load": the browser has scrolled to the address's #section by then, which would
+     otherwise take the focus back to the top of the document. */
+  window.addEventListener("load", function () { window.setTimeout(focusFirstProblem, 0); });
+  document.documentElement.setAttribute("data-enhanced", "");
 })();
