@@ -37,7 +37,7 @@ from memberships.rules import utility_role
 
 UtilityRole = Membership.Role
 
-MEMBERS_PAGE_SIZE = 50
+MEMBERS_PAGE_SIZE = 25
 #: the members list's sort keys: what the user picks → the ordering
 MEMBER_SORTS = {
     "name": (Lower("user__first_name"), Lower("user__last_name"), "user__email", "id"),

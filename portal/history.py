@@ -173,11 +173,15 @@ def history_page(request, entries) -> dict:
     filtered = AuditLogEntryFilterSet(
         data=data, queryset=entries.select_related("actor", "content_type").order_by("-timestamp", "-id")).qs
     page = Paginator(filtered, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
-    rows = list(page.object_list)
-    names = _names_of(rows)
-    for entry in rows:
+    return {"filter_form": form, "page_obj": page, "entries": readable(list(page.object_list))}
+
+
+def readable(entries: list) -> list:
+    """Give each entry `action_name`, `object_type`, `change_rows` and `actor_name`."""
+    names = _names_of(entries)
+    for entry in entries:
         entry.action_name = AUDIT_ACTION_NAMES.get(entry.action, str(entry.action))
         entry.object_type = _type_name(entry.content_type_id)
         entry.change_rows = change_rows(entry, names)
         entry.actor_name = (entry.actor.get_full_name() or entry.actor.email) if entry.actor else None
-    return {"filter_form": form, "page_obj": page, "entries": rows}
+    return entries

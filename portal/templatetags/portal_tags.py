@@ -38,3 +38,12 @@ def leftover_messages(context):
     groups = _groups(request)
     left = [message for section in list(groups) for message in groups.pop(section)]
     return left
+
+
+@register.simple_tag
+def readable_entries(entries):
+    """Audit entries as people read them (`change_rows`: field labels, related objects by
+    name; `actor_name`), for the admin's history pages. One query per related model."""
+    from portal.history import readable
+
+    return readable(list(entries))

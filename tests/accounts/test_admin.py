@@ -1018,6 +1018,19 @@ def test_account_history_lists_everything_inside_the_account(admin_client, site_
     assert f"/admin/accounts/auditlogentry/?account_id={account.pk}" in page
 
 
+def test_account_history_names_people_and_fields(admin_client, accounts_world):
+    """Issue 15: who and what by name, fields by label, times to the second, not `user: 53`."""
+    account = accounts_world["account"]
+    person = accounts_world["people"][USER]
+    User.objects.filter(pk=person.pk).update(first_name="Una", last_name="User")
+    page = admin_client.get(f"/admin/accounts/account/{account.pk}/history/").content.decode()
+    assert "<td>User</td><td>— → Una User</td>" in page
+    assert f"<td>user</td><td>{person.pk}</td>" not in page
+    assert f"<td>{person.pk}</td>" not in page
+    entry = AuditLogEntry.objects.filter(account_id=account.pk).latest("timestamp")
+    assert entry.timestamp.strftime("%Y-%m-%d %H:%M:%S") in page
+
+
 def test_account_history_paginates(admin_client, accounts_world):
     account = accounts_world["account"]
     for number in range(60):

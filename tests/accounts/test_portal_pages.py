@@ -387,3 +387,45 @@ def test_contact_removal_asks_first(client, world):
     page = client.get(f"/profile/contacts/{contact.pk}/remove/")
     assert page.status_code == 200 and "Remove the contact" in page.content.decode()
     assert Contact.objects.filter(pk=contact.pk).exists()
+
+
+# --------------------------------------------------------------------------- member lists
+
+
+def test_utility_members_search_sort_pages_and_names(client, world):
+    utility = world.utility
+    for number in range(30):
+        Membership.objects.create(utility=utility, role="spectator", is_subscriber=number % 2 == 0,
+                                  user=UserFactory(first_name=f"Fan{number:02}", last_name="Zed",
+                                                   email=f"fan{number:02}@example.org"))
+    as_user(client, world["account_admin"])
+    first = client.get(f"/utilities/{utility.pk}/?sort=name")
+    page = first.context["page_obj"]
+    total = Membership.objects.filter(utility=utility).count()
+    assert page.paginator.count == total and page.paginator.num_pages == 2
+    html = first.content.decode()
+    assert 'aria-sort="ascending"' in html and "Fan00 Zed" in html  # names, sorted by name
+    names = [m.user.first_name for m in first.context["memberships"]]
+    assert names == sorted(names, key=str.lower)
+    second = client.get(f"/utilities/{utility.pk}/?sort=name&page=2")
+    assert second.context["page_obj"].number == 2
+    assert not {m.pk for m in second.context["memberships"]} & {m.pk for m in first.context["memberships"]}
+    found = client.get(f"/utilities/{utility.pk}/", {"q": "fan07"}).context
+    assert [m.user.email for m in found["memberships"]] == ["fan07@example.org"]
+    assert found["member_count"] == total  # the counts are of the whole utility
+    nobody = client.get(f"/utilities/{utility.pk}/", {"q": "nobody-at-all"})
+    assert "No member matches" in nobody.content.decode()
+    assert client.get(f"/utilities/{utility.pk}/?sort=evil&page=x").status_code == 200
+
+
+def test_account_members_search_and_sort(client, world):
+    account = world.account
+    for number in range(12):
+        AccountMembership.objects.create(account=account, role="user",
+                                         user=UserFactory(first_name=f"Acc{number:02}", last_name="Member"))
+    as_user(client, world["account_admin"])
+    found = client.get(f"/accounts/{account.pk}/", {"q": "acc03 member"}).context
+    assert [m.user.first_name for m in found["members"]] == ["Acc03"]
+    by_role = client.get(f"/accounts/{account.pk}/?sort=role").context["members"]
+    roles = [m.role for m in by_role]
+    assert roles == sorted(roles)
