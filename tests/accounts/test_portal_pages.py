@@ -429,3 +429,20 @@ def test_account_members_search_and_sort(client, world):
     by_role = client.get(f"/accounts/{account.pk}/?sort=role").context["members"]
     roles = [m.role for m in by_role]
     assert roles == sorted(roles)
+
+
+def test_portal_templates_have_no_inline_script_or_style():
+    """A Content-Security-Policy can forbid inline code: the portal's scripts and styles are
+    static files (the admin's own templates are Django's and django-auditlog's)."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    offenders = []
+    for path in [*(root / "templates").rglob("*.html"), *(root / "portal" / "templates").rglob("*.html")]:
+        if {"admin", "auditlog"} & set(path.relative_to(root).parts):
+            continue
+        text = path.read_text(encoding="utf-8")
+        if re.search(r"<script(?![^>]*\bsrc=)", text) or re.search(r"<style|\sstyle=|\son[a-z]+=", text):
+            offenders.append(str(path.relative_to(root)))
+    assert offenders == []
