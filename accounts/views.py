@@ -254,7 +254,7 @@ class ProfileActionView(LoginRequiredMixin, View):
     def render_profile(self, **forms):
         """Back to the profile (PRG), where the form shows its errors."""
         for name, form in forms.items():
-            stash_form(self.request, name, form, secret_fields=self.secret_fields)
+            stash_form(self.request, name, form, page=reverse("profile"), secret_fields=self.secret_fields)
         return self.back_to_profile()
 
     def back_to_profile(self):

@@ -66,21 +66,22 @@ def message_section(message) -> str:
 # --------------------------------------------------------------------------- forms across a redirect
 
 
-def stash_form(request, key: str, form, *, secret_fields=()) -> None:
-    """Keep a form that did not validate for the next GET of its page: what was typed (less
-    `secret_fields` and files) and the errors."""
+def stash_form(request, key: str, form, *, page: str | None = None, secret_fields=()) -> None:
+    """Keep a form that did not validate for the next GET of its page (`page`, a path; the
+    POST's own by default): what was typed (less `secret_fields` and files) and the errors."""
     data = {name: values for name, values in form.data.lists()
             if name not in secret_fields and name != "csrfmiddlewaretoken"}
-    stash = request.session.get(FORM_STASH, {})
-    stash[key] = {"data": data, "errors": form.errors.get_json_data()}
+    stash = {}  # one form at a time: a newer failure replaces an older one never shown
+    stash[f"{page or request.path}|{key}"] = {"data": data, "errors": form.errors.get_json_data()}
     request.session[FORM_STASH] = stash
 
 
 def unstash_form(request, key: str, factory):
-    """The form kept under `key`, bound to what was typed and carrying its errors (once), or
-    None. `factory(data)` builds the form; the errors are those of the POST, not re-checked
-    (a service's refusal could not be)."""
+    """The form kept under `key` for this page, bound to what was typed and carrying its
+    errors (once), or None. `factory(data)` builds the form; the errors are those of the
+    POST, not re-checked (a service's refusal could not be)."""
     stash = request.session.get(FORM_STASH)
+    key = f"{request.path}|{key}"
     if not stash or key not in stash:
         return None
     entry = stash.pop(key)
@@ -182,7 +183,7 @@ class PageActionView(ObjectPageMixin, View):
 
     def form_failed(self, key: str, form, *, secret_fields=()):
         """Back to the page, which shows `form` again with its errors (PRG)."""
-        stash_form(self.request, key, form, secret_fields=secret_fields)
+        stash_form(self.request, key, form, page=self.page_url(), secret_fields=secret_fields)
         return self.back_to_page()
 
     def get(self, request, *args, **kwargs):

@@ -267,7 +267,7 @@ def dashboard_sections(user, **overrides) -> dict:
 
 def back_to_dashboard(request, key: str, form, section: str):
     """The dashboard again (PRG), showing `form` with its errors in `section`."""
-    stash_form(request, key, form)
+    stash_form(request, key, form, page=reverse("dashboard"))
     return redirect(reverse("dashboard") + f"#{section}")
 
 

@@ -446,3 +446,18 @@ def test_portal_templates_have_no_inline_script_or_style():
         if re.search(r"<script(?![^>]*\bsrc=)", text) or re.search(r"<style|\sstyle=|\son[a-z]+=", text):
             offenders.append(str(path.relative_to(root)))
     assert offenders == []
+
+
+def test_a_kept_form_shows_only_on_its_own_page(client, world):
+    as_user(client, world["utility_admin"])
+    north, south = world.utility, world.second_utility
+    from memberships.models import Membership as M
+
+    M.objects.get_or_create(utility=south, user=world["utility_admin"], defaults={"role": "admin",
+                                                                                  "is_subscriber": False})
+    response = client.post(f"/utilities/{north.pk}/memberships/add/", {"email": "not-an-address", "role": "member"})
+    assert response.status_code == 302
+    elsewhere = client.get(f"/utilities/{south.pk}/")
+    assert not elsewhere.context["member_form"].is_bound  # another utility's page: not its form
+    own = client.get(f"/utilities/{north.pk}/")
+    assert own.context["member_form"].errors["email"]
