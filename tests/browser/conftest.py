@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import tarfile
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -95,11 +96,16 @@ def axe_source():
         if npm is None:
             pytest.fail("axe-core is needed and npm is not installed to fetch it (apt-get install npm)")
         ASSETS.mkdir(exist_ok=True)
-        subprocess.run([npm, "pack", f"axe-core@{AXE_VERSION}", "--silent", "--pack-destination", str(ASSETS)],
-                       check=True, capture_output=True, timeout=300)
-        with tarfile.open(ASSETS / f"axe-core-{AXE_VERSION}.tgz") as archive:
-            member = archive.extractfile("package/axe.min.js")
-            target.write_bytes(member.read())
+        # Each test process packs into a directory of its own, then renames: two xdist workers
+        # fetching at once never read a half-written file.
+        with tempfile.TemporaryDirectory(dir=ASSETS) as scratch:
+            subprocess.run([npm, "pack", f"axe-core@{AXE_VERSION}", "--silent", "--pack-destination", scratch],
+                           check=True, capture_output=True, timeout=300)
+            with tarfile.open(Path(scratch) / f"axe-core-{AXE_VERSION}.tgz") as archive:
+                source = archive.extractfile("package/axe.min.js").read()
+            partial = Path(scratch) / "axe.min.js"
+            partial.write_bytes(source)
+            os.replace(partial, target)
     return target.read_text(encoding="utf-8")
 
 
