@@ -194,3 +194,21 @@ def test_every_page_has_no_axe_violations(page, phone, demo, axe_source, width):
 
     visit_all(tab, demo, check)
     assert found == {}, json.dumps(found, indent=1)
+
+
+def test_branding_with_the_colour_picker(page, demo):
+    sign_in(page, "ada@example.org")
+    page.goto(f"/accounts/{demo['account'].pk}/")
+    page.get_by_role("link", name="Settings and branding").click()
+    page.get_by_label("Pick the primary colour").fill("#aa3366")
+    expect(page.locator("#account-primary_color")).to_have_value("#aa3366")
+    page.locator("#account-secondary_color").fill("not a colour")
+    page.get_by_role("button", name="Save settings").click()
+    # The colour error shows with the others, on the field, which has the focus.
+    expect(page.locator("#account-secondary_color")).to_be_focused()
+    expect(page.locator("#account-primary_color")).to_have_value("#aa3366")
+    page.locator("#account-secondary_color").fill("#112233")
+    page.get_by_role("button", name="Save settings").click()
+    expect(page.get_by_text("The account's settings are saved.")).to_be_in_viewport()
+    demo["account"].refresh_from_db()
+    assert (demo["account"].primary_color, demo["account"].secondary_color) == ("#aa3366", "#112233")
