@@ -52,6 +52,10 @@ DEMO_USERS = [
     ("daniel.okafor@example.com", "Daniel", "Okafor", {}),
     ("ines.duarte@example.org", "Inês", "Duarte", {"strategy": User.Strategy.LDAP}),
     ("elena.petrova@example.net", "Elena", "Petrova", {"is_active": False}),
+    # One person per utility role, with nothing else, for trying the portal as that role.
+    ("yara.nasser@example.com", "Yara", "Nasser", {}),
+    ("nora.lind@example.org", "Nora", "Lind", {}),
+    ("oskar.weber@example.net", "Oskar", "Weber", {}),
 ]
 # The ordinary user the sign-in instructions name.
 DEMO_USER_EMAIL = DEMO_USERS[0][0]
@@ -171,8 +175,11 @@ DEMO_UTILITY_MEMBERS = {
         ("tomas.ortega@example.com", "leader", True),
         ("mei.chen@example.org", "member", True),
         ("ines.duarte@example.org", "spectator", False),
+        ("nora.lind@example.org", "member", True),
+        ("oskar.weber@example.net", "spectator", False),
     ],
     "Northwind Business": [("tomas.ortega@example.com", "admin", False)],
+    "Northwind EV Charging": [("yara.nasser@example.com", "admin", False)],
     "Harbor North Shore": [("elena.petrova@example.net", "member", False)],
     "Harbor Marina": [
         ("lukas.novak@example.org", "leader", True),
@@ -190,6 +197,10 @@ DEMO_UTILITY_MEMBERS = {
 }
 # Named in the sign-in instructions: someone who leads a utility without administering an account.
 DEMO_LEADER_EMAIL = "tomas.ortega@example.com"
+# Named too: a utility admin, a member and a spectator who hold only that role.
+DEMO_UTILITY_ADMIN_EMAIL = "yara.nasser@example.com"
+DEMO_MEMBER_EMAIL = "nora.lind@example.org"
+DEMO_SPECTATOR_EMAIL = "oskar.weber@example.net"
 
 # (email, billing day): demo people with a personal utility in the default account.
 DEMO_PERSONAL_UTILITIES = [("amira.haddad@example.com", 1), ("mei.chen@example.org", 16)]
@@ -550,9 +561,9 @@ class Command(BaseCommand):
         self.stdout.write("\n".join(lines))
 
     @staticmethod
-    def utility_roles_of(email):
+    def utility_roles_of(email, roles=("admin", "leader")):
         rows = (
-            Membership.objects.filter(user__email__iexact=email, role__in=["admin", "leader"])
+            Membership.objects.filter(user__email__iexact=email, role__in=roles)
             .order_by("utility__name")
             .values_list("role", "utility__name")
         )
@@ -584,6 +595,12 @@ class Command(BaseCommand):
             f"  ({self.roles_of(DEMO_CONSULTANT_EMAIL, 'consultant')}: reads its clients' accounts)",
             f"  Utility leader {DEMO_LEADER_EMAIL}  password: {self.password}"
             f"  ({self.utility_roles_of(DEMO_LEADER_EMAIL)})",
+            f"  Utility admin  {DEMO_UTILITY_ADMIN_EMAIL}  password: {self.password}"
+            f"  ({self.utility_roles_of(DEMO_UTILITY_ADMIN_EMAIL, ['admin'])}; no account role)",
+            f"  Member         {DEMO_MEMBER_EMAIL}  password: {self.password}"
+            f"  ({self.utility_roles_of(DEMO_MEMBER_EMAIL, ['member'])}; a subscriber)",
+            f"  Spectator      {DEMO_SPECTATOR_EMAIL}  password: {self.password}"
+            f"  ({self.utility_roles_of(DEMO_SPECTATOR_EMAIL, ['spectator'])})",
             "  (passwords as seeded; a run on an existing database keeps any changed since)",
             "",
             "Get an API token:",
