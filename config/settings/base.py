@@ -74,6 +74,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "core.middleware.BrowserIdleTimeoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "core.audit.AuditlogMiddleware",
@@ -238,6 +239,11 @@ check_asset_keys(ROSTER_ASSET_KEYS)
 ROSTER_SESSION_IDLE_TTL = timedelta(seconds=env_int("DJANGO_SESSION_IDLE_TTL", 8 * 3600))
 ROSTER_SESSION_ABSOLUTE_TTL = timedelta(seconds=env_int("DJANGO_SESSION_ABSOLUTE_TTL", 30 * 86400))
 # How often a request may move a session's lastSeenAt (and idle expiry) forward.
+# Signed-in browsers (portal, admin: cookie sessions) end after this long without a request,
+# and after the absolute limit in any case.
+ROSTER_BROWSER_IDLE_TTL = timedelta(seconds=env_int("DJANGO_BROWSER_IDLE_TTL", 2 * 3600))
+ROSTER_BROWSER_ABSOLUTE_TTL = timedelta(seconds=env_int("DJANGO_BROWSER_ABSOLUTE_TTL", 7 * 86400))
+SESSION_COOKIE_AGE = int(ROSTER_BROWSER_ABSOLUTE_TTL.total_seconds())
 ROSTER_SESSION_TOUCH_INTERVAL = timedelta(seconds=env_int("DJANGO_SESSION_TOUCH_INTERVAL", 60))
 ROSTER_SIGNUP_ENABLED = env_bool("DJANGO_SIGNUP_ENABLED", True)
 # Where the links in mails point (verification, invitations): the portal's public address.
