@@ -335,3 +335,6 @@ class ProductInline(ServiceInline, admin.TabularInline):
 
 # The utility page lists its products; memberships, the lower layer, cannot name them.
 UtilityAdmin.inlines = (*UtilityAdmin.inlines, ProductInline)
+
+
+from billing.events import admin as event_stream_admin  # noqa: E402,F401 (registers EventStreamAdmin)

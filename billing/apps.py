@@ -7,6 +7,8 @@ class BillingConfig(AppConfig):
 
     def ready(self):
         from billing import rules  # noqa: F401 (registers the role rules)
+        from billing.events import rules as event_rules  # noqa: F401
+        from billing.events.models import EventStream
         from billing.models import Charge, Merchant, Product, ProductType
         from core.audit import register_audited
 
@@ -16,3 +18,5 @@ class BillingConfig(AppConfig):
         register_audited(Product)
         register_audited(Charge)
         register_audited(Merchant)
+        # The read token's hash is never logged (an event stream is its owner's, no account's).
+        register_audited(EventStream, exclude_fields=["read_token_hash"])

@@ -313,3 +313,8 @@ class Charge(models.Model):
         """
         day = months_before(today or today_utc(), pbp)
         return Q(billing_period_start__lte=day, billing_period_end__gt=day)
+
+
+# --------------------------------------------------------------------------- event streams
+
+from billing.events.models import EventStream  # noqa: E402,F401 (a model of this app, kept in its own package)

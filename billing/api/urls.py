@@ -1,4 +1,6 @@
-from billing.api import views
+from django.urls import path
+
+from billing.api import events, views
 from jsonapi.routers import Router
 
 router = Router()
@@ -6,5 +8,10 @@ router.register("product-types", views.ProductTypeViewSet, basename="producttype
 router.register("products", views.ProductViewSet, basename="product")
 router.register("charges", views.ChargeViewSet, basename="charge")
 router.register("merchants", views.MerchantViewSet, basename="merchant")
+router.register("event-streams", events.EventStreamViewSet, basename="eventstream")
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("event-streams/<str:pk>/events/", events.EventListView.as_view(), name="eventstream-events"),
+    path("event-streams/<str:pk>/sse/", events.event_stream_sse, name="eventstream-sse"),
+    *router.urls,
+]
