@@ -20,7 +20,7 @@ from rest_framework.response import Response
 
 from accounts.authentication import WWW_AUTHENTICATE, BearerTokenAuthentication
 from billing.events import selectors, services
-from billing.events.hub import Listener, hub
+from billing.events.hub import CATCH_UP_BATCH, Listener, catch_up, hub
 from billing.events.models import EventStream, hash_read_token
 from billing.events.selectors import Position
 from jsonapi.encoding import Document, dumps
@@ -231,11 +231,11 @@ async def _frames(listener, resume):
         if resume is not None:
             sent = resume
             while True:
-                entries = await hub.run(selectors.entries_after, sent, scope=listener.scope, limit=500)
-                for entry in entries:
-                    sent = Position.of(entry)
-                    yield selectors.sse_frame(entry, listener.format)
-                if len(entries) < 500:
+                frames = await hub.run(catch_up, sent, listener.scope, listener.format)
+                for position, frame in frames:
+                    sent = position
+                    yield frame
+                if len(frames) < CATCH_UP_BATCH:
                     break
         keepalive = settings.ROSTER_SSE_KEEPALIVE_SECONDS
         while True:

@@ -34,6 +34,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 
 from billing.events import selectors
+from billing.events.models import EventStream
 from billing.events.selectors import Position
 
 log = logging.getLogger(__name__)
@@ -141,7 +142,7 @@ class Hub:
         self._tasks = []
         if self._executor is not None:
             executor, self._executor = self._executor, None
-            await asyncio.get_running_loop().run_in_executor(executor, connection.close)
+            await asyncio.get_running_loop().run_in_executor(executor, _close_connection)
             executor.shutdown(wait=True)
         self.position = None
 
@@ -201,29 +202,24 @@ class Hub:
         """Deliver everything after the hub's position; whether entries wait behind an open
         transaction."""
         while True:
-            entries, pending = await self.run(_read_batch, self.position)
-            if not entries:
+            events, pending = await self.run(_read_batch, self.position)
+            if not events:
                 return pending
-            if self.listeners and any(selectors.object_type(entry) in RECHECK_TYPES for entry in entries):
+            if self.listeners and any(event.object_type in RECHECK_TYPES for event in events):
                 await self._recheck()
-            self._dispatch(entries)
-            self.position = Position.of(entries[-1])
-            if len(entries) < BATCH:
+            self._dispatch(events)
+            self.position = events[-1].position
+            if len(events) < BATCH:
                 return pending
 
-    def _dispatch(self, entries):
+    def _dispatch(self, events):
         listeners = [listener for listener in self.listeners if not listener.closed]
         if not listeners:
             return
-        for entry in entries:
-            position = Position.of(entry)
-            frames = {}
+        for event in events:
             for listener in listeners:
-                if listener.scope.sees(entry):
-                    frame = frames.get(listener.format)
-                    if frame is None:
-                        frame = frames[listener.format] = selectors.sse_frame(entry, listener.format)
-                    listener.put(position, frame)
+                if listener.scope.sees(event):
+                    listener.put(event.position, event.frames[listener.format])
 
     async def _recheck(self):
         self._last_recheck = time.monotonic()
@@ -240,16 +236,47 @@ class Hub:
                 listener.scope = scope
 
 
+def _close_connection():
+    with contextlib.suppress(Exception):  # a connection shared with the test's thread (in-memory SQLite)
+        connection.close()
+
+
 def _with_fresh_connection(function, args, kwargs):
     close_old_connections()  # a connection the database dropped, or past CONN_MAX_AGE
     return function(*args, **kwargs)
+
+
+class Event:
+    """An entry as the hub hands it out: made on the hub's thread (content types and wire
+    names may need the database), so the event loop only filters and enqueues."""
+
+    __slots__ = ("position", "object_type", "account_id", "content_type_id", "object_id", "frames")
+
+    def __init__(self, entry):
+        self.position = Position.of(entry)
+        self.object_type = selectors.object_type(entry)
+        self.account_id = entry.account_id
+        self.content_type_id = entry.content_type_id
+        self.object_id = entry.object_id
+        self.frames = {format: selectors.sse_frame(entry, format) for format in EventStream.Format.values}
 
 
 def _read_batch(position):
     entries = selectors.entries_after(position, limit=BATCH)
     last = Position.of(entries[-1]) if entries else position
     pending = len(entries) < BATCH and selectors.pending_beyond_horizon(last)
-    return entries, pending
+    selectors.Scope.warm()
+    return [Event(entry) for entry in entries], pending
+
+
+CATCH_UP_BATCH = 500
+
+
+def catch_up(position, scope, format):
+    """[(position, frame)] of the next entries after `position` that `scope` sees: what a
+    client resuming with Last-Event-ID missed (on the hub's thread, like every read)."""
+    return [(Position.of(entry), selectors.sse_frame(entry, format))
+            for entry in selectors.entries_after(position, scope=scope, limit=CATCH_UP_BATCH)]
 
 
 def _recheck(listeners):

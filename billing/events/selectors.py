@@ -88,6 +88,12 @@ class Scope:
         own = Q(content_type_id=_user_content_type_id(), object_id=self.user_id)
         return Q(account_id__in=sorted(self.account_ids)) | own if self.account_ids else own
 
+    @staticmethod
+    def warm():
+        """Load what `sees` needs from the database (the user content type), so that it asks
+        nothing when called from the event loop."""
+        _user_content_type_id()
+
     def sees(self, entry) -> bool:
         if self.everything or (entry.account_id is not None and entry.account_id in self.account_ids):
             return True
