@@ -32,8 +32,10 @@ from accounts.forms import (
     SetPasswordForm,
     SignupForm,
 )
-from accounts.models import Avatar, Contact, Session
+from accounts.models import Avatar, Contact, Session, normalize_email
 from core.errors import Forbidden
+from core.limits import Limit
+from core.net import client_ip
 from core.portal import SERVICE_ERRORS
 from jsonapi.middleware import jsonapi_error_response
 
@@ -87,11 +89,30 @@ class LogoutView(auth_views.LogoutView):
         return response
 
 
+def _over_limit(request, form, scope: str, email: str) -> bool:
+    """Count a mail to `email` asked for from this client; when either is over its limit
+    (ROSTER_LIMITS[f"{scope}_client"], [f"{scope}_address"]) the form says so and nothing
+    is sent. Registered or not, an address is counted alike, so the answer tells nothing."""
+    by_client = Limit(f"{scope}_client").hit(client_ip(request))
+    by_address = Limit(f"{scope}_address").hit(normalize_email(email))
+    if by_client and by_address:
+        return False
+    form.add_error(None, "Too many requests from here or for this address; try again in an hour.")
+    return True
+
+
 class PasswordResetView(auth_views.PasswordResetView):
     form_class = PasswordResetForm
     template_name = "accounts/password_reset_form.html"
     email_template_name = "accounts/password_reset_email.txt"
     subject_template_name = "accounts/password_reset_subject.txt"
+
+    def form_valid(self, form):
+        if _over_limit(self.request, form, "password_reset", form.cleaned_data["email"]):
+            response = self.form_invalid(form)
+            response.status_code = 429
+            return response
+        return super().form_valid(form)
 
 
 class PasswordResetDoneView(auth_views.PasswordResetDoneView):
@@ -126,6 +147,10 @@ class SignupView(FormView):
         # The same page whether or not the address is registered (SPEC §1): a new one gets a
         # verification link, a registered one a notice to its owner; nobody is signed in here.
         data = form.cleaned_data
+        if _over_limit(self.request, form, "signup", data["email"]):
+            response = self.form_invalid(form)
+            response.status_code = 429
+            return response
         try:
             services.user_signup(
                 email=data["email"],

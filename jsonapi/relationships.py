@@ -57,8 +57,13 @@ def _target_type(field) -> str:
     relation = field.child_relation if isinstance(field, ManyRelatedField) else field
     resource_type = relation.get_resource_type_from_included_serializer()
     if resource_type is None:
-        model = getattr(relation, "model", None) or relation.get_queryset().model
-        resource_type = get_resource_type_from_model(model)
+        model = getattr(relation, "model", None)
+        queryset = relation.get_queryset() if model is None else None
+        if model is None and queryset is None:
+            # a read-only relation has no queryset: the model field it reads names the target
+            parent = field.parent
+            model = parent.Meta.model._meta.get_field(field.source).related_model
+        resource_type = get_resource_type_from_model(model or queryset.model)
     return resource_type
 
 

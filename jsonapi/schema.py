@@ -253,7 +253,7 @@ class RosterAutoSchema(JsonApiAutoSchema):
                             "description": f"The {resource_type}'s id."}],
             "security": [requirement for requirement in super().get_auth() if requirement],
         }
-        statuses = [401, 404, 406] + ([400] if method == "get" else [400, 403, 409, 413, 415])
+        statuses = [401, 404, 406, 414] + ([400] if method == "get" else [400, 403, 409, 413, 415])
         if related:
             operation["summary"] = (f"The {target} collection of this {resource_type} (`{name}`)" if many
                                     else f"The {target} of this {resource_type} (`{name}`)")

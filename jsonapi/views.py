@@ -1,8 +1,12 @@
 """Project-level views: the API's own 404 and the service endpoints (version, ping)."""
 
+import sys
+
 from django.conf import settings
 from django.db import connection
-from django.db.utils import DatabaseError
+from django.db.utils import DatabaseError, InterfaceError, OperationalError
+from django.http import HttpResponse
+from django.template import loader
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import serializers
@@ -28,8 +32,26 @@ def _html_or_jsonapi(status, code, detail, html_handler):
 bad_request = _html_or_jsonapi(400, "invalid", "The request is malformed.", defaults.bad_request)
 permission_denied = _html_or_jsonapi(403, "permission_denied", "You may not do this.", defaults.permission_denied)
 page_not_found = _html_or_jsonapi(404, "not_found", "Nothing here.", defaults.page_not_found)
-server_error = _html_or_jsonapi(500, "server_error", "The server failed; the error has been logged.",
-                                defaults.server_error)
+_server_error = _html_or_jsonapi(500, "server_error", "The server failed; the error has been logged.",
+                                 defaults.server_error)
+UNAVAILABLE = "The database does not answer; try again in a few seconds."
+RETRY_AFTER = "5"
+
+
+def server_error(request, *args, **kwargs):
+    """Django's handler500, for whatever no view or middleware answered. When what failed is
+    the database connection (stopped, restarting, unreachable: `OperationalError`,
+    `InterfaceError`), the answer is a 503 `service_unavailable` with `Retry-After`, not a
+    500: nothing was half-applied (the request's transaction never committed) and the same
+    request will work once the database is back. Nothing here touches the database."""
+    failure = sys.exc_info()[1]
+    if isinstance(failure, (OperationalError, InterfaceError)):
+        if request.path.startswith("/api/"):
+            return jsonapi_error_response(503, "service_unavailable", UNAVAILABLE, {"Retry-After": RETRY_AFTER})
+        response = HttpResponse(loader.get_template("503.html").render({"detail": UNAVAILABLE}), status=503)
+        response["Retry-After"] = RETRY_AFTER
+        return response
+    return _server_error(request, *args, **kwargs)
 
 
 @csrf_exempt  # changes nothing, so no CSRF check: an unsafe method gets the same JSON:API 404

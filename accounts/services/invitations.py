@@ -2,7 +2,6 @@
 Accepting makes the membership through the usual services, the invitee joining themselves."""
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
@@ -11,6 +10,7 @@ from django.utils import timezone
 from accounts.models import Account, AccountMembership, Invitation, User, normalize_email, validate_email_address
 from accounts.services.memberships import account_membership_create
 from core.errors import Conflict, Forbidden, ServiceError, TooManyAttempts
+from core.limits import Limit
 
 Status = Invitation.Status
 
@@ -37,14 +37,7 @@ def _count_invitation(actor) -> None:
     """At most ROSTER_INVITATIONS_PER_HOUR invitations per inviter: an invitation mails an
     address the inviter chooses, and must not become a way to send mail to anyone at will."""
     limit = settings.ROSTER_INVITATIONS_PER_HOUR
-    key = f"roster:invitations:{actor.pk}"
-    cache.add(key, 0, timeout=3600)
-    try:
-        sent = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=3600)
-        sent = 1
-    if sent > limit:
+    if not Limit("invitations", f"{limit}/hour").hit(actor.pk):
         raise TooManyAttempts(f"You sent {limit} invitations in the last hour; try again later.")
 
 

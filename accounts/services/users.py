@@ -23,6 +23,7 @@ from accounts.rules import is_site_admin
 from accounts.services.memberships import ensure_user_can_leave_everything
 from core.audit import audit_context, set_audit_actor
 from core.errors import Forbidden, ServiceError, TooManyAttempts
+from core.limits import Limit
 
 # --------------------------------------------------------------------------- users
 
@@ -218,7 +219,10 @@ def email_verify(*, token: str, actor: User) -> User:
 def email_change_request(*, user: User, email: str) -> None:
     """Ask to change one's address: it waits in `pending_email` and its link is mailed to it;
     the old address stays until the link is used. A taken address is answered alike (its
-    owner is told instead, and nothing is stored)."""
+    owner is told instead, and nothing is stored). Each request mails an address the caller
+    chooses, so they are limited per user (ROSTER_LIMITS["verification_mail"]), both kinds alike."""
+    if not Limit("verification_mail").hit(user.pk):
+        raise TooManyAttempts("Too many address changes in a short time; try again later.", field="email")
     user = User.objects.select_for_update().get(pk=user.pk)
     owner = User.objects.exclude(pk=user.pk).filter(email__iexact=email).first()
     if owner is not None:

@@ -112,6 +112,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+else:
+    # A persistent connection is checked before each request reuses it, so the server
+    # recovers by itself once a restarted database is back; an unreachable database is
+    # given up on after DJANGO_DB_CONNECT_TIMEOUT seconds (a 503, never a hang).
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("DJANGO_DB_CONNECT_TIMEOUT", 3)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -191,6 +197,15 @@ ROSTER_EMAIL_VERIFICATION_TTL = timedelta(days=env_int("DJANGO_EMAIL_VERIFICATIO
 ROSTER_INVITATION_TTL = timedelta(days=env_int("DJANGO_INVITATION_DAYS", 7))
 # Invitations one person may send per hour (each mails an address they choose)
 ROSTER_INVITATIONS_PER_HOUR = env_int("DJANGO_INVITATIONS_PER_HOUR", 50)
+# Limits on what mails an address someone else chooses (core.limits; "N/second|minute|hour|day"),
+# each counted per key: per client address, and per mailed address (hashed), or per user.
+ROSTER_LIMITS = {
+    "signup_client": env("DJANGO_SIGNUP_CLIENT_LIMIT", "20/hour"),
+    "signup_address": env("DJANGO_SIGNUP_ADDRESS_LIMIT", "3/hour"),
+    "password_reset_client": env("DJANGO_PASSWORD_RESET_CLIENT_LIMIT", "20/hour"),
+    "password_reset_address": env("DJANGO_PASSWORD_RESET_ADDRESS_LIMIT", "3/hour"),
+    "verification_mail": env("DJANGO_VERIFICATION_MAIL_LIMIT", "5/hour"),
+}
 ROSTER_USE_X_FORWARDED_FOR = env_bool("DJANGO_USE_X_FORWARDED_FOR", False)
 # How many proxies in front of the server append to X-Forwarded-For; the client's address is
 # the entry the outermost of them appended (that many from the right).
