@@ -1,6 +1,6 @@
 # Developer entry points. Everything runs from the project's own virtualenv.
 #
-#   make run [PORT=9000]          migrate, seed demo data (once), start the dev server
+#   make run [PORT=9000]          migrate, seed demo data (once), serve with gunicorn + uvicorn (--reload)
 #   make test [PYTEST_ARGS=-q]    run the test suite (SQLite)
 #   make test-postgres            run the test suite against a throwaway PostgreSQL
 #   make lint                     ruff over the tree, Django system checks incl. deployment checks
@@ -59,7 +59,9 @@ $(DEV_STAMP): requirements.txt requirements-dev.txt $(RUNTIME_STAMP)
 run: setup
 	$(VENV_PYTHON) manage.py migrate --noinput
 	PORT=$(PORT) $(VENV_PYTHON) manage.py seed_demo --if-empty
-	$(VENV_PYTHON) manage.py runserver 127.0.0.1:$(PORT)
+	@# gunicorn with the root gunicorn.conf.py (ASGI, uvicorn's worker), as in production, so
+	@# Server-Sent Events stream here too (runserver is WSGI); --reload restarts on code changes.
+	$(VENV)/bin/gunicorn -b 127.0.0.1:$(PORT) -w 1 --reload --access-logfile -
 
 test: setup-dev
 	$(VENV_PYTHON) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)

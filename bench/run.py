@@ -54,6 +54,10 @@ CHARGE_BODIES = [_charge("1.0000"), _charge("1.0000"), _charge("-1.0000")]
 
 # {account} is the account with the deepest history; {membership} one of the member's memberships;
 # {busy} the utility with most of the charges; {product} its product near its limit.
+#: gunicorn's arguments per server kind: none for ASGI (gunicorn.conf.py names the app and
+#: uvicorn's worker), the WSGI app with sync workers to compare against
+SERVERS = {"asgi": [], "wsgi": ["config.wsgi", "-k", "sync"]}
+
 ENDPOINTS = [
     Endpoint("memberships, site admin", "GET", "/api/v1/memberships/?page_size=100", "admin",
              "/ceiling/memberships/?page_size=100"),
@@ -218,6 +222,9 @@ def main(argv=None):
     parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--server", choices=sorted(SERVERS), default="asgi",
+                        help="asgi: what production runs (gunicorn.conf.py: uvicorn workers); wsgi: gunicorn's "
+                             "sync workers over config.wsgi, for comparison")
     parser.add_argument("--driver", choices=["wrk", "python"], default="wrk" if shutil.which("wrk") else "python")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"),
                         help="an EMPTY database to fill (default: a temporary SQLite file)")
@@ -256,7 +263,7 @@ def main(argv=None):
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         server = subprocess.Popen(
-            [str(Path(PYTHON).parent / "gunicorn"), "config.wsgi", "-b", f"127.0.0.1:{port}", "-w",
+            [str(Path(PYTHON).parent / "gunicorn"), *SERVERS[args.server], "-b", f"127.0.0.1:{port}", "-w",
              str(args.workers), "--log-level", "warning"], cwd=ROOT, env=env, start_new_session=True)
         for _ in range(100):
             try:
@@ -314,7 +321,7 @@ def _fill(document, fill):
 
 def print_table(rows, args):
     print(f"\nDriver {args.driver}, {args.connections} connections, {args.duration} s each, "
-          f"gunicorn -w {args.workers}.")
+          f"gunicorn -w {args.workers} ({args.server}).")
     header = f"{'endpoint':34} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'SQL':>4} {'ceiling':>8} {'ratio':>6}"
     print(header)
     print("-" * len(header))

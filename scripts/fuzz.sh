@@ -76,7 +76,7 @@ export ROSTER_DEMO_PASSWORD="${ROSTER_DEMO_PASSWORD:-roster-demo-2026}"
 
 PORT=$("$PYTHON" scripts/fuzz_setup.py free-port)
 BASE="http://127.0.0.1:$PORT"
-"$VENV/bin/gunicorn" config.wsgi --bind "127.0.0.1:$PORT" --workers 2 --timeout 60 \
+"$VENV/bin/gunicorn" --bind "127.0.0.1:$PORT" --workers 2 --timeout 60 \
     >"$WORK/gunicorn.log" 2>&1 &
 SERVER_PID=$!
 "$PYTHON" scripts/fuzz_setup.py wait "$BASE" 30
