@@ -187,6 +187,10 @@ async def event_stream_sse(request, pk):
     outcome = await hub.run(_authorise, request, int(pk), request.GET.get("token"))
     if isinstance(outcome, HttpResponseBase):  # the refusal
         return outcome
+    if request.method == "HEAD":  # the headers a GET would answer, and no stream
+        response = HttpResponse(content_type=EVENT_STREAM_MEDIA_TYPE)
+        response["Cache-Control"] = "no-cache"
+        return response
     listener = Listener(stream_id=outcome["stream"].pk, user_id=outcome["stream"].user_id,
                         session_id=outcome["session_id"], format=outcome["stream"].format, scope=outcome["scope"])
     response = StreamingHttpResponse(_frames(listener, resume), content_type=EVENT_STREAM_MEDIA_TYPE)
