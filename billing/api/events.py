@@ -7,11 +7,13 @@ listener (billing.events.hub). It holds no thread and no database connection whi
 """
 
 import asyncio
+import copy
 
 from django.conf import settings
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.urls import reverse
+from django.views import View
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers
@@ -161,17 +163,37 @@ def _page_size(value) -> int:
 SSE_QUERY_PARAMETERS = {"token", "lastEventId"}
 
 
-async def event_stream_sse(request, pk):
+class EventStreamSSEView(View):
     """`GET /api/v1/event-streams/{id}/sse/`: the stream's events as they are committed.
 
     Authorised by the owner's bearer token (or the portal's cookie) or by the stream's read
     token as `?token=` (browsers' EventSource sends no headers). Resumes after the event
     named by `Last-Event-ID` (or `?lastEventId=`); without it, starts with the next event.
-    A `: keep-alive` comment goes out every ROSTER_SSE_KEEPALIVE_SECONDS.
+    A `: keep-alive` comment goes out every ROSTER_SSE_KEEPALIVE_SECONDS. A plain async
+    Django view (not DRF's): its response is an async iterator that ASGI streams.
     """
-    if request.method not in ("GET", "HEAD"):
-        return jsonapi_error_response(405, "method_not_allowed", f"Method {request.method} is not allowed here.",
-                                      {"Allow": "GET, HEAD"})
+
+    http_method_names = ["get", "head"]
+
+    async def get(self, request, pk):
+        return await _sse(request, pk)
+
+    async def head(self, request, pk):
+        return await _sse(request, pk)
+
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        response = jsonapi_error_response(405, "method_not_allowed", f"Method {request.method} is not allowed "
+                                          "here.", {"Allow": "GET, HEAD"})
+
+        async def refuse():
+            return response
+
+        return refuse()
+
+
+async def _sse(request, pk):
+    if not _accepts_event_stream(request.headers.get("Accept")):
+        return jsonapi_error_response(406, "not_acceptable", f"This endpoint answers {EVENT_STREAM_MEDIA_TYPE}.")
     unknown = sorted(set(request.GET) - SSE_QUERY_PARAMETERS)
     if unknown:
         return _parameter_error(f"Unknown query parameter `{unknown[0]}` here.", unknown[0])
@@ -197,6 +219,13 @@ async def event_stream_sse(request, pk):
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # proxies pass each event on at once
     return response
+
+
+def _accepts_event_stream(accept) -> bool:
+    if not accept:
+        return True
+    types = {part.split(";")[0].strip().lower() for part in accept.split(",")}
+    return bool(types & {EVENT_STREAM_MEDIA_TYPE, "text/*", "*/*"})
 
 
 def _authorise(request, pk, read_token):
@@ -290,7 +319,8 @@ SSE_OPERATION = {
             {"in": "header", "name": "Last-Event-ID", "required": False, "schema": {"type": "string"},
              "description": "Resume after this event (its `id:`)."},
         ],
-        "security": [{"bearerAuth": []}, {"cookieAuth": []}, {}],
+        # or no credentials but the stream's read token (`token` above)
+        "security": [{"bearerAuth": []}, {"cookieAuth": []}],
         "responses": {
             "200": {"description": "The events, as they are committed; the response never ends by itself.",
                     "content": {EVENT_STREAM_MEDIA_TYPE: {"schema": {"type": "string"}}}},
@@ -301,6 +331,8 @@ SSE_OPERATION = {
                     "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ErrorDocument"}}}},
             "404": {"description": "No such stream, one the caller may not read, or a wrong read token.",
                     "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ErrorDocument"}}}},
+            "406": {"description": "The `Accept` header excludes `text/event-stream` (`not_acceptable`).",
+                    "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ErrorDocument"}}}},
         },
     },
 }
@@ -310,6 +342,13 @@ def document_sse(result, generator, request, public):
     """A postprocessing hook (SPECTACULAR_SETTINGS): `/sse/` is a plain async view the
     generator does not see."""
     paths = result.setdefault("paths", {})
-    paths["/api/v1/event-streams/{id}/sse/"] = SSE_OPERATION
+    operation = copy.deepcopy(SSE_OPERATION)
+    # what every operation says of the HTTP server in front (an overlong request line)
+    events = paths.get("/api/v1/event-streams/{id}/events/", {}).get("get", {}).get("responses", {})
+    if "414" in events:
+        operation["get"]["responses"]["414"] = events["414"]
+    operation["get"]["responses"]["401"]["headers"] = events.get("401", {}).get(
+        "headers", operation["get"]["responses"]["401"]["headers"])
+    paths["/api/v1/event-streams/{id}/sse/"] = operation
     result["paths"] = dict(sorted(paths.items()))
     return result

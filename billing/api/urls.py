@@ -12,6 +12,6 @@ router.register("event-streams", events.EventStreamViewSet, basename="eventstrea
 
 urlpatterns = [
     path("event-streams/<str:pk>/events/", events.EventListView.as_view(), name="eventstream-events"),
-    path("event-streams/<str:pk>/sse/", events.event_stream_sse, name="eventstream-sse"),
+    path("event-streams/<str:pk>/sse/", events.EventStreamSSEView.as_view(), name="eventstream-sse"),
     *router.urls,
 ]
