@@ -6,6 +6,8 @@
 #   make lint                     ruff over the tree, Django system checks incl. deployment checks
 #   make fuzz [FUZZ_EXAMPLES=100] schemathesis against a live server, driven by /api/v1/schema/
 #   make clients                  kitsu and clients generated from /api/v1/schema/ against a live server (needs node, npm)
+#   make soak [SOAK_ARGS=--redis]  10 minutes of load on two servers over one PostgreSQL: no 5xx, no lost write, flat memory
+#   make faults                   PostgreSQL stopped mid-load and a worker killed: 503s, recovery, nothing half-applied
 #   make bench [BENCH_ARGS=...]   performance harness: large seed, gunicorn + wrk, figures vs a plain-Django ceiling
 #   make bench-postgres           the same on a throwaway PostgreSQL cluster
 #   make clean                    remove the virtualenv, the dev database and collected static files
@@ -27,7 +29,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 .DELETE_ON_ERROR:
 
 .PHONY: help setup setup-dev run test test-postgres lint clean
-.PHONY: fuzz clients bench bench-postgres bench-driver
+.PHONY: fuzz clients bench bench-postgres bench-driver soak faults
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -68,6 +70,16 @@ test: setup-dev
 
 test-postgres: setup-dev
 	VENV=$(VENV) bash scripts/test_postgres.sh $(PYTEST_ARGS)
+
+# Reliability (scripts/reliability.py) on a throwaway PostgreSQL: `make soak` (10 minutes of mixed
+# load on two servers; SOAK_ARGS=--redis for the cache in Redis) and `make faults` (the database
+# stopped for 20 s mid-load, a worker killed). .ci/run runs short versions.
+SOAK_ARGS ?=
+soak: setup-dev
+	VENV=$(VENV) bash scripts/test_postgres.sh -- $(VENV_PYTHON) scripts/reliability.py soak $(SOAK_ARGS)
+
+faults: setup-dev
+	VENV=$(VENV) bash scripts/test_postgres.sh -- $(VENV_PYTHON) scripts/reliability.py faults $(FAULTS_ARGS)
 
 # A longer schemathesis pass than CI's (.ci/run uses a handful of examples per operation).
 fuzz: setup-dev

@@ -86,9 +86,8 @@ PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 as_pg "$PG_BIN/initdb" -D "$PG_DATA" -A trust -U postgres --encoding=UTF8 \
     --no-locale --no-sync >/dev/null
 
-if ! as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t 60 \
-    -o "-p $PORT -c listen_addresses=127.0.0.1 -k '$PG_TMP' -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
-    start >/dev/null; then
+PG_OPTS="-p $PORT -c listen_addresses=127.0.0.1 -k '$PG_TMP' -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+if ! as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t 60 -o "$PG_OPTS" start >/dev/null; then
     echo "test_postgres: PostgreSQL failed to start; server log follows" >&2
     cat "$PG_LOG" >&2 || true
     exit 1
@@ -106,6 +105,10 @@ fi
 
 "$PG_BIN/createdb" -h 127.0.0.1 -p "$PORT" -U postgres "$DB_NAME"
 export DATABASE_URL="postgres://postgres@127.0.0.1:$PORT/$DB_NAME"
+# What a command run here needs to stop and start this cluster itself (scripts/reliability.py):
+# `[runuser -u $ROSTER_PG_USER --] $ROSTER_PG_BIN/pg_ctl -D $ROSTER_PG_DATA ...`, from $ROSTER_PG_TMP.
+export ROSTER_PG_BIN="$PG_BIN" ROSTER_PG_DATA="$PG_DATA" ROSTER_PG_TMP="$PG_TMP" ROSTER_PG_LOG="$PG_LOG"
+export ROSTER_PG_OPTS="$PG_OPTS" ROSTER_PG_USER="${IS_ROOT:+postgres}"
 echo "test_postgres: $("$PG_BIN/postgres" --version | sed 's/^postgres (PostgreSQL)/PostgreSQL/') on 127.0.0.1:$PORT"
 
 status=0
