@@ -10,6 +10,7 @@
 #   make faults                   PostgreSQL stopped mid-load and a worker killed: 503s, recovery, nothing half-applied
 #   make bench [BENCH_ARGS=...]   performance harness: large seed, gunicorn + wrk, figures vs a plain-Django ceiling
 #   make bench-postgres           the same on a throwaway PostgreSQL cluster
+#   make bench-sse                1,000 SSE listeners on one worker: delivery p50/p99, memory per listener
 #   make clean                    remove the virtualenv, the dev database and collected static files
 
 PYTHON ?= python3
@@ -29,7 +30,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 .DELETE_ON_ERROR:
 
 .PHONY: help setup setup-dev run test test-postgres lint clean
-.PHONY: fuzz clients bench bench-postgres bench-driver soak faults
+.PHONY: fuzz clients bench bench-postgres bench-driver bench-sse soak faults
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -106,6 +107,10 @@ clean:
 # Performance harness: seeds a large database, serves it with gunicorn, drives it with wrk.
 bench: setup bench-driver
 	$(VENV_PYTHON) -m bench.run $(BENCH_ARGS)
+
+# 1,000 Server-Sent Events listeners on one worker: delivery latency and memory per listener.
+bench-sse: setup
+	$(VENV_PYTHON) -m bench.sse $(BENCH_ARGS)
 
 bench-postgres: setup bench-driver
 	VENV=$(VENV) bash scripts/test_postgres.sh -- $(VENV_PYTHON) -m bench.run $(BENCH_ARGS)

@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import signal
 import socket
 import statistics
@@ -144,6 +145,12 @@ def main(argv=None):
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"),
                         help="an EMPTY database (default: a temporary SQLite file)")
     args = parser.parse_args(argv)
+    # N sockets here and N in the server (which inherits the limit): raise the soft limit.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = args.listeners + 1024
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted if hard == resource.RLIM_INFINITY else min(wanted, hard),
+                                                    hard))
     workdir = tempfile.mkdtemp(prefix="roster-sse-bench-")
     env = {**os.environ, "DATABASE_URL": args.database_url or f"sqlite:///{workdir}/db.sqlite3",
            "DJANGO_SETTINGS_MODULE": "config.settings.local", "DJANGO_DEBUG": "true",
