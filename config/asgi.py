@@ -5,6 +5,7 @@ Server-Sent Events (`/api/v1/event-streams/{id}/sse/`) hold no thread while they
 """
 
 import os
+import warnings
 
 import django
 
@@ -12,6 +13,9 @@ from config import default_settings_module
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", default_settings_module())
 django.setup(set_prefix=False)
+# Static files (whitenoise) and file downloads are sync file iterators: Django reads them in a
+# thread under ASGI, as it should for files, and says so once per response. Not worth a log line.
+warnings.filterwarnings("ignore", message="StreamingHttpResponse must consume synchronous iterators")
 
 from core.asgi import StreamingASGIHandler  # noqa: E402 (after setup: it loads the apps' code)
 

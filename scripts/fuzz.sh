@@ -106,12 +106,16 @@ fuzz() {  # fuzz NAME TOKEN [schemathesis filter options...]
         --request-timeout 30 \
         --suppress-health-check all \
         --exclude-tag Schema \
+        --exclude-path-regex '/sse/$' \
         --header "Authorization: Bearer $bearer" \
         "$@"); then
         FAILED+=("$name")
     fi
 }
 
+# /event-streams/{id}/sse/ is left out: a stream the caller may read never ends, so every
+# request that finds one would run into --request-timeout (tests/billing/test_event_stream_sse.py
+# covers it against a live server).
 # Operation names are "METHOD /path"; one regex per filter keeps the selection unambiguous.
 DESTRUCTIVE='^(DELETE |PATCH /api/v1/users/\{id\}/$)'
 SELF_DESTRUCTIVE='^DELETE /api/v1/(sessions/\{id\}|sessions/current|users/me)/$'
