@@ -84,6 +84,13 @@ ENDPOINTS = [
              "/ceiling/products/?utility={busy}&page_size=100"),
     Endpoint("products, account admin", "GET", "/api/v1/products/?filter[utility]={busy}&page[size]=100",
              "account_admin", "/ceiling/products/?utility={busy}&page_size=100"),
+    # A site admin's event stream (every audit entry): the first page and a page 100 events
+    # before the end of the whole log (issue 14: flat from the first page to the last).
+    Endpoint("events page 1, site admin", "GET", "/api/v1/event-streams/{stream}/events/?page[size]=100", "admin",
+             "/ceiling/event-streams/{stream}/events/?page_size=100"),
+    Endpoint("events deep cursor, site admin", "GET",
+             "/api/v1/event-streams/{stream}/events/?page[size]=100&page[cursor]={deep_cursor}", "admin",
+             "/ceiling/event-streams/{stream}/events/?page_size=100&cursor={deep_cursor}"),
     Endpoint("charge POST, sequential", "POST", "/api/v1/charges/", "admin", "/ceiling/charges/post/",
              bodies=CHARGE_BODIES, connections=1, expect=(201, 409)),
     Endpoint("charge POST, 16 concurrent", "POST", "/api/v1/charges/", "admin", "/ceiling/charges/post/",
@@ -277,6 +284,7 @@ def main(argv=None):
         driver = run_wrk if args.driver == "wrk" else run_python
         fill = {"account": seeded["account"], "membership": seeded["membership"], "deep_page": deep_page,
                 "busy": seeded["busy_utility"], "product": seeded["near_product"]}
+        fill.update(_event_stream(base, seeded["tokens"]["admin"]))
         rows = []
         for endpoint in ENDPOINTS:
             if args.only and not any(part in endpoint.name for part in args.only.split(",")):
@@ -310,6 +318,17 @@ def main(argv=None):
             server.wait(timeout=30)
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _event_stream(base, token):
+    """The site admin's event stream (made on first use) and a cursor 100 events before the end."""
+    status, _, content = request(f"{base}/api/v1/event-streams/", "POST", token, {"data": {"type": "EventStream"}})
+    if status == 201:
+        stream = json.loads(content)["data"]["id"]
+    else:  # a kept database: made by an earlier run
+        stream = json.loads(request(f"{base}/api/v1/event-streams/", "GET", token)[2])["data"][0]["id"]
+    deep = json.loads(request(f"{base}/ceiling/event-streams/{stream}/deep-cursor/?back=100", "GET", token)[2])
+    return {"stream": stream, "deep_cursor": deep["cursor"]}
 
 
 def _fill(document, fill):

@@ -132,7 +132,13 @@ def audit_account_ids(user_ids) -> dict:
 def entries_after(position: Position | None, *, scope: Scope | None = None, limit: int = 100) -> list:
     """Up to `limit` entries after `position` in commit order, only those whose transaction
     order is final (core.txid): the same call later never returns an entry before them."""
-    entries = AuditLogEntry.objects.only(*EVENT_COLUMNS)
+    return list(in_commit_order(position, scope=scope).only(*EVENT_COLUMNS)[:limit])
+
+
+def in_commit_order(position: Position | None, *, scope: Scope | None = None):
+    """The entries after `position` that `scope` sees, whose order is final, in commit order:
+    one index range on (txid, id) from the cursor, however deep."""
+    entries = AuditLogEntry.objects.all()
     if scope is not None and not scope.everything:
         entries = entries.filter(scope.q())
     if orders_by_commit():
@@ -142,12 +148,10 @@ def entries_after(position: Position | None, *, scope: Scope | None = None, limi
             entries = entries.filter(RawSQL('("accounts_auditlogentry"."txid", "accounts_auditlogentry"."id") > '
                                             "(%s::xid8, %s)", [str(position.txid), position.id],
                                             output_field=BooleanField()))
-        entries = entries.order_by("txid", "id")
-    else:
-        if position is not None:
-            entries = entries.filter(id__gt=position.id)
-        entries = entries.order_by("id")
-    return list(entries[:limit])
+        return entries.order_by("txid", "id")
+    if position is not None:
+        entries = entries.filter(id__gt=position.id)
+    return entries.order_by("id")
 
 
 def pending_beyond_horizon(position: Position) -> bool:
