@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import re_path
 
 from billing.api import events, views
 from jsonapi.routers import Router
@@ -11,7 +11,8 @@ router.register("merchants", views.MerchantViewSet, basename="merchant")
 router.register("event-streams", events.EventStreamViewSet, basename="eventstream")
 
 urlpatterns = [
-    path("event-streams/<str:pk>/events/", events.EventListView.as_view(), name="eventstream-events"),
-    path("event-streams/<str:pk>/sse/", events.EventStreamSSEView.as_view(), name="eventstream-sse"),
+    re_path(r"^event-streams/(?P<pk>[0-9]{1,18})/events/$", events.EventListView.as_view(),
+            name="eventstream-events"),
+    re_path(r"^event-streams/(?P<pk>[0-9]{1,18})/sse/$", events.EventStreamSSEView.as_view(), name="eventstream-sse"),
     *router.urls,
 ]

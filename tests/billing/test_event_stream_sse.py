@@ -320,3 +320,69 @@ def test_in_process_a_client_gets_live_events_and_leaves_nothing_behind_when_it_
             await sync_to_async(connection.close)()
 
     asyncio.run(scenario())
+
+
+def asgi_status(path, query="", headers=()):
+    """The status the ASGI app answers (a stream is left at once, after its headers)."""
+    import asyncio
+
+    from billing.events.hub import hub
+    from config.asgi import application
+
+    async def scenario():
+        started = asyncio.Event()
+        sent = []
+
+        requested = []
+
+        async def receive():
+            if not requested:
+                requested.append(True)
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await started.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message):
+            sent.append(message)
+            if message["type"] == "http.response.start":
+                started.set()
+
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+                 "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": query.encode(),
+                 "root_path": "", "headers": [(b"host", b"127.0.0.1"), *headers], "client": ("127.0.0.1", 5000),
+                 "server": ("127.0.0.1", 80)}
+        await asyncio.wait_for(application(scope, receive, send), DEADLINE)
+        assert hub.listeners == set()  # whoever was let in is gone with the connection
+        await hub.stop()
+        return sent[0]["status"]
+
+    return asyncio.run(scenario())
+
+
+def test_who_may_listen_through_the_asgi_app():
+    from billing.events.services import event_stream_create
+    from tests.factories import UserFactory
+    from tests.jsonapi import token_for
+
+    owner, other, site_admin = UserFactory(), UserFactory(), UserFactory(is_superuser=True)
+    stream, read_token = event_stream_create(actor=owner, user=owner)
+    path = f"/api/v1/event-streams/{stream.pk}/sse/"
+
+    def bearer(user):
+        return [(b"authorization", f"Bearer {token_for(user)}".encode())]
+
+    assert asgi_status(path) == 401
+    assert asgi_status(path, headers=[(b"authorization", b"Bearer wrong")]) == 401
+    assert asgi_status(path, headers=bearer(owner)) == 200
+    assert asgi_status(path, headers=bearer(site_admin)) == 200
+    assert asgi_status(path, headers=bearer(other)) == 404
+    assert asgi_status(path, f"token={read_token}") == 200
+    assert asgi_status(path, "token=wrong") == 404
+    assert asgi_status(f"/api/v1/event-streams/{stream.pk + 1}/sse/", f"token={read_token}") == 404
+    assert asgi_status(path, f"token={read_token}", [(b"accept", b"application/vnd.api+json")]) == 406
+    assert asgi_status(path, f"token={read_token}", [(b"last-event-id", b"not a cursor")]) == 400
+    inactive = UserFactory()
+    stream2, token2 = event_stream_create(actor=inactive, user=inactive)
+    inactive.is_active = False
+    inactive.save()
+    assert asgi_status(f"/api/v1/event-streams/{stream2.pk}/sse/", f"token={token2}") == 404
