@@ -48,12 +48,12 @@ def test_a_polling_reader_never_skips_or_repeats_an_entry():
     while any(thread.is_alive() for thread in writers):
         page = entries_after(position, limit=7)
         if page:
-            seen += [entry.pk for entry in page]
+            seen += [entry.id for entry in page]
             position = _position(page[-1])
     for thread in writers:
         thread.join()
     while page := entries_after(position, limit=7):  # the rest, once every writer is done
-        seen += [entry.pk for entry in page]
+        seen += [entry.id for entry in page]
         position = _position(page[-1])
     assert not errors, errors
     assert len(seen) == len(set(seen)), "an entry came twice"
