@@ -316,8 +316,6 @@ def test_in_process_a_client_gets_live_events_and_leaves_nothing_behind_when_it_
         await asyncio.wait_for(request, DEADLINE)
         assert hub.listeners == set()
         await hub.stop()
-        if connection.vendor == "postgresql":  # asgiref's shared thread's, for the database's teardown
-            await sync_to_async(connection.close)()
 
     asyncio.run(scenario())
 
