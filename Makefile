@@ -6,6 +6,7 @@
 #   make lint                     ruff over the tree, Django system checks incl. deployment checks
 #   make fuzz [FUZZ_EXAMPLES=100] schemathesis against a live server, driven by /api/v1/schema/
 #   make clients                  kitsu and clients generated from /api/v1/schema/ against a live server (needs node, npm)
+#   make screenshots              PNGs of the main pages at desktop and phone width, demo data (needs chromium)
 #   make soak [SOAK_ARGS=--redis]  10 minutes of load on two servers over one PostgreSQL: no 5xx, no lost write, flat memory
 #   make faults                   PostgreSQL stopped mid-load and a worker killed: 503s, recovery, nothing half-applied
 #   make bench [BENCH_ARGS=...]   performance harness: large seed, gunicorn + wrk, figures vs a plain-Django ceiling
@@ -30,7 +31,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 .DELETE_ON_ERROR:
 
 .PHONY: help setup setup-dev run test test-postgres lint clean
-.PHONY: fuzz clients bench bench-postgres bench-driver bench-sse soak faults
+.PHONY: fuzz clients bench bench-postgres bench-driver bench-sse screenshots soak faults
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -86,18 +87,23 @@ faults: setup-dev
 fuzz: setup-dev
 	VENV=$(VENV) bash scripts/fuzz.sh $(FUZZ_EXAMPLES)
 
+# The browser tests' Chromium is Debian's (Playwright cannot download its own here).
+screenshots: setup-dev
+	SCREENSHOTS_DIR=$(CURDIR)/screenshots $(VENV_PYTHON) -m pytest -m screenshots tests/browser/test_screenshots.py -q -s
+
 # Third-party clients (scripts/clients/run_js.sh): kitsu, openapi-typescript + openapi-fetch,
 # openapi-python-client, each driving the seed-004 flows against gunicorn. .ci/run does the same.
 clients: setup-dev
 	VENV=$(VENV) bash scripts/clients/run_js.sh
 
-# The deploy check runs the production settings with a throwaway secret key
+# The deploy check runs the production settings with a throwaway secret key and asset key
 # generated on the spot, so no real secret is ever needed (or leaked) here.
 lint: setup-dev
 	$(VENV)/bin/ruff check .
 	$(VENV_PYTHON) manage.py check
 	DJANGO_SETTINGS_MODULE=config.settings.production \
 	DJANGO_SECRET_KEY="$$($(VENV_PYTHON) -c 'import secrets; print(secrets.token_urlsafe(64))')" \
+	DJANGO_ASSET_KEYS="$$($(VENV_PYTHON) -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')" \
 	DJANGO_ALLOWED_HOSTS=localhost \
 	$(VENV_PYTHON) manage.py check --deploy --fail-level WARNING
 

@@ -17,6 +17,7 @@ from django.db.models import OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Lower
 from django.db.models.signals import pre_delete
 from django.dispatch import receiver
+from django.urls import reverse
 from django.utils import timezone
 
 from core.txid import TransactionIdField
@@ -305,6 +306,48 @@ class Session(models.Model):
         return self.expires_at > now and self.absolute_expires_at > now
 
 
+class BrowserSessionQuerySet(VisibleQuerySet):
+    site_admins_see_all = False  # nobody sees anybody else's sessions
+    memoise = False  # `live()` compares with now() while building
+
+    def live(self):
+        """Those whose cookie session still exists (with the database session engine; other
+        engines expire theirs out of sight, and a listed one that ended is removed on revoke)."""
+        if settings.SESSION_ENGINE not in ("django.contrib.sessions.backends.db",
+                                           "django.contrib.sessions.backends.cached_db"):
+            return self
+        from django.contrib.sessions.models import Session as CookieSession
+
+        live_keys = CookieSession.objects.filter(expire_date__gt=timezone.now()).values("session_key")
+        return self.filter(session_key__in=live_keys)
+
+    def visible_to(self, user):
+        """A user's own signed-in browsers."""
+        return self.live().filter(user_id=user.pk)
+
+
+class BrowserSession(models.Model):
+    """A browser signed in to the portal or the admin (a cookie session), so that its owner
+    sees where they are signed in and can end it (the bearer tokens are `Session`)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="browser_sessions")
+    session_key = models.CharField(max_length=40, unique=True, editable=False)
+    created = models.DateTimeField(default=timezone.now, editable=False)
+    user_agent = models.CharField(max_length=512, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+
+    objects = BrowserSessionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self):
+        return f"Browser session {self.pk} of {self.user_id}"
+
+    def audit_account_id(self):
+        return None
+
+
 class Avatar(models.Model):
     """A user's uploaded picture, re-encoded (so no metadata survives)."""
 
@@ -500,6 +543,10 @@ class Account(models.Model):
 
     def __str__(self):
         return self.name
+
+    def get_absolute_url(self):
+        """Its portal page (the admin's "View on site" link)."""
+        return reverse("account_detail", args=[self.pk])
 
     def clean(self):
         super().clean()

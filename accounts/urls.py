@@ -22,4 +22,6 @@ urlpatterns = [
     path("profile/contacts/add/", views.ContactAddView.as_view(), name="contact_add"),
     path("profile/contacts/<int:pk>/remove/", views.ContactRemoveView.as_view(), name="contact_remove"),
     path("profile/sessions/<int:pk>/revoke/", views.SessionRevokeView.as_view(), name="session_revoke"),
+    path("profile/browsers/<int:pk>/revoke/", views.BrowserSessionRevokeView.as_view(), name="browser_session_revoke"),
+    path("profile/sign-out-everywhere/", views.SignOutEverywhereView.as_view(), name="sign_out_everywhere"),
 ]

@@ -7,12 +7,13 @@ errors they raise are shown next to the form field they are about.
 from axes.helpers import get_cool_off
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import update_session_auth_hash
+from django.contrib.auth import logout, update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse, reverse_lazy
 from django.utils.decorators import method_decorator
 from django.views import View
@@ -32,11 +33,11 @@ from accounts.forms import (
     SetPasswordForm,
     SignupForm,
 )
-from accounts.models import Avatar, Contact, Session, normalize_email
+from accounts.models import Avatar, BrowserSession, Contact, Session, normalize_email
 from core.errors import Forbidden
 from core.limits import Limit
 from core.net import client_ip
-from core.portal import SERVICE_ERRORS
+from core.portal import SERVICE_ERRORS, say, stash_form, unstash_form
 from jsonapi.middleware import jsonapi_error_response
 
 # What a service may raise for a refused write; anything else is a bug and stays a 500.
@@ -214,10 +215,20 @@ class ProfileView(LoginRequiredMixin, TemplateView):
         kwargs.setdefault("email_form", EmailChangeForm())
         kwargs.setdefault("avatar_form", AvatarForm())
         kwargs.setdefault("contact_form", ContactAddForm())
+        for name, form_class in (("profile_form", ProfileForm), ("email_form", EmailChangeForm),
+                                 ("avatar_form", AvatarForm), ("contact_form", ContactAddForm)):
+            stashed = unstash_form(self.request, name, form_class)
+            if stashed is not None:
+                kwargs[name] = stashed
+        current_key = self.request.session.session_key
+        browsers = list(BrowserSession.objects.for_user(user))
+        for browser in browsers:
+            browser.is_current = browser.session_key == current_key
         return super().get_context_data(
             has_avatar=Avatar.objects.filter(user=user).exists(),
             contacts=Contact.objects.for_user(user).select_related("contact"),
             sessions=Session.objects.for_user(user),
+            browsers=browsers,
             **kwargs,
         )
 
@@ -229,24 +240,45 @@ class ProfileView(LoginRequiredMixin, TemplateView):
             except SERVICE_ERRORS as exc:
                 form.add_service_error(exc)
             else:
-                messages.success(request, "Your profile is saved.")
-                return redirect("profile")
-        return self.render_to_response(self.get_context_data(profile_form=form))
+                say(request, messages.SUCCESS, "Your profile is saved.", section="profile")
+                return redirect(reverse("profile") + "#profile")
+        stash_form(request, "profile_form", form)
+        return redirect(reverse("profile") + "#profile")
 
 
 class ProfileActionView(LoginRequiredMixin, View):
-    """A form of the profile page that posts to its own address."""
+    """A form of the profile page that posts to its own address and goes back to the page's
+    section (`anchor`): a message there says how it went; a form that did not validate is
+    shown there again with its errors (PRG). A GET asks first (`confirm_context`)."""
 
-    http_method_names = ["post"]
+    http_method_names = ["get", "post"]
     anchor = ""
+    #: fields never kept between the POST and the page showing its errors
+    secret_fields = ()
 
     def handle_no_permission(self):
-        # These addresses take POSTs only; after signing in, come back to the page itself.
+        # After signing in, come back to the page itself.
         return redirect_to_login(reverse("profile"))
 
+    def get(self, request, *args, **kwargs):
+        context = self.confirm_context()
+        if context is None:
+            return self.http_method_not_allowed(request, *args, **kwargs)
+        context.setdefault("cancel_url", reverse("profile") + f"#{self.anchor}")
+        context.setdefault("action_url", request.path)
+        return render(request, "portal/confirm.html", context)
+
+    def confirm_context(self) -> dict | None:
+        return None
+
+    def say(self, level, text):
+        say(self.request, level, text, section=self.anchor)
+
     def render_profile(self, **forms):
-        view = ProfileView(request=self.request, args=self.args, kwargs=self.kwargs)
-        return view.render_to_response(view.get_context_data(**forms))
+        """Back to the profile (PRG), where the form shows its errors."""
+        for name, form in forms.items():
+            stash_form(self.request, name, form, page=reverse("profile"), secret_fields=self.secret_fields)
+        return self.back_to_profile()
 
     def back_to_profile(self):
         return redirect(reverse("profile") + (f"#{self.anchor}" if self.anchor else ""))
@@ -255,6 +287,7 @@ class ProfileActionView(LoginRequiredMixin, View):
 @method_decorator(sensitive_post_parameters("current_password"), name="dispatch")
 class EmailChangeView(ProfileActionView):
     anchor = "email"
+    secret_fields = ("current_password",)
 
     def post(self, request, *args, **kwargs):
         form = EmailChangeForm(request.POST)
@@ -270,7 +303,7 @@ class EmailChangeView(ProfileActionView):
             except SERVICE_ERRORS as exc:
                 form.add_service_error(exc)
             else:
-                messages.success(request, f"We sent a link to {form.cleaned_data['email']}; your email changes "
+                self.say(messages.SUCCESS, f"We sent a link to {form.cleaned_data['email']}; your email changes "
                                           f"when you open it. Until then you sign in with {user.email}.")
                 return self.back_to_profile()
         return self.render_profile(email_form=form)
@@ -290,7 +323,7 @@ class AvatarUploadView(ProfileActionView):
             except SERVICE_ERRORS as exc:
                 form.add_service_error(exc)
             else:
-                messages.success(request, "Your picture is updated.")
+                self.say(messages.SUCCESS, "Your picture is updated.")
                 return self.back_to_profile()
         return self.render_profile(avatar_form=form)
 
@@ -300,7 +333,7 @@ class AvatarResetView(ProfileActionView):
 
     def post(self, request, *args, **kwargs):
         services.avatar_delete(user=request.user)
-        messages.success(request, "Your picture is reset to the generated one.")
+        self.say(messages.SUCCESS, "Your picture is reset to the generated one.")
         return self.back_to_profile()
 
 
@@ -318,7 +351,7 @@ class ContactAddView(ProfileActionView):
             except SERVICE_ERRORS as exc:
                 form.add_service_error(exc)
             else:
-                messages.success(request, f"{contact.contact.email} is in your contacts.")
+                self.say(messages.SUCCESS, f"{contact.contact.email} is in your contacts.")
                 return self.back_to_profile()
         return self.render_profile(contact_form=form)
 
@@ -326,22 +359,81 @@ class ContactAddView(ProfileActionView):
 class ContactRemoveView(ProfileActionView):
     anchor = "contacts"
 
+    def confirm_context(self):
+        contact = get_object_or_404(Contact.objects.for_user(self.request.user).select_related("contact"),
+                                    pk=self.kwargs["pk"])
+        return {"question": f"Remove {contact.contact.email} from your contacts?",
+                "detail": "They are not told; you can add them again later.", "button": "Remove the contact"}
+
     def post(self, request, pk, *args, **kwargs):
         contact = get_object_or_404(Contact.objects.for_user(request.user).select_related("contact"), pk=pk)
         email = contact.contact.email
         services.contact_delete(owner=request.user, contact=contact)
-        messages.success(request, f"{email} is no longer in your contacts.")
+        self.say(messages.SUCCESS, f"{email} is no longer in your contacts.")
         return self.back_to_profile()
 
 
 class SessionRevokeView(ProfileActionView):
     anchor = "sessions"
 
+    def confirm_context(self):
+        session = get_object_or_404(Session.objects.for_user(self.request.user), pk=self.kwargs["pk"])
+        return {"question": "Revoke this API session?",
+                "detail": f"The token of {session.user_agent or 'an unknown client'} (created "
+                          f"{session.created:%Y-%m-%d %H:%M} UTC) stops working at once.",
+                "button": "Revoke the session"}
+
     def post(self, request, pk, *args, **kwargs):
         session = get_object_or_404(Session.objects.for_user(request.user), pk=pk)
         services.session_delete(session=session)
-        messages.success(request, "The session is revoked; its token no longer works.")
+        self.say(messages.SUCCESS, "The session is revoked; its token no longer works.")
         return self.back_to_profile()
+
+
+class BrowserSessionRevokeView(ProfileActionView):
+    """Sign one of my browsers out (not this one: that is "Sign out")."""
+
+    anchor = "browsers"
+
+    def get_browser(self):
+        return get_object_or_404(BrowserSession.objects.for_user(self.request.user), pk=self.kwargs["pk"])
+
+    def confirm_context(self):
+        browser = self.get_browser()
+        return {"question": "Sign this browser out?",
+                "detail": f"{browser.user_agent or 'An unknown browser'}, signed in on "
+                          f"{browser.created:%Y-%m-%d %H:%M} UTC from {browser.ip_address or 'an unknown address'}, "
+                          f"is signed out at its next page.",
+                "button": "Sign it out"}
+
+    def post(self, request, pk, *args, **kwargs):
+        browser = self.get_browser()
+        if browser.session_key == request.session.session_key:
+            self.say(messages.ERROR, "That is this browser: use Sign out at the top of the page.")
+            return self.back_to_profile()
+        services.browser_session_end(actor=request.user, browser=browser)
+        self.say(messages.SUCCESS, "That browser is signed out.")
+        return self.back_to_profile()
+
+
+class SignOutEverywhereView(ProfileActionView):
+    """End every browser session and API token of mine, this browser's included."""
+
+    anchor = "browsers"
+
+    def confirm_context(self):
+        return {"question": "Sign out everywhere?",
+                "detail": "Every browser signed in as you, this one included, is signed out, and every API token "
+                          "you issued stops working. Sign in again with your password.",
+                "button": "Sign out everywhere"}
+
+    def post(self, request, *args, **kwargs):
+        user = request.user
+        browsers, tokens = services.sign_out_everywhere(actor=user)
+        logout(request)
+        messages.success(request, f"You are signed out everywhere: {browsers} browser session{pluralize(browsers)} "
+                                  f"and {tokens} API token{pluralize(tokens)} ended.")
+        return redirect("login")
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):
@@ -356,6 +448,8 @@ class PasswordChangeView(auth_views.PasswordChangeView):
             form.add_service_error(exc)
             return self.form_invalid(form)
         # A new password invalidates other browser sessions; keep this one signed in.
+        old_key = self.request.session.session_key
         update_session_auth_hash(self.request, user)
+        services.browser_session_rekey(old_key=old_key, new_key=self.request.session.session_key)
         messages.success(self.request, "Your password is changed. Your API sessions were ended.")
         return redirect(self.get_success_url())

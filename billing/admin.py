@@ -1,6 +1,7 @@
 """The staff face for billing: product types, products (with their latest charges, read-only),
-the charges ledger (filterable by account, utility, period and kind, exported as CSV) and
-merchants; and a utility's products on the utility's page.
+the charges ledger (filterable by account, utility, period and kind, exported as CSV),
+merchants and assets (a secret's content never shown); and a utility's products on the
+utility's page.
 
 Writes go through `billing.services`, so flavour rules, the coin limit, has_charges and the
 audit log hold here as they do in the API.
@@ -16,9 +17,10 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from billing import services
-from billing.models import Charge, Merchant, Product, ProductType
+from billing.models import Asset, Charge, Merchant, Product, ProductType, content_size_ok
 from billing.periods import MAX_PRIOR_PERIODS
 from core.admin import ServiceInline, ServiceModelAdmin, Writes
+from core.errors import Forbidden
 from memberships.admin import UtilityAdmin
 
 PRODUCT_WRITES = Writes(services, "product", fields=("utility", "product_type", "name", "flavour", "allowance",
@@ -335,6 +337,178 @@ class ProductInline(ServiceInline, admin.TabularInline):
 
 # The utility page lists its products; memberships, the lower layer, cannot name them.
 UtilityAdmin.inlines = (*UtilityAdmin.inlines, ProductInline)
+
+
+# --------------------------------------------------------------------------- assets
+
+SECRET_SHOWN_AS = _("(secret: never shown)")
+
+
+class WriteOnlyTextarea(forms.Textarea):
+    """A textarea that never shows a value: what is typed in is sent, nothing comes back."""
+
+    def format_value(self, value):
+        return None
+
+
+class AssetForm(forms.ModelForm):
+    """A secret's content is write-only here too: the field starts empty, and left empty it
+    keeps the secret; anything typed replaces it (encrypted by the service)."""
+
+    content = forms.CharField(required=False, strip=False, widget=forms.Textarea(attrs={"rows": 6}),
+                              help_text=_("At most 64 KiB (UTF-8). For a secret: never shown; leave empty to keep "
+                                          "it, type to replace it."))
+
+    class Meta:
+        model = Asset
+        fields = ("name", "description", "scope", "scope_id", "is_secret", "content", "merchants")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        secret = self.instance.is_secret if self.instance.pk is not None else (
+            self.is_bound and self.fields["is_secret"].widget.value_from_datadict(self.data, self.files,
+                                                                                  self.add_prefix("is_secret")))
+        if secret:
+            # Never rendered back, also not on a refused form (a textarea: keys span lines).
+            self.initial["content"] = ""
+            self.fields["content"].widget = WriteOnlyTextarea(attrs={"rows": 6, "autocomplete": "off"})
+
+    def clean_content(self):
+        content = self.cleaned_data.get("content") or ""
+        if not content_size_ok(content):
+            raise forms.ValidationError(_("At most 64 KiB (65536 bytes as UTF-8)."))
+        return content
+
+    def _post_clean(self):
+        # The row is written by the service (which encrypts); the model's own checks must not
+        # see a secret's plaintext in the plain column.
+        content = self.cleaned_data.pop("content", "")
+        super()._post_clean()
+        self.cleaned_data["content"] = content
+        if self.instance.pk is not None:
+            self.instance.content = Asset.objects.filter(pk=self.instance.pk).values_list("content", flat=True).first()
+        else:
+            self.instance.content = ""
+
+
+@admin.register(Asset)
+class AssetAdmin(ServiceModelAdmin):
+    form = AssetForm
+    list_display = ("name", "scope", "scope_id", "is_secret", "enabled", "shown_content", "updated")
+    list_filter = ("scope", "is_secret", "enabled", ("merchants", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("name", "description")
+    ordering = ("name", "id")
+    filter_horizontal = ("merchants",)
+    actions = ("enable_assets", "disable_assets")
+    object_permissions = {"change": "billing.change_asset", "delete": "billing.delete_asset"}
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else ("scope", "scope_id", "is_secret", "enabled", "creator", "created", "updated")
+
+    def get_fields(self, request, obj=None):
+        fields = ("name", "description", "scope", "scope_id", "is_secret", "content", "merchants")
+        return fields if obj is None else (*fields, "enabled", "creator", "created", "updated")
+
+    @admin.display(description=_("content"))
+    def shown_content(self, obj):
+        if obj.is_secret:
+            return SECRET_SHOWN_AS
+        return obj.content if len(obj.content) <= 60 else f"{obj.content[:60]}…"
+
+    def create(self, request, form):
+        data = form.cleaned_data
+        target = services.asset_scope_target(actor=request.user, scope=data["scope"], scope_id=data.get("scope_id"))
+        return services.asset_create(actor=request.user, name=data["name"], scope=data["scope"], target=target,
+                                     description=data.get("description", ""), content=data.get("content", ""),
+                                     is_secret=bool(data.get("is_secret")), merchants=data.get("merchants") or ())
+
+    def update(self, request, obj, form):
+        data = {name: form.cleaned_data[name] for name in ("name", "description", "merchants")
+                if name in form.changed_data}
+        content = form.cleaned_data.get("content", "")
+        if obj.is_secret:
+            if content:
+                data["content"] = content
+        elif "content" in form.changed_data:
+            data["content"] = content
+        if "merchants" in data:
+            data["merchants"] = list(data["merchants"])
+        if data:
+            services.asset_update(actor=request.user, asset=obj, data=data)
+        obj.refresh_from_db()
+
+    def delete(self, request, obj):
+        services.asset_delete(actor=request.user, asset=obj)
+
+    def _toggle(self, request, queryset, enabled):
+        for asset in queryset.order_by("pk"):
+            if not request.user.has_perm("billing.change_asset", asset):
+                raise Forbidden(f"You may not change {asset}.")
+            services.asset_set_enabled(actor=request.user, asset=asset, enabled=enabled)
+
+    @admin.action(description=_("Enable the selected assets"), permissions=["change"])
+    def enable_assets(self, request, queryset):
+        self._toggle(request, queryset, True)
+
+    @admin.action(description=_("Disable the selected assets"), permissions=["change"])
+    def disable_assets(self, request, queryset):
+        self._toggle(request, queryset, False)
+
+
+# --------------------------------------------------------------------------- deletion summaries
+#
+# Deleting an account, utility, product or user deletes their assets too
+# (`billing.services.delete_scope_assets`), but an asset names its scope by id, not by a
+# foreign key, so Django's "are you sure?" page would not list them. The admins of those
+# models count them in, for every object the deletion reaches (a cascade included).
+
+
+def assets_reached_by(objs):
+    """The assets deleting `objs` deletes: those of every account, utility, product and user
+    the deletion collects."""
+    from django.contrib.admin.utils import NestedObjects
+    from django.db import router
+    from django.db.models import Q
+
+    objs = list(objs)
+    if not objs:
+        return Asset.objects.none()
+    collector = NestedObjects(using=router.db_for_write(type(objs[0])))
+    collector.collect(objs)
+    reached = Q(pk__in=[])
+    for model, instances in collector.data.items():
+        scope = services.SCOPE_MODELS.get(model._meta.label)
+        if scope is not None:
+            reached |= Q(scope=scope, scope_id__in=[instance.pk for instance in instances])
+    return Asset.objects.filter(reached)
+
+
+def _counting_assets(model_admin_class):
+    original = model_admin_class.get_deleted_objects
+
+    def get_deleted_objects(self, objs, request):
+        deleted, model_count, perms_needed, protected = original(self, objs, request)
+        assets = list(assets_reached_by(objs).order_by("name", "id"))
+        if assets:
+            model_count[Asset._meta.verbose_name_plural] = len(assets)
+            deleted.append([format_html("{}: {}", Asset._meta.verbose_name.capitalize(), asset) for asset in assets])
+        return deleted, model_count, perms_needed, protected
+
+    model_admin_class.get_deleted_objects = get_deleted_objects
+
+
+def count_assets_in_deletion_summaries(site=admin.site):
+    from accounts.models import Account, User
+    from memberships.models import Utility
+
+    for model in (Account, Utility, Product, User):
+        model_admin = site._registry.get(model)
+        if model_admin is not None and not getattr(type(model_admin), "_counts_assets", False):
+            _counting_assets(type(model_admin))
+            type(model_admin)._counts_assets = True
+
+
+count_assets_in_deletion_summaries()
 
 
 from billing.events import admin as event_stream_admin  # noqa: E402,F401 (registers EventStreamAdmin)

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, time
 
 import django_filters
 
-from billing.models import Charge, Product
+from billing.models import Asset, Charge, Product
 from billing.periods import MAX_PRIOR_PERIODS
 from jsonapi.errors import ApiError
 from jsonapi.query import ChoiceListFilter, IdsFilter
@@ -79,3 +79,17 @@ def _prior_periods(raw) -> int:
         raise ApiError(f"`filter[pbp]` is a whole number of billing periods before the current one, "
                        f"0 to {MAX_PRIOR_PERIODS}.", parameter="filter[pbp]")
     return int(text)
+
+
+class AssetFilterSet(django_filters.FilterSet):
+    """`filter[scope]=utility,product`, `filter[scopeId]=12,13`, `filter[name]`, `filter[merchants]`."""
+
+    id = IdsFilter(field_name="id")
+    scope = ChoiceListFilter(field_name="scope", choices=Asset.Scope.choices)
+    scope_id = IdsFilter(field_name="scope_id")
+    name = django_filters.CharFilter(field_name="name")
+    merchants = IdsFilter(field_name="merchants", distinct=True)
+
+    class Meta:
+        model = Asset
+        fields = []

@@ -8,6 +8,7 @@ decimal places. Sums of coins go through `coin_sum`, which is exact on SQLite to
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import F, Func, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
@@ -95,10 +96,6 @@ class ProductType(models.Model):
             models.CheckConstraint(condition=Q(monthly_fee__gte=0, storage_cost__gte=0),
                                    name="producttype_costs_not_negative"),
         ]
-        # Reading a secret asset's content (SPEC §3 Assets) is what a merchant's service user
-        # holds. Assets come with issue 14; the permission must exist now so that roles can
-        # hold it, so it is declared here, on the app's reference model, until then.
-        permissions = [("view_secret_asset", "Can read the content of secret assets")]
 
     def __str__(self):
         return self.name
@@ -313,6 +310,126 @@ class Charge(models.Model):
         """
         day = months_before(today or today_utc(), pbp)
         return Q(billing_period_start__lte=day, billing_period_end__gt=day)
+
+
+# --------------------------------------------------------------------------- assets
+
+#: SPEC §3 Assets: `content` holds at most 64 KiB, counted as UTF-8 bytes (what is stored)
+ASSET_CONTENT_MAX_BYTES = 64 * 1024
+ASSET_NAME_PATTERN = r"^[a-z0-9-]{1,63}\Z"
+
+
+def content_size_ok(text: str) -> bool:
+    return len(text.encode("utf-8")) <= ASSET_CONTENT_MAX_BYTES
+
+
+class AssetQuerySet(VisibleQuerySet):
+    def visible_to(self, user):
+        """Global assets, one's own user assets, and those of the accounts, utilities and
+        products the user sees (each scope's own `for_user`)."""
+        from accounts.models import Account
+
+        scope = Asset.Scope
+        return self.filter(
+            Q(scope=scope.GLOBAL)
+            | Q(scope=scope.USER, scope_id=user.pk)
+            | Q(scope=scope.ACCOUNT, scope_id__in=Account.objects.for_user(user).order_by().values("pk"))
+            | Q(scope=scope.UTILITY, scope_id__in=Utility.objects.for_user(user).order_by().values("pk"))
+            | Q(scope=scope.PRODUCT, scope_id__in=Product.objects.for_user(user).order_by().values("pk"))
+        )
+
+
+class Asset(models.Model):
+    """A named configuration value or secret of a scope: the site (`global`), a user, an
+    account, a utility or a product; merchants' services read the ones attached to them.
+
+    The scope is named by `scope` and `scope_id` (no foreign key: one column serves four
+    tables); deleting the scope object deletes its assets (`billing.services`, connected in
+    `BillingConfig.ready`). A secret's content lives only in `encrypted_content` (Fernet,
+    `billing.crypto`), a plain value only in `content`: a check constraint keeps each row
+    to one of them, and the audit log masks `encrypted_content` whole.
+    """
+
+    class Scope(models.TextChoices):
+        GLOBAL = "global"
+        USER = "user"
+        PRODUCT = "product"
+        UTILITY = "utility"
+        ACCOUNT = "account"
+
+    name = models.CharField(max_length=63, validators=[
+        RegexValidator(ASSET_NAME_PATTERN, "Lower-case letters, digits and hyphens, 1 to 63 of them.")])
+    description = models.CharField(max_length=1000, blank=True)
+    scope = models.CharField(max_length=16, choices=Scope.choices)
+    scope_id = models.BigIntegerField(null=True, blank=True, help_text="the user, account, utility or product; "
+                                                                       "empty for global assets")
+    content = models.TextField(blank=True, help_text="a plain value (empty for secrets)")
+    encrypted_content = models.TextField(blank=True, editable=False, help_text="a secret's Fernet token")
+    is_secret = models.BooleanField(default=False)
+    enabled = models.BooleanField(default=True)
+    creator = models.ForeignKey("accounts.User", on_delete=models.SET_NULL, null=True, blank=True,
+                                related_name="created_assets")
+    merchants = models.ManyToManyField(Merchant, blank=True, related_name="assets")
+    created = models.DateTimeField(default=timezone.now, editable=False)
+    updated = models.DateTimeField(auto_now=True)
+
+    objects = AssetQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "id"]
+        permissions = [("view_secret_asset", "Can read the content of secret assets")]
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "scope_id", "name"], name="asset_name_unique_in_scope",
+                                    violation_error_message="This scope has an asset of that name."),
+            # NULLs never clash in a unique index: global assets (scope_id NULL) get their own.
+            models.UniqueConstraint(fields=["name"], condition=Q(scope="global"), name="asset_global_name_unique",
+                                    violation_error_message="A global asset of that name exists."),
+            models.CheckConstraint(condition=Q(scope__in=["global", "user", "product", "utility", "account"]),
+                                   name="asset_scope_known"),
+            models.CheckConstraint(
+                condition=(Q(scope="global") & Q(scope_id__isnull=True))
+                | (~Q(scope="global") & Q(scope_id__isnull=False)),
+                name="asset_scope_id_matches_scope",
+                violation_error_message="Global assets have no scope id; every other scope needs one."),
+            models.CheckConstraint(condition=Q(is_secret=True, content="") | Q(is_secret=False, encrypted_content=""),
+                                   name="asset_content_in_one_column"),
+        ]
+
+    def __str__(self):
+        return self.name if self.scope == self.Scope.GLOBAL else f"{self.name} ({self.scope} {self.scope_id})"
+
+    def clean(self):
+        super().clean()
+        if self.scope == self.Scope.GLOBAL and self.scope_id is not None:
+            raise ValidationError({"scope_id": "Global assets have no scope id."})
+        if self.scope != self.Scope.GLOBAL and self.scope_id is None:
+            raise ValidationError({"scope_id": f"A {self.scope} asset names its {self.scope}."})
+        if not content_size_ok(self.content):
+            raise ValidationError({"content": f"At most {ASSET_CONTENT_MAX_BYTES} bytes (UTF-8)."})
+
+    def scope_object(self):
+        """The account, utility, product or user the asset belongs to (None: global, or gone)."""
+        from accounts.models import Account, User
+
+        model = {self.Scope.ACCOUNT: Account, self.Scope.UTILITY: Utility, self.Scope.PRODUCT: Product,
+                 self.Scope.USER: User}.get(self.scope)
+        if model is None or self.scope_id is None:
+            return None
+        cache = self.__dict__.setdefault("_scope_object", {})
+        if self.scope_id not in cache:
+            related = {Utility: ("account",), Product: ("utility__account",)}.get(model, ())
+            cache[self.scope_id] = model._default_manager.select_related(*related).filter(pk=self.scope_id).first()
+        return cache[self.scope_id]
+
+    def audit_account_id(self):
+        """The account whose audit log shows this asset (none for global and user assets)."""
+        if self.scope == self.Scope.ACCOUNT:
+            return self.scope_id
+        if self.scope == self.Scope.UTILITY:
+            return Utility.objects.filter(pk=self.scope_id).values_list("account_id", flat=True).first()
+        if self.scope == self.Scope.PRODUCT:
+            return Product.objects.filter(pk=self.scope_id).values_list("utility__account_id", flat=True).first()
+        return None
 
 
 # --------------------------------------------------------------------------- event streams

@@ -6,17 +6,34 @@ counted one at a time (a row lock on PostgreSQL; SQLite's IMMEDIATE transactions
 config/settings/base.py, serialise every writer).
 """
 
+import re
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError, RestrictedError
 from django.utils import timezone
 
 from accounts.rules import is_site_admin
-from billing.models import COIN, COIN_QUANTUM, Charge, Merchant, Product, ProductType, coin, coin_sum
+from billing import crypto
+from billing.models import (
+    ASSET_CONTENT_MAX_BYTES,
+    ASSET_NAME_PATTERN,
+    COIN,
+    COIN_QUANTUM,
+    Asset,
+    Charge,
+    Merchant,
+    Product,
+    ProductType,
+    coin,
+    coin_sum,
+    content_size_ok,
+)
 from billing.periods import period_containing
 from core.errors import Conflict, Forbidden, NotFound, ServiceError
+from jsonapi.query import is_id_text
+from memberships.models import Utility
 
 MAX_COINS = 2**31 - 1
 #: how far in the future a charge's `chargedAt` may lie (clocks of merchants' services drift)
@@ -280,3 +297,219 @@ def merchant_delete(*, actor, merchant: Merchant) -> None:
     except ProtectedError:
         raise Conflict("Charges name this merchant; the ledger keeps them, so it cannot be deleted.",
                        code="has_charges") from None
+
+
+# --------------------------------------------------------------------------- assets
+#
+# A secret's content is encrypted here, before the row is saved, and decrypted only by
+# `asset_secret`: no other code sees it in clear. No message below quotes content.
+
+
+def asset_scope_target(*, actor, scope: str, scope_id):
+    """The object an asset of `scope` belongs to, as `actor` names it: None for `global`,
+    the actor for `user` without a `scope_id`. Refused like a parent: 400 when malformed,
+    404 when it does not exist or the actor cannot see it, 403 when they see it but may not
+    write its assets."""
+    from accounts.models import Account, User
+    from billing.rules import writes_asset_scope
+
+    if scope not in Asset.Scope.values:
+        raise ServiceError(f"`scope` is one of {', '.join(Asset.Scope.values)}.", field="scope")
+    if scope == Asset.Scope.GLOBAL:
+        if scope_id is not None:
+            raise ServiceError("Global assets have no `scopeId`.", field="scope_id")
+        if not is_site_admin(actor):
+            raise Forbidden("Only site admins write global assets.", field="scope")
+        return None
+    if scope_id is None:
+        if scope == Asset.Scope.USER:
+            return actor
+        raise ServiceError(f"A {scope} asset names its {scope} in `scopeId`.", code="required", field="scope_id")
+    text = str(scope_id)
+    if isinstance(scope_id, bool) or not is_id_text(text):
+        raise ServiceError("`scopeId` is the id of the scope's object.", field="scope_id")
+    model = {Asset.Scope.USER: User, Asset.Scope.ACCOUNT: Account, Asset.Scope.UTILITY: Utility,
+             Asset.Scope.PRODUCT: Product}[scope]
+    visible = model.objects.for_user(actor)
+    if model is Product:
+        visible = visible.select_related("utility__account")
+    elif model is Utility:
+        visible = visible.select_related("account")
+    target = visible.filter(pk=int(text)).first()
+    if target is None:
+        raise NotFound(f"There is no {model.__name__} {text} here.", field="scope_id")
+    if not writes_asset_scope(actor, scope, target):
+        raise Forbidden(f"You may not write this {scope}'s assets.", field="scope_id")
+    return target
+
+
+def _check_asset_name(name) -> str:
+    if not isinstance(name, str) or not re.match(ASSET_NAME_PATTERN, name):
+        raise ServiceError("A name is 1 to 63 lower-case letters, digits and hyphens.", field="name")
+    return name
+
+
+def _check_unique_asset_name(asset: Asset) -> None:
+    clash = Asset.objects.filter(scope=asset.scope, scope_id=asset.scope_id, name=asset.name)
+    if asset.pk is not None:
+        clash = clash.exclude(pk=asset.pk)
+    if clash.exists():
+        raise ServiceError("This scope already has an asset of that name.", code="unique", field="name")
+
+
+def _put_content(asset: Asset, content) -> None:
+    if not isinstance(content, str):
+        raise ServiceError("`content` is text.", field="content")
+    if not content_size_ok(content):
+        raise ServiceError(f"`content` holds at most {ASSET_CONTENT_MAX_BYTES} bytes (64 KiB, as UTF-8).",
+                           field="content")
+    if asset.is_secret:
+        asset.content, asset.encrypted_content = "", crypto.encrypt(content)
+    else:
+        asset.content, asset.encrypted_content = content, ""
+
+
+def _save_asset(asset: Asset) -> None:
+    _clean(asset, exclude=("creator",))
+    try:
+        with transaction.atomic():
+            asset.save()
+    except IntegrityError:
+        _check_unique_asset_name(asset)  # a name taken in between: the same 400
+        raise
+
+
+def _merchants(merchants) -> list:
+    merchants = list(merchants or ())
+    if not all(isinstance(merchant, Merchant) for merchant in merchants):
+        raise ServiceError("`merchants` are merchants.", field="merchants")
+    return merchants
+
+
+@transaction.atomic
+def asset_create(*, actor, name: str, scope: str, target=None, description: str = "", content: str = "",
+                 is_secret: bool = False, merchants=()) -> Asset:
+    """An asset of `target` (from `asset_scope_target`; None for `global`)."""
+    from billing.rules import writes_asset_scope
+
+    if scope not in Asset.Scope.values:
+        raise ServiceError(f"`scope` is one of {', '.join(Asset.Scope.values)}.", field="scope")
+    if (scope == Asset.Scope.GLOBAL) != (target is None):
+        raise ServiceError("Global assets have no scope object; every other scope has one.", field="scope_id")
+    if not writes_asset_scope(actor, scope, target):
+        raise Forbidden(f"You may not write this {scope}'s assets.", field="scope_id")
+    if not isinstance(is_secret, bool):
+        raise ServiceError("`isSecret` is true or false.", field="is_secret")
+    asset = Asset(name=_check_asset_name(name), scope=scope, scope_id=None if target is None else target.pk,
+                  description=description or "", is_secret=is_secret,
+                  creator=actor if getattr(actor, "is_authenticated", False) else None)
+    _put_content(asset, content if content is not None else "")
+    _check_unique_asset_name(asset)
+    _save_asset(asset)
+    if merchants:
+        asset.merchants.set(_merchants(merchants))
+    return asset
+
+
+ASSET_FIELDS = ("name", "description", "content", "merchants")
+
+
+def _lock_asset(asset_id) -> Asset:
+    asset = Asset.objects.select_for_update().filter(pk=asset_id).first()
+    if asset is None:
+        raise NotFound("This asset no longer exists.")
+    return asset
+
+
+@transaction.atomic
+def asset_update(*, actor, asset: Asset, data: dict) -> Asset:
+    """Rename, describe, give new content (encrypted again for a secret), set the merchants.
+
+    `isSecret`, `scope` and `scopeId` are fixed after create; `content` sent as null
+    (what a client read from a secret, writing it back) asks for no change."""
+    asset = _lock_asset(asset.pk)
+    if "is_secret" in data and data["is_secret"] != asset.is_secret:
+        raise ServiceError("`isSecret` cannot be changed; make a new asset.", field="is_secret")
+    for field in ("scope", "scope_id"):
+        if field in data and data[field] != getattr(asset, field):
+            raise ServiceError(f"`{'scopeId' if field == 'scope_id' else field}` cannot be changed.", field=field)
+    if "name" in data and data["name"] != asset.name:
+        asset.name = _check_asset_name(data["name"])
+        _check_unique_asset_name(asset)
+    if "description" in data:
+        asset.description = data["description"] or ""
+    if data.get("content") is not None:
+        _put_content(asset, data["content"])
+    _save_asset(asset)
+    if "merchants" in data:
+        wanted = _merchants(data["merchants"])
+        if {m.pk for m in wanted} != set(asset.merchants.values_list("pk", flat=True)):
+            asset.merchants.set(wanted)
+    return asset
+
+
+@transaction.atomic
+def asset_set_enabled(*, actor, asset: Asset, enabled: bool) -> Asset:
+    """Enable or disable an asset (a no-op, with no audit entry, when it already is)."""
+    asset = _lock_asset(asset.pk)
+    if asset.enabled != enabled:
+        asset.enabled = enabled
+        asset.save(update_fields=["enabled", "updated"])
+    return asset
+
+
+@transaction.atomic
+def asset_delete(*, actor, asset: Asset) -> None:
+    _lock_asset(asset.pk).delete()
+
+
+def asset_secret(*, actor, asset: Asset) -> str:
+    """A secret's content in clear, for holders of `billing.view_secret_asset` (the caller
+    has found the asset through `for_user`)."""
+    from billing.rules import reads_secret
+
+    if not asset.is_secret:
+        raise NotFound("This asset is no secret: its content is in the asset itself.")
+    if not reads_secret(actor, asset):
+        raise Forbidden("Reading a secret's content needs the billing.view_secret_asset permission.")
+    return crypto.decrypt(asset.encrypted_content)
+
+
+def assets_rotate_keys(*, batch_size: int = 500) -> tuple[int, int]:
+    """Encrypt every secret again with the first configured key; returns (re-encrypted,
+    secrets). Rows already under the first key are left alone, so a second run writes
+    nothing; each batch is its own transaction. Written with `update()`: the content did not
+    change, so there is nothing for the audit log (which masks it anyway)."""
+    rotated = total = 0
+    ids = list(Asset.objects.filter(is_secret=True).order_by("pk").values_list("pk", flat=True))
+    for start in range(0, len(ids), batch_size):
+        with transaction.atomic():
+            rows = Asset.objects.select_for_update().filter(pk__in=ids[start:start + batch_size]).order_by("pk")
+            for asset in rows:
+                total += 1
+                if crypto.encrypted_with_first_key(asset.encrypted_content):
+                    continue
+                try:
+                    token = crypto.rotate(asset.encrypted_content)
+                except crypto.SecretUnreadable:
+                    raise crypto.SecretUnreadable(f"No configured asset key decrypts asset {asset.pk}.") from None
+                Asset.objects.filter(pk=asset.pk).update(encrypted_content=token)
+                rotated += 1
+    return rotated, total
+
+
+SCOPE_MODELS = {"accounts.Account": Asset.Scope.ACCOUNT, "memberships.Utility": Asset.Scope.UTILITY,
+                "billing.Product": Asset.Scope.PRODUCT, "accounts.User": Asset.Scope.USER}
+
+
+def delete_scope_assets(sender, instance, **kwargs) -> None:
+    """`pre_delete` of accounts, utilities, products and users: their assets go with them
+    (each one audited), however the object is deleted: a service, a cascade, the admin.
+
+    A receiver, against the habit of DESIGN.md rule 1, because the scope is no foreign key
+    (one column names four tables) and the lower layers' delete services cannot know assets.
+    It runs while everything above the object still exists, so each asset's audit entry
+    finds its account; a cascade sends it for every account, utility and product it takes."""
+    scope = SCOPE_MODELS.get(sender._meta.label)
+    if scope is not None and instance.pk is not None:
+        Asset.objects.filter(scope=scope, scope_id=instance.pk).delete()

@@ -20,6 +20,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("accounts.urls")),
     path("", include("memberships.urls")),
+    path("", include("billing.urls")),
     path("", include("portal.urls")),
 ]
 

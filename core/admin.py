@@ -25,11 +25,12 @@ from types import ModuleType
 from auditlog.mixins import AuditlogHistoryAdminMixin
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
 from django.db import router, transaction
 from django.db.models import QuerySet
 from django.http import HttpResponseRedirect
 from django.utils.translation import gettext_lazy as _
+from guardian.admin import GuardedModelAdminMixin
 
 from core.errors import ServiceError
 
@@ -276,3 +277,35 @@ class ServiceInline:
 
     def delete(self, request, obj) -> None:
         self.writes.delete(request.user, obj)
+
+
+class SiteAdminObjectPermissions(GuardedModelAdminMixin):
+    """guardian's "Object permissions" pages on an object, for site admins only: handing out
+    rights on one account or utility is like handing out roles."""
+
+    def _object_permissions_for_site_admins(self, request):
+        if not request.user.is_superuser:
+            raise PermissionDenied
+
+    def obj_perms_manage_view(self, request, object_pk):
+        self._object_permissions_for_site_admins(request)
+        return super().obj_perms_manage_view(request, object_pk)
+
+    def obj_perms_manage_user_view(self, request, object_pk, user_id):
+        self._object_permissions_for_site_admins(request)
+        return super().obj_perms_manage_user_view(request, object_pk, user_id)
+
+    def obj_perms_manage_group_view(self, request, object_pk, group_id):
+        self._object_permissions_for_site_admins(request)
+        return super().obj_perms_manage_group_view(request, object_pk, group_id)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        response = super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
+        if not request.user.is_superuser:
+            # Guardian's template only adds the "Object permissions" link, which is for site admins.
+            response.template_name = [
+                f"admin/{self.opts.app_label}/{self.opts.model_name}/change_form.html",
+                f"admin/{self.opts.app_label}/change_form.html",
+                "admin/change_form.html",
+            ]
+        return response

@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from accounts.admin import AccountAdmin
-from core.admin import ServiceInline, ServiceModelAdmin, Writes, error_text
+from core.admin import ServiceInline, ServiceModelAdmin, SiteAdminObjectPermissions, Writes, error_text
 from core.errors import ServiceError
 from memberships import services
 from memberships.models import Membership, Utility
@@ -184,8 +184,9 @@ class MembershipInline(ServiceInline, admin.TabularInline):
 
 
 @admin.register(Utility)
-class UtilityAdmin(ServiceModelAdmin):
-    """Utilities with their memberships. Every write goes through the services."""
+class UtilityAdmin(SiteAdminObjectPermissions, ServiceModelAdmin):
+    """Utilities with their memberships, and guardian's object permissions on them (site
+    admins). Every write goes through the services."""
 
     form = UtilityForm
     list_display = ("name", "account", "billing_day", "seats", "members", "is_personal")

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AccountMembership, visible_account_ids
@@ -84,6 +85,10 @@ class Utility(models.Model):
 
     def __str__(self):
         return self.name
+
+    def get_absolute_url(self):
+        """Its portal page (the admin's "View on site" link)."""
+        return reverse("utility_detail", args=[self.pk])
 
     @property
     def is_personal(self) -> bool:

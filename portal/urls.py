@@ -6,6 +6,8 @@ from portal import views
 
 urlpatterns = [
     path("", views.DashboardView.as_view(), name="dashboard"),
+    path("accounts/", views.SiteAccountsView.as_view(), name="site_accounts"),
+    path("utilities/<int:pk>/history/", views.UtilityHistoryView.as_view(), name="utility_history"),
     path("accounts/new/", views.AccountCreateView.as_view(), name="account_create"),
     path("accounts/activate/", views.ActivateView.as_view(), name="account_activate"),
     path("accounts/<int:pk>/", views.AccountDetailView.as_view(), name="account_detail"),

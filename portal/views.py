@@ -14,6 +14,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models.functions import Lower
 from django.forms.fields import InvalidJSONInput
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
@@ -23,13 +24,13 @@ from django.views.generic import TemplateView
 
 from accounts import services
 from accounts.api.views import ActivationThrottle
-from accounts.filtersets import AUDIT_ACTIONS, AuditLogEntryFilterSet
 from accounts.forms import MemberByEmailForm, ServiceErrorsMixin
 from accounts.models import (
     Account,
     AccountMembership,
     ActivationCode,
     AuditLogEntry,
+    BrowserSession,
     Contact,
     Invitation,
     Session,
@@ -37,25 +38,62 @@ from accounts.models import (
     validate_custom_attributes,
 )
 from accounts.rules import account_role
-from core.audit import mask_change
-from core.portal import SERVICE_ERRORS, ObjectPageMixin, PageActionView, forbidden_to_403, service_error_message
+from core.portal import (
+    SERVICE_ERRORS,
+    ObjectPageMixin,
+    PageActionView,
+    forbidden_to_403,
+    person_name,
+    say,
+    service_error_message,
+    stash_form,
+    unstash_form,
+)
 from memberships import services as membership_services
 from memberships.forms import PersonalUtilityForm, UtilityCreateForm
 from memberships.models import Membership, Utility
+from memberships.views import MEMBERS_PAGE_SIZE, UtilityMixin, search_people, sort_links
+from portal.history import history_page, utility_entries
 
 AccountRole = AccountMembership.Role
 
-HISTORY_PAGE_SIZE = 50
+ACCOUNT_MEMBER_SORTS = {
+    "name": (Lower("user__first_name"), Lower("user__last_name"), "user__email", "id"),
+    "email": ("user__email", "id"),
+    "role": ("role", "user__email", "id"),
+    "since": ("created", "id"),
+}
 
 
 # --------------------------------------------------------------------------- forms
 
 
 def _account_formfield(name, **kwargs):
-    return Account._meta.get_field(name).formfield(**kwargs)
+    """The model field's form field, with the model's own validators, so a bad colour or URL
+    is shown with the other errors rather than after them (the service checks them too)."""
+    field = Account._meta.get_field(name)
+    kwargs.setdefault("validators", list(field._validators))
+    return field.formfield(**kwargs)
 
 
-COLOUR_INPUT = forms.TextInput(attrs={"pattern": "#[0-9a-fA-F]{6}", "placeholder": "#1d4ed8", "size": 8})
+class ColourInput(forms.TextInput):
+    """A #rrggbb text field with a colour picker beside it (static/portal/portal.js keeps them
+    in step; without script the text field alone is the value)."""
+
+    template_name = "portal/widgets/colour.html"
+
+    def __init__(self, attrs=None, picker_label="Pick the colour"):
+        self.picker_label = picker_label
+        super().__init__({"pattern": "#[0-9a-fA-F]{6}", "placeholder": "#1d4ed8", "size": 8,
+                          "spellcheck": "false", **(attrs or {})})
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        text = str(value or "")
+        valid = len(text) == 7 and text.startswith("#") and all(c in "0123456789abcdefABCDEF" for c in text[1:])
+        context["widget"]["picker_value"] = text.lower() if valid else "#000000"
+        context["widget"]["picker_label"] = self.picker_label
+        return context
 
 
 class SafeJSONField(forms.JSONField):
@@ -78,9 +116,11 @@ class AccountForm(ServiceErrorsMixin, forms.Form):
     """An account's settings. A plain Form: the service validates against the model and saves."""
 
     name = _account_formfield("name", widget=forms.TextInput(attrs={"autocomplete": "organization"}))
-    primary_color = _account_formfield("primary_color", label="Primary colour", widget=COLOUR_INPUT,
+    primary_color = _account_formfield("primary_color", label="Primary colour",
+                                       widget=ColourInput(picker_label="Pick the primary colour"),
                                        help_text="#rrggbb")
-    secondary_color = _account_formfield("secondary_color", label="Secondary colour", widget=COLOUR_INPUT,
+    secondary_color = _account_formfield("secondary_color", label="Secondary colour",
+                                         widget=ColourInput(picker_label="Pick the secondary colour"),
                                          help_text="#rrggbb")
     logo_url = _account_formfield("logo_url", label="Logo URL", assume_scheme="https",
                                   help_text="An http or https address.")
@@ -139,16 +179,6 @@ class ActivationForm(ServiceErrorsMixin, forms.Form):
         super().__init__(*args, **kwargs)
 
 
-class AuditFilterForm(forms.Form):
-    action = forms.ChoiceField(required=False, choices=[("", "Any action")] + [(a, a) for a in AUDIT_ACTIONS])
-    object_type = forms.ChoiceField(required=False, label="Object type")
-
-    def __init__(self, *args, object_types=(), **kwargs):
-        kwargs.setdefault("auto_id", "history-%s")
-        super().__init__(*args, **kwargs)
-        self.fields["object_type"].choices = [("", "Any type")] + [(name, name) for name in object_types]
-
-
 # --------------------------------------------------------------------------- dashboard
 
 
@@ -158,11 +188,17 @@ class DashboardView(LoginRequiredMixin, TemplateView):
     def get_context_data(self, **kwargs):
         user = self.request.user
         kwargs = {**dashboard_sections(user), **kwargs}
+        kwargs.setdefault("activation_form", unstash_form(self.request, "activation_form", ActivationForm)
+                          or ActivationForm())
+        kwargs.setdefault("personal_utility_form",
+                          unstash_form(self.request, "personal_utility_form", PersonalUtilityForm)
+                          or PersonalUtilityForm())
         return super().get_context_data(
             roles=user.roles.all(),
             invitations=pending_invitations_to(user),
             contact_count=Contact.objects.for_user(user).count(),
             session_count=Session.objects.for_user(user).count(),
+            browser_count=BrowserSession.objects.for_user(user).count(),
             **kwargs,
         )
 
@@ -224,18 +260,15 @@ def dashboard_sections(user, **overrides) -> dict:
         "my_accounts": accounts,
         "my_memberships": memberships,
         "personal_utilities": Utility.objects.for_user(user).filter(personal_owner_id=user.pk)[:1],  # none or one
-        "activation_form": ActivationForm(),
-        "personal_utility_form": PersonalUtilityForm(),
     }
     context.update(overrides)
     return context
 
 
-def render_dashboard(request, **overrides):
-    """The dashboard again, with a bound form showing its errors."""
-    view = DashboardView()
-    view.setup(request)
-    return view.render_to_response(view.get_context_data(**dashboard_sections(request.user, **overrides)))
+def back_to_dashboard(request, key: str, form, section: str):
+    """The dashboard again (PRG), showing `form` with its errors in `section`."""
+    stash_form(request, key, form, page=reverse("dashboard"))
+    return redirect(reverse("dashboard") + f"#{section}")
 
 
 class ActivateView(LoginRequiredMixin, View):
@@ -253,7 +286,7 @@ class ActivateView(LoginRequiredMixin, View):
             if not ActivationThrottle().allow_request(request, self):
                 form.add_error("activation_code", ValidationError(
                     "Too many attempts; try again later.", code="too_many_attempts"))
-                return render_dashboard(request, activation_form=form)
+                return back_to_dashboard(request, "activation_form", form, "accounts")
             try:
                 membership = services.account_activate(actor=request.user,
                                                        code=form.cleaned_data["activation_code"])
@@ -262,7 +295,7 @@ class ActivateView(LoginRequiredMixin, View):
             else:
                 messages.success(request, f"You joined {membership.account.name}.")
                 return redirect("account_detail", pk=membership.account_id)
-        return render_dashboard(request, activation_form=form)
+        return back_to_dashboard(request, "activation_form", form, "accounts")
 
 
 # --------------------------------------------------------------------------- account pages
@@ -316,10 +349,14 @@ class AccountDetailView(AccountMixin, TemplateView):
         user = self.request.user
         account = self.get_account()
         is_admin = user.has_perm("accounts.change_account", account)
-        members = list(
-            AccountMembership.objects.for_user(user).filter(account=account)
-            .select_related("user").order_by("user__email", "id")
-        )
+        visible = AccountMembership.objects.for_user(user).filter(account=account)
+        query = self.request.GET.get("q", "").strip()[:100]
+        sort = self.request.GET.get("sort", "email")
+        sort = sort if sort in ACCOUNT_MEMBER_SORTS else "email"
+        listed = search_people(visible, query) if query else visible
+        page = Paginator(listed.select_related("user").order_by(*ACCOUNT_MEMBER_SORTS[sort]),
+                         MEMBERS_PAGE_SIZE).get_page(self.request.GET.get("page"))
+        members = list(page.object_list)
         for member in members:
             # Offer only what will work: demoting or removing another admin is for site admins.
             member.account = account
@@ -327,9 +364,11 @@ class AccountDetailView(AccountMixin, TemplateView):
             member.can_change_role = user.has_perm("accounts.change_accountmembership", member) and demotes
             member.can_remove = user.has_perm("accounts.delete_accountmembership", member)
         if is_admin:
-            kwargs.setdefault("settings_form", AccountForm(initial=AccountForm.initial_for(account)))
-            kwargs.setdefault("member_form", AccountMemberAddForm(actor=user))
-            kwargs.setdefault("utility_form", UtilityCreateForm())
+            kwargs.setdefault("settings_form", self.form_or_stashed(
+                "settings_form", lambda data: AccountForm(data, initial=AccountForm.initial_for(account))))
+            kwargs.setdefault("member_form", self.form_or_stashed(
+                "member_form", lambda data: AccountMemberAddForm(data, actor=user)))
+            kwargs.setdefault("utility_form", self.form_or_stashed("utility_form", UtilityCreateForm))
             # Reading the code is not a write: an expired one is replaced only on request.
             kwargs.setdefault("activation_code", ActivationCode.objects.filter(
                 account=account, expires_at__gt=timezone.now()).first())
@@ -343,6 +382,12 @@ class AccountDetailView(AccountMixin, TemplateView):
             is_admin=is_admin,
             can_read_history=user.has_perm("accounts.view_auditlogentry", account),
             members=members,
+            page_obj=page,
+            query=query,
+            sort=sort,
+            sort_links=sort_links(self.request, ACCOUNT_MEMBER_SORTS, sort),
+            back=self.request.GET.urlencode(),
+            member_count=account.member_count,
             role_choices=AccountRole.choices,
             utilities=Utility.objects.for_user(user).filter(account=account).order_by("name", "id"),
             **kwargs,
@@ -360,20 +405,17 @@ class AccountDetailView(AccountMixin, TemplateView):
                 forbidden_to_403(exc)
                 form.add_service_error(exc)
             else:
-                messages.success(request, "The account's settings are saved.")
-                return redirect("account_detail", pk=account.pk)
-        return self.render_to_response(self.get_context_data(settings_form=form))
+                say(request, messages.SUCCESS, "The account's settings are saved.", section="settings")
+                return redirect(reverse("account_detail", args=[account.pk]) + "#settings")
+        stash_form(request, "settings_form", form)
+        return redirect(reverse("account_detail", args=[account.pk]) + "#settings")
 
 
 class AccountActionView(AccountMixin, PageActionView):
     """A form of the account page that posts to its own address."""
 
     page_url_name = "account_detail"
-    share_object = False  # the page reads the account with its counts
-
-    @property
-    def page_view(self):
-        return AccountDetailView
+    confirm_template = "portal/confirm.html"
 
     def get_membership(self, account) -> AccountMembership:
         return get_object_or_404(
@@ -385,6 +427,18 @@ class AccountActionView(AccountMixin, PageActionView):
 class AccountInvitationRevokeView(AccountActionView):
     anchor = "members"
 
+    def get_invitation(self, account):
+        return get_object_or_404(Invitation.objects.for_user(self.request.user).pending().filter(account=account),
+                                 pk=self.kwargs["invitation_pk"])
+
+    def confirm_context(self):
+        account = self.get_account()
+        invitation = self.get_invitation(account)
+        self.require("accounts.delete_invitation", invitation, "Only the account's admins revoke its invitations.")
+        return {"question": f"Revoke the invitation of {invitation.email}?",
+                "detail": f"The link sent to {invitation.email} stops working; you can invite them again later.",
+                "button": "Revoke the invitation"}
+
     def post(self, request, *args, **kwargs):
         account = self.get_account()
         invitation = get_object_or_404(Invitation.objects.for_user(request.user).filter(account=account),
@@ -393,9 +447,9 @@ class AccountInvitationRevokeView(AccountActionView):
             services.invitation_revoke(actor=request.user, invitation=invitation)
         except SERVICE_ERRORS as exc:
             forbidden_to_403(exc)
-            messages.error(request, service_error_message(exc))
+            self.error(service_error_message(exc))
         else:
-            messages.success(request, f"The invitation of {invitation.email} is revoked.")
+            self.success(f"The invitation of {invitation.email} is revoked.")
         return self.back_to_page()
 
 
@@ -418,9 +472,9 @@ class AccountMemberAddView(AccountActionView):
                 forbidden_to_403(exc)
                 form.add_service_error(exc)
             else:
-                messages.success(request, form.done_message.format(email=form.cleaned_data["email"]))
+                self.success(form.done_message.format(email=form.cleaned_data["email"]))
                 return self.back_to_page()
-        return self.render_page(member_form=form)
+        return self.form_failed("member_form", form)
 
 
 class AccountMemberRoleView(AccountActionView):
@@ -432,21 +486,35 @@ class AccountMemberRoleView(AccountActionView):
         self.require("accounts.change_accountmembership", membership)
         form = AccountMemberRoleForm(request.POST)
         if not form.is_valid():
-            messages.error(request, "Choose one of the roles.")
+            self.error("Choose one of the roles.")
             return self.back_to_page()
         try:
             membership = services.account_membership_update(
                 actor=request.user, membership=membership, role=form.cleaned_data["role"])
         except SERVICE_ERRORS as exc:
             forbidden_to_403(exc)
-            messages.error(request, service_error_message(exc))
+            self.error(service_error_message(exc))
         else:
-            messages.success(request, f"{membership.user.email} is now {membership.role}.")
+            self.success(f"{membership.user.email} is now {membership.role}.")
         return self.back_to_page()
 
 
 class AccountMemberRemoveView(AccountActionView):
     anchor = "members"
+
+    def confirm_context(self):
+        account = self.get_account()
+        membership = self.get_membership(account)
+        if membership.user_id == self.request.user.pk:
+            return {"question": f"Leave {account.name}?",
+                    "detail": "You lose what your role here gave you; to come back, an admin adds you again "
+                              "or you join with an activation code.",
+                    "button": f"Leave {account.name}"}
+        membership.account = account
+        self.require("accounts.delete_accountmembership", membership)
+        return {"question": f"Remove {membership.user.email} from {account.name}?",
+                "detail": f"{person_name(membership.user)} loses their {membership.role} role in {account.name}.",
+                "button": "Remove the member"}
 
     def post(self, request, *args, **kwargs):
         account = self.get_account()
@@ -458,14 +526,15 @@ class AccountMemberRemoveView(AccountActionView):
             services.account_membership_delete(actor=request.user, membership=membership)
         except SERVICE_ERRORS as exc:
             forbidden_to_403(exc)
-            messages.error(request, service_error_message(exc))
+            self.error(service_error_message(exc))
             return self.back_to_page()
         if leaving:
-            messages.success(request, f"You left {account.name}.")
             if not Account.objects.for_user(request.user).filter(pk=account.pk).exists():
+                messages.success(request, f"You left {account.name}.")
                 return redirect("dashboard")
+            self.success(f"You left {account.name}.")
         else:
-            messages.success(request, f"{membership.user.email} is no longer a member.")
+            self.success(f"{membership.user.email} is no longer a member.")
         return self.back_to_page()
 
 
@@ -486,7 +555,7 @@ class AccountUtilityCreateView(AccountActionView):
             else:
                 messages.success(request, f"The utility {utility.name} is created.")
                 return redirect("utility_detail", pk=utility.pk)
-        return self.render_page(utility_form=form)
+        return self.form_failed("utility_form", form)
 
 
 class ActivationCodeRefreshView(AccountActionView):
@@ -499,9 +568,9 @@ class ActivationCodeRefreshView(AccountActionView):
             services.activation_code_refresh(actor=request.user, account=account)
         except SERVICE_ERRORS as exc:
             forbidden_to_403(exc)
-            messages.error(request, service_error_message(exc))
+            self.error(service_error_message(exc))
         else:
-            messages.success(request, "A new activation code is issued; the previous one no longer works.")
+            self.success("A new activation code is issued; the previous one no longer works.")
         return self.back_to_page()
 
 
@@ -534,30 +603,9 @@ class AccountDeleteView(AccountMixin, TemplateView):
 # --------------------------------------------------------------------------- history
 
 
-def masked_changes(changes, model=None) -> list[tuple[str, str]]:
-    """(field, "old → new") pairs; anything that looks like a secret is masked whatever was stored."""
-    if not isinstance(changes, dict):
-        return []
-    rows = []
-    for field, value in changes.items():
-        rows.append((field, _change_text(mask_change(field, value, model))))
-    return rows
-
-
-def _change_text(value) -> str:
-    if isinstance(value, list) and len(value) == 2:
-        old, new = ("—" if item in (None, "") else str(item) for item in value)
-        return f"{old} → {new}"
-    if isinstance(value, dict) and value.get("type") == "m2m":
-        return f"{value.get('operation', 'changed')}: {', '.join(map(str, value.get('objects', [])))}"
-    return str(value)
-
-
-AUDIT_ACTION_NAMES = {number: name for name, number in AUDIT_ACTIONS.items()}
-
-
 class AccountHistoryView(AccountMixin, TemplateView):
-    """The account's audit log, newest first, 50 a page, filtered by action and object type."""
+    """The account's audit log, newest first, 50 a page, filtered by action, object type,
+    who and when; people and objects by name, fields by label, times to the second."""
 
     template_name = "accounts/account_history.html"
 
@@ -566,31 +614,9 @@ class AccountHistoryView(AccountMixin, TemplateView):
         if not self.request.user.has_perm("accounts.view_auditlogentry", account):
             raise PermissionDenied("The history is for the account's admins and consultants.")
         entries = AuditLogEntry.objects.filter(account_id=account.pk)
-        type_ids = entries.order_by().values_list("content_type_id", flat=True).distinct()
-        object_types = sorted({_type_name(type_id) for type_id in type_ids})
-        form = AuditFilterForm(self.request.GET or None, object_types=object_types)
-        filters = form.cleaned_data if form.is_valid() else {}
-        filtered = AuditLogEntryFilterSet(
-            data={name: value for name, value in filters.items() if value},
-            queryset=entries.select_related("actor", "content_type").order_by("-timestamp", "-id"),
-        ).qs
-        page = Paginator(filtered, HISTORY_PAGE_SIZE).get_page(self.request.GET.get("page"))
-        for entry in page.object_list:
-            entry.action_name = AUDIT_ACTION_NAMES.get(entry.action, str(entry.action))
-            entry.object_type = _type_name(entry.content_type_id)
-            entry.change_rows = masked_changes(entry.changes, entry.content_type.model_class())
-        return super().get_context_data(account=account, filter_form=form, page_obj=page,
+        return super().get_context_data(account=account,
                                         is_admin=self.request.user.has_perm("accounts.change_account", account),
-                                        **kwargs)
-
-
-def _type_name(content_type_id) -> str:
-    """The changed object's resource type (`Membership`), as the API names it."""
-    from django.contrib.contenttypes.models import ContentType
-
-    content_type = ContentType.objects.get_for_id(content_type_id)
-    model = content_type.model_class()
-    return model.__name__ if model is not None else content_type.model.title()
+                                        **history_page(self.request, entries), **kwargs)
 
 
 # --------------------------------------------------------------------------- personal utility
@@ -616,6 +642,55 @@ class PersonalUtilityCreateView(LoginRequiredMixin, View):
             except SERVICE_ERRORS as exc:
                 form.add_service_error(exc)
             else:
-                messages.success(request, "Your personal utility is ready.")
+                say(request, messages.SUCCESS, "Your personal utility is ready.")
                 return redirect("utility_detail", pk=utility.pk)
-        return render_dashboard(request, personal_utility_form=form)
+        return back_to_dashboard(request, "personal_utility_form", form, "utilities")
+
+
+# --------------------------------------------------------------------------- utility history, all accounts
+
+
+class UtilityHistoryView(UtilityMixin, TemplateView):
+    """One utility's history: itself, its memberships, products and charges (for whoever
+    reads its account's history)."""
+
+    template_name = "memberships/utility_history.html"
+
+    def get_context_data(self, **kwargs):
+        utility = self.get_utility()
+        if utility.account.is_default or not self.request.user.has_perm("accounts.view_auditlogentry",
+                                                                          utility.account):
+            raise PermissionDenied("The history is for the account's admins and consultants.")
+        entries = utility_entries(AuditLogEntry.objects.filter(account_id=utility.account_id), utility)
+        return super().get_context_data(**self.tabs_context(utility, "history"),
+                                        **history_page(self.request, entries), **kwargs)
+
+
+ACCOUNT_SORTS = {
+    "name": ("name", "id"),
+    "members": ("-member_count", "name", "id"),
+    "utilities": ("-utility_count", "name", "id"),
+    "created": ("-created", "-id"),
+}
+ACCOUNTS_PAGE_SIZE = 50
+
+
+class SiteAccountsView(LoginRequiredMixin, TemplateView):
+    """Every account, for site admins: search by name, sort, pages."""
+
+    template_name = "accounts/site_accounts.html"
+
+    def get_context_data(self, **kwargs):
+        user = self.request.user
+        if not user.is_superuser:
+            raise PermissionDenied("The list of all accounts is for site admins.")
+        query = self.request.GET.get("q", "").strip()[:100]
+        sort = self.request.GET.get("sort", "name")
+        sort = sort if sort in ACCOUNT_SORTS else "name"
+        accounts = Account.objects.for_user(user).with_counts()
+        for word in query.split()[:8]:
+            accounts = accounts.filter(name__icontains=word)
+        page = Paginator(accounts.order_by(*ACCOUNT_SORTS[sort]), ACCOUNTS_PAGE_SIZE).get_page(
+            self.request.GET.get("page"))
+        return super().get_context_data(page_obj=page, query=query, sort=sort,
+                                        sort_links=sort_links(self.request, ACCOUNT_SORTS, sort), **kwargs)

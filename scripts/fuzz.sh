@@ -66,6 +66,7 @@ trap 'exit 130' INT TERM
 unset DJANGO_SETTINGS_MODULE
 export DJANGO_DEBUG=false
 export DJANGO_SECRET_KEY="$("$PYTHON" -c 'import secrets; print(secrets.token_urlsafe(64))')"
+export DJANGO_ASSET_KEYS="$("$PYTHON" -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
 export DJANGO_ALLOWED_HOSTS=127.0.0.1
 export DJANGO_SECURE_SSL_REDIRECT=false
 export DATABASE_URL="sqlite:///$WORK/db.sqlite3"

@@ -25,6 +25,7 @@ or present with its audit entry. Figures are printed; the exit status is 1 on an
 """
 
 import argparse
+import base64
 import json
 import os
 import secrets
@@ -65,11 +66,17 @@ def free_port():
 # --------------------------------------------------------------------------- servers
 
 
+# One Fernet key (32 random bytes, url-safe base64) for every server of a run, which share a
+# database: production settings refuse to start without DJANGO_ASSET_KEYS.
+ASSET_KEYS = os.environ.get("DJANGO_ASSET_KEYS") or base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+
+
 def server_env(extra=None):
     env = dict(os.environ)
     env.update({
         "DJANGO_DEBUG": "false",
         "DJANGO_SECRET_KEY": os.environ.get("RELIABILITY_SECRET_KEY") or secrets.token_urlsafe(50),
+        "DJANGO_ASSET_KEYS": ASSET_KEYS,
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "DJANGO_SECURE_SSL_REDIRECT": "false",
         "DJANGO_LOGIN_FAILURE_LIMIT": "5",

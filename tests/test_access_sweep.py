@@ -34,11 +34,11 @@ from accounts.models import (
     User,
 )
 from billing.events.services import event_stream_create
-from billing.models import Charge, EventStream, Merchant, Product, ProductType
+from billing.models import Asset, Charge, EventStream, Merchant, Product, ProductType
 from jsonapi.permissions import OBJECT_ACTIONS, permission_name
 from memberships.models import Membership, Utility
 from tests import factories
-from tests.billing.factories import ChargeFactory, MerchantFactory, ProductFactory, product_type
+from tests.billing.factories import AssetFactory, ChargeFactory, MerchantFactory, ProductFactory, product_type
 from tests.jsonapi import JsonApiClient
 
 PARAMETER = re.compile(r"\(\?P<(?P<name>\w+)>(?P<pattern>[^)]*)\)")
@@ -104,6 +104,9 @@ class Foreign:
             expires_at=timezone.now() + timedelta(days=7))
         self.role = factories.RoleFactory(name="Foreign auditor", permissions=["accounts.view_user"])
         self.account_role = factories.AccountRoleFactory(name="Foreign label")
+        self.asset = AssetFactory(name="foreign-secret", scope="utility", scope_id=self.utility.pk,
+                                  secret="foreign secret content")
+        self.asset.merchants.add(self.merchant)
         self.event_stream = event_stream_create(actor=self.member, user=self.member)[0]
 
 
@@ -123,11 +126,12 @@ FOREIGN = {
     Product: lambda f: f.product,
     Charge: lambda f: f.charge,
     Merchant: lambda f: f.merchant,
+    Asset: lambda f: f.asset,
     EventStream: lambda f: f.event_stream,
 }
 #: views with no queryset: the model their `pk` names
 VIEW_MODELS = {"AvatarView": User, "ActivationCodeView": Account, "AccountAuditLogViewSet": Account,
-               "EventListView": EventStream}
+               "AssetSecretView": Asset, "EventListView": EventStream}
 
 
 def route_model(callback):
@@ -193,6 +197,9 @@ EXTRA_RULES = {
     ("ActivationCodeView", "post"): "accounts.change_activationcode",
     ("InvitationViewSet", "accept"): NOBODY,
     ("InvitationViewSet", "decline"): NOBODY,
+    ("AssetViewSet", "enable"): "billing.change_asset",
+    ("AssetViewSet", "disable"): "billing.change_asset",
+    ("AssetSecretView", "get"): "billing.view_secret_asset",
 }
 #: Operations no caller may make, whoever they are (answered 405 or 403 for everybody who sees the object).
 NOBODY_WRITES = {
@@ -321,11 +328,13 @@ CREATES = {
         "kind": "processing", "amount": "1.0000"}, "relationships": {"product": _rel("Product", f.product)}}),
     "contacts": (lambda f: f.member, lambda f, me: {"type": "Contact", "relationships": {
         "contact": _rel("User", f.member)}}),
+    "assets": (lambda f: f.utility, lambda f, me: {"type": "Asset", "attributes": {
+        "name": "planted", "scope": "utility", "scopeId": str(f.utility.pk), "content": "x"}}),
 }
 CREATE_PERMISSIONS = {
     "account-memberships": "accounts.add_accountmembership", "invitations": "accounts.add_invitation",
     "utilities": "memberships.add_utility", "memberships": "memberships.add_membership",
-    "products": "billing.add_product", "contacts": None,
+    "products": "billing.add_product", "contacts": None, "assets": "billing.add_asset",
 }
 #: creates governed by a global permission (SPEC: charges are posted by site admins and by
 #: holders of billing.add_charge, merchants' service users, on any product): without it a

@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from django.conf import settings
 
 from accounts.models import AuditLogEntry, User
@@ -76,6 +77,7 @@ class TestSettings:
     def test_check_deploy_passes_in_production_mode(self):
         result = self._manage("check", "--deploy", "--fail-level", "WARNING",
                               DJANGO_DEBUG="false", DJANGO_SECRET_KEY="x" * 20 + "-prod-secret-" + "y" * 30,
+                              DJANGO_ASSET_KEYS=Fernet.generate_key().decode(),
                               DJANGO_ALLOWED_HOSTS="roster.example.org")
         assert result.returncode == 0, result.stdout + result.stderr
 

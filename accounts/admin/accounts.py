@@ -16,13 +16,12 @@ from django.utils.http import urlencode
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
-from guardian.admin import GuardedModelAdminMixin
 
 from accounts import services
 from accounts.admin.memberships import AccountMembershipInline
 from accounts.models import Account, AccountRole, AuditLogEntry
 from accounts.rules import is_site_admin
-from core.admin import ServiceModelAdmin, UniqueNameForm, Writes
+from core.admin import ServiceModelAdmin, SiteAdminObjectPermissions, UniqueNameForm, Writes
 
 
 class AccountForm(UniqueNameForm):
@@ -30,7 +29,7 @@ class AccountForm(UniqueNameForm):
 
 
 @admin.register(Account)
-class AccountAdmin(GuardedModelAdminMixin, ServiceModelAdmin):
+class AccountAdmin(SiteAdminObjectPermissions, ServiceModelAdmin):
     """Accounts, their members, their history (the account and everything in it) and
     guardian's object permissions. Every write goes through the services."""
 
@@ -161,33 +160,3 @@ class AccountAdmin(GuardedModelAdminMixin, ServiceModelAdmin):
         }
         request.current_app = self.admin_site.name
         return TemplateResponse(request, self.account_history_template, context)
-
-    # ------------------------------------------------------------------- guardian
-
-    def _object_permissions_for_site_admins(self, request):
-        # Handing out rights on an account is like handing out roles: site admins only.
-        if not is_site_admin(request.user):
-            raise PermissionDenied
-
-    def obj_perms_manage_view(self, request, object_pk):
-        self._object_permissions_for_site_admins(request)
-        return super().obj_perms_manage_view(request, object_pk)
-
-    def obj_perms_manage_user_view(self, request, object_pk, user_id):
-        self._object_permissions_for_site_admins(request)
-        return super().obj_perms_manage_user_view(request, object_pk, user_id)
-
-    def obj_perms_manage_group_view(self, request, object_pk, group_id):
-        self._object_permissions_for_site_admins(request)
-        return super().obj_perms_manage_group_view(request, object_pk, group_id)
-
-    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        response = super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
-        if not is_site_admin(request.user):
-            # Guardian's template only adds the "Object permissions" link, which is for site admins.
-            response.template_name = [
-                f"admin/{self.opts.app_label}/{self.opts.model_name}/change_form.html",
-                f"admin/{self.opts.app_label}/change_form.html",
-                "admin/change_form.html",
-            ]
-        return response

@@ -6,6 +6,7 @@ sets, are plain saves (audited like every save).
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import password_validation
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
@@ -14,6 +15,7 @@ from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
@@ -298,6 +300,15 @@ class UserAdmin(ServiceAdminMixin, DjangoUserAdmin):
 
     @admin.action(description=_("Deactivate selected users"), permissions=["deactivate"])
     def deactivate_users(self, request, queryset):
+        # Like Django's own "delete selected": a page that asks first, whose form confirms.
+        if request.POST.get("post") != "yes":
+            return TemplateResponse(request, "admin/accounts/user/deactivate_confirmation.html", {
+                **self.admin_site.each_context(request),
+                "title": _("Deactivate users?"),
+                "opts": self.model._meta,
+                "users": list(queryset.order_by("email")),
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            })
         deactivated = already = 0
         for user in queryset:
             if user.pk == request.user.pk:

@@ -41,9 +41,14 @@ from accounts.services.roles import (  # noqa: F401
     role_update,
 )
 from accounts.services.sessions import (  # noqa: F401
+    browser_session_end,
+    browser_session_forget,
+    browser_session_rekey,
+    browser_session_start,
     session_create,
     session_delete,
     session_keep_alive,
+    sign_out_everywhere,
 )
 from accounts.services.users import (  # noqa: F401
     ADMIN_ONLY_USER_FIELDS,

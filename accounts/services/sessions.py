@@ -1,8 +1,9 @@
-"""Signing in and out: bearer sessions."""
+"""Signing in and out: bearer sessions, and the browsers signed in with a cookie."""
 
 import secrets
 from contextlib import contextmanager
 from datetime import datetime
+from importlib import import_module
 
 from django.conf import settings
 from django.contrib.auth import authenticate, user_logged_in
@@ -10,12 +11,13 @@ from django.utils import timezone
 
 from accounts.backends import find_login_user, ldap_configured, sign_in_allowed
 from accounts.models import (
+    BrowserSession,
     Session,
     User,
     hash_token,
 )
 from core.audit import set_audit_actor
-from core.errors import ServiceError, TooManyAttempts, Unauthorized
+from core.errors import Forbidden, ServiceError, TooManyAttempts, Unauthorized
 from core.net import client_ip
 
 # --------------------------------------------------------------------------- sessions
@@ -92,3 +94,60 @@ def session_delete(*, session: Session) -> None:
     session.delete()
 
 
+
+
+# --------------------------------------------------------------------------- browser sessions
+
+
+def _cookie_store(session_key: str):
+    engine = import_module(settings.SESSION_ENGINE)
+    return engine.SessionStore(session_key=session_key)
+
+
+def browser_session_start(*, request, user) -> BrowserSession | None:
+    """Remember a browser that signed in (portal or admin), so its owner can list and end it.
+    A request without a cookie session (an API sign-in) is none."""
+    session = getattr(request, "session", None)
+    key = getattr(session, "session_key", None)
+    if not key:
+        return None
+    browser, _ = BrowserSession.objects.update_or_create(
+        session_key=key,
+        defaults={"user": user, "user_agent": (request.META.get("HTTP_USER_AGENT") or "")[:512],
+                  "ip_address": client_ip(request)},
+    )
+    return browser
+
+
+def browser_session_forget(*, session_key: str | None) -> None:
+    """A browser signed out: its record goes with its cookie session."""
+    if session_key:
+        for browser in BrowserSession.objects.filter(session_key=session_key):
+            browser.delete()
+
+
+def browser_session_rekey(*, old_key: str | None, new_key: str | None) -> None:
+    """The cookie session got a new key (e.g. after a password change): follow it."""
+    if old_key and new_key and old_key != new_key:
+        BrowserSession.objects.filter(session_key=old_key).update(session_key=new_key)
+
+
+def browser_session_end(*, actor, browser: BrowserSession) -> None:
+    """Sign a browser out: its cookie session is deleted, so its next request is signed out."""
+    if browser.user_id != actor.pk:
+        raise Forbidden("You end only your own sessions.")
+    _cookie_store(browser.session_key).delete()
+    browser.delete()
+
+
+def sign_out_everywhere(*, actor) -> tuple[int, int]:
+    """End every browser session and every API token of `actor`, this browser's included.
+    Returns (browsers, tokens) ended."""
+    browsers = list(BrowserSession.objects.filter(user_id=actor.pk))
+    for browser in browsers:
+        _cookie_store(browser.session_key).delete()
+        browser.delete()
+    tokens = list(Session.objects.filter(user_id=actor.pk))
+    for token in tokens:
+        token.delete()
+    return len(browsers), len(tokens)

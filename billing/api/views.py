@@ -2,20 +2,34 @@
 
 from django.conf import settings
 from django.db.models import Count, Q
+from django.http import Http404
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework.decorators import action
+from rest_framework.response import Response
 
 from billing import services
 from billing.api.serializers import (
+    AssetSecretSerializer,
+    AssetSerializer,
     ChargeSerializer,
     MerchantSerializer,
     ProductSerializer,
     ProductTypeSerializer,
     coins_text,
 )
-from billing.filtersets import ChargeFilterSet, ProductFilterSet
-from billing.models import Charge, Merchant, Product, ProductType, coin, coin_sum
+from billing.filtersets import AssetFilterSet, ChargeFilterSet, ProductFilterSet
+from billing.models import Asset, Charge, Merchant, Product, ProductType, coin, coin_sum
+from core.errors import Forbidden
 from core.rules import SITE_ADMINS_ONLY
 from jsonapi.pagination import IdsFirstPagination
-from jsonapi.viewsets import CreateModelMixin, ListModelMixin, RetrieveModelMixin, RosterModelViewSet, RosterViewSet
+from jsonapi.viewsets import (
+    CreateModelMixin,
+    ListModelMixin,
+    RetrieveModelMixin,
+    RosterAPIView,
+    RosterModelViewSet,
+    RosterViewSet,
+)
 
 
 class ProductTypeViewSet(ListModelMixin, RetrieveModelMixin, RosterViewSet):
@@ -152,3 +166,91 @@ class MerchantViewSet(RosterModelViewSet):
 
     def perform_destroy(self, instance):
         services.merchant_delete(actor=self.request.user, merchant=instance)
+
+
+class AssetViewSet(RosterModelViewSet):
+    """Assets of a scope (SPEC §3). Creating resolves the scope object first, as a parent is:
+    404 when the caller cannot see it, 403 when they may not write its assets, before the
+    rest of the body is looked at."""
+
+    queryset = Asset.objects.all()
+    serializer_class = AssetSerializer
+    filterset_class = AssetFilterSet
+    ordering_fields = ["name", "scope", "created", "updated"]
+    ordering = ("name", "id")
+    error_statuses = {"post": (404,)}  # a scope object the caller cannot see
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if self.action == "create":
+            self._scope_target()
+
+    def _scope_target(self):
+        if not hasattr(self, "_target"):
+            data = self.request.data if isinstance(self.request.data, dict) else {}
+            scope = data.get("scope")
+            if not isinstance(scope, str) or scope not in Asset.Scope.values:
+                return None  # the serializer says what is wrong with it
+            self._target = services.asset_scope_target(actor=self.request.user, scope=scope,
+                                                       scope_id=data.get("scope_id"))
+        return self._target
+
+    def _fresh(self, asset):
+        return self.get_queryset().get(pk=asset.pk)
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        asset = services.asset_create(
+            actor=self.request.user, name=data["name"], scope=data["scope"], target=self._scope_target(),
+            description=data.get("description", ""), content=data.get("content", ""),
+            is_secret=data.get("is_secret", False), merchants=data.get("merchants", ()))
+        serializer.instance = self._fresh(asset)
+
+    def perform_update(self, serializer):
+        asset = services.asset_update(actor=self.request.user, asset=serializer.instance,
+                                      data=dict(serializer.validated_data))
+        serializer.instance = self._fresh(asset)
+
+    def perform_destroy(self, instance):
+        services.asset_delete(actor=self.request.user, asset=instance)
+
+    def _toggle(self, request, enabled):
+        asset = self.get_object()
+        if not request.user.has_perm("billing.change_asset", asset):
+            raise Forbidden("Only those who write this asset's scope enable or disable it.")
+        asset = services.asset_set_enabled(actor=request.user, asset=asset, enabled=enabled)
+        return Response(self.get_serializer(self._fresh(asset)).data)
+
+    @extend_schema(summary="Enable the asset", request=None,
+                   description="For those who write the asset's scope (403 for other readers); answers the asset.")
+    @action(detail=True, methods=["post"], url_path="enable", request_body_required=False)
+    def enable(self, request, pk=None):
+        return self._toggle(request, True)
+
+    @extend_schema(summary="Disable the asset", request=None,
+                   description="For those who write the asset's scope (403 for other readers); answers the asset.")
+    @action(detail=True, methods=["post"], url_path="disable", request_body_required=False)
+    def disable(self, request, pk=None):
+        return self._toggle(request, False)
+
+
+@extend_schema_view(get=extend_schema(
+    summary="A secret asset's content, for holders of billing.view_secret_asset",
+    description="404 when the caller cannot see the asset (or it is no secret), 403 when they see it but hold "
+                "no `billing.view_secret_asset`. Answered with `Cache-Control: no-store`.",
+    responses=AssetSecretSerializer))
+class AssetSecretView(RosterAPIView):
+    """GET `/api/v1/assets/{id}/secret/`: the one place a secret's content leaves the server."""
+
+    resource_name = "AssetSecret"
+    error_statuses = {"get": (403,)}
+
+    def get(self, request, pk):
+        asset = Asset.objects.for_user(request.user).filter(pk=pk).first()
+        if asset is None:
+            raise Http404
+        content = services.asset_secret(actor=request.user, asset=asset)
+        data = AssetSecretSerializer({"id": str(asset.pk), "name": asset.name, "content": content}).data
+        response = Response(data)
+        response["Cache-Control"] = "no-store"
+        return response

@@ -39,7 +39,7 @@ from billing.events.selectors import Position
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "roster_audit"  # accounts/migrations/0011_auditlogentry_txid.py
+CHANNEL = "roster_audit"  # accounts/migrations/0012_auditlogentry_txid.py
 BATCH = 500
 #: object types whose change may change who sees what, or end a listener
 RECHECK_TYPES = frozenset({"Account", "AccountMembership", "User", "Session", "EventStream"})

@@ -185,6 +185,30 @@ except InvalidOperation as exc:
 if not ROSTER_DEFAULT_STORAGE_COST.is_finite() or ROSTER_DEFAULT_STORAGE_COST < 0:
     raise ImproperlyConfigured("DJANGO_DEFAULT_STORAGE_COST must be a decimal number of coins ≥ 0.")
 
+# Assets (SPEC §3): a secret's content is encrypted at rest with Fernet keys, comma-separated
+# in DJANGO_ASSET_KEYS; the first encrypts, every one decrypts (add a new key in front, then
+# `manage.py rotate_asset_keys`, then drop the old one). Without it, development and tests
+# derive a key from SECRET_KEY (billing.crypto); production refuses to start.
+ROSTER_ASSET_KEYS = env_list("DJANGO_ASSET_KEYS", "")
+ROSTER_ASSET_KEYS_REQUIRED = False
+
+
+def check_asset_keys(keys) -> None:
+    """ImproperlyConfigured unless every key is a Fernet key; the message never shows a key."""
+    from cryptography.fernet import Fernet
+
+    for position, key in enumerate(keys, 1):
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            raise ImproperlyConfigured(
+                f"DJANGO_ASSET_KEYS: key {position} of {len(keys)} is not a Fernet key (32 url-safe "
+                "base64-encoded bytes, e.g. from `python -c \"from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())\"`).") from None
+
+
+check_asset_keys(ROSTER_ASSET_KEYS)
+
 # Bearer sessions (SPEC §3 Sessions).
 ROSTER_SESSION_IDLE_TTL = timedelta(seconds=env_int("DJANGO_SESSION_IDLE_TTL", 8 * 3600))
 ROSTER_SESSION_ABSOLUTE_TTL = timedelta(seconds=env_int("DJANGO_SESSION_ABSOLUTE_TTL", 30 * 86400))

@@ -74,6 +74,7 @@ class MembershipViewSet(RosterModelViewSet):
     ordering_fields = ["created", "role", "is_subscriber", "is_subscriber_datetime"]
     ordering = ("-id",)
     select_for_includes = {"user": ["user"]}
+    error_statuses = {"delete": (409,)}  # the owner of a personal utility stays in it
 
     def get_queryset(self):
         queryset = super().get_queryset()

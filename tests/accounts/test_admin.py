@@ -382,10 +382,15 @@ def test_deleting_a_user_in_the_admin(admin_client, site_admin, population):
 # --------------------------------------------------------------------------- the deactivate action
 
 
-def deactivate(client, users):
-    return client.post("/admin/accounts/user/", {
-        "action": "deactivate_users", "_selected_action": [str(u.pk) for u in users],
-    }, follow=True)
+def deactivate(client, users, asks=True):
+    """The action asks first (a confirmation page that changes nothing), then deactivates;
+    `asks=False`: for a caller who may not, no question either (the confirmed POST is sent anyway)."""
+    selected = {"action": "deactivate_users", "_selected_action": [str(u.pk) for u in users]}
+    active = {u.pk: User.objects.get(pk=u.pk).is_active for u in users}
+    asked = client.post("/admin/accounts/user/", selected)
+    assert ("Yes, deactivate" in asked.content.decode()) is asks
+    assert {u.pk: User.objects.get(pk=u.pk).is_active for u in users} == active
+    return client.post("/admin/accounts/user/", {**selected, "post": "yes"}, follow=True)
 
 
 def test_deactivate_action_deactivates_ends_sessions_and_is_audited(admin_client, site_admin, population):
@@ -431,7 +436,7 @@ def test_deactivate_action_is_for_site_admins_only(client, population):
     response = client.get("/admin/accounts/user/")
     assert response.status_code == 200
     assert "deactivate_users" not in response.content.decode()
-    deactivate(client, [population["alice"]])
+    deactivate(client, [population["alice"]], asks=False)
     assert User.objects.get(pk=population["alice"].pk).is_active
 
 
@@ -1011,6 +1016,19 @@ def test_account_history_lists_everything_inside_the_account(admin_client, site_
     page = response.content.decode()
     assert str(leaving) in page and "Account membership" in page
     assert f"/admin/accounts/auditlogentry/?account_id={account.pk}" in page
+
+
+def test_account_history_names_people_and_fields(admin_client, accounts_world):
+    """Issue 15: who and what by name, fields by label, times to the second, not `user: 53`."""
+    account = accounts_world["account"]
+    person = accounts_world["people"][USER]
+    User.objects.filter(pk=person.pk).update(first_name="Una", last_name="User")
+    page = admin_client.get(f"/admin/accounts/account/{account.pk}/history/").content.decode()
+    assert "<td>User</td><td>— → Una User</td>" in page
+    assert f"<td>user</td><td>{person.pk}</td>" not in page
+    assert f"<td>{person.pk}</td>" not in page
+    entry = AuditLogEntry.objects.filter(account_id=account.pk).latest("timestamp")
+    assert entry.timestamp.strftime("%Y-%m-%d %H:%M:%S") in page
 
 
 def test_account_history_paginates(admin_client, accounts_world):

@@ -11,6 +11,7 @@ from django.utils import timezone
 from PIL import Image
 
 from accounts.models import AuditLogEntry, Avatar, Contact, Session, User, hash_token
+from tests.portal import post_back
 
 PASSWORD = "portal-pass-4821-xyz"
 
@@ -237,7 +238,7 @@ def test_profile_update_saves_and_is_audited(alice_client, alice):
 
 
 def test_profile_taken_username_is_a_field_error(alice_client, alice, bob):
-    response = alice_client.post("/profile/", {"first_name": "A", "last_name": "", "username": "BOB"})
+    response = post_back(alice_client, "/profile/", {"first_name": "A", "last_name": "", "username": "BOB"})
     assert response.status_code == 200
     assert field_errors(response, "profile_form", "username") == ["A user with this username already exists."]
     alice.refresh_from_db()
@@ -257,7 +258,8 @@ def test_email_change_with_current_password(alice_client, alice):
     ("wrong", "Your current password is wrong."),
 ])
 def test_email_change_needs_current_password(alice_client, alice, current_password, error):
-    response = alice_client.post("/profile/email/", {"email": "new@example.org", "current_password": current_password})
+    response = post_back(alice_client, "/profile/email/",
+                         {"email": "new@example.org", "current_password": current_password})
     assert response.status_code == 200
     assert field_errors(response, "email_form", "current_password") == [error]
     alice.refresh_from_db()
@@ -317,7 +319,10 @@ def test_revoke_someone_elses_session_is_404(alice_client, bob):
 
 def test_revoke_is_post_only(alice_client, alice):
     session = make_session(alice, "mine")
-    assert alice_client.get(f"/profile/sessions/{session.pk}/revoke/").status_code == 405
+    # A GET only asks (a confirmation page whose form POSTs); it revokes nothing.
+    page = alice_client.get(f"/profile/sessions/{session.pk}/revoke/")
+    assert page.status_code == 200 and "Revoke this API session?" in page.content.decode()
+    assert f'action="/profile/sessions/{session.pk}/revoke/"' in page.content.decode()
     assert Session.objects.filter(pk=session.pk).exists()
 
 
@@ -333,7 +338,7 @@ def test_contact_add_by_email(alice_client, alice, bob):
     ("alice@example.org", "You cannot add yourself as a contact."),
 ])
 def test_contact_add_errors_show_on_email_field(alice_client, alice, email, error):
-    response = alice_client.post("/profile/contacts/add/", {"email": email})
+    response = post_back(alice_client, "/profile/contacts/add/", {"email": email})
     assert response.status_code == 200
     assert field_errors(response, "contact_form", "email") == [error]
     assert not Contact.objects.filter(owner=alice).exists()
@@ -341,7 +346,7 @@ def test_contact_add_errors_show_on_email_field(alice_client, alice, email, erro
 
 def test_contact_add_duplicate_is_a_field_error(alice_client, alice, bob):
     Contact.objects.create(owner=alice, contact=bob)
-    response = alice_client.post("/profile/contacts/add/", {"email": "bob@example.org"})
+    response = post_back(alice_client, "/profile/contacts/add/", {"email": "bob@example.org"})
     assert field_errors(response, "contact_form", "email") == ["This user is already in your contacts."]
 
 
@@ -369,7 +374,7 @@ def test_avatar_upload_png(alice_client, alice):
 ])
 def test_avatar_upload_refuses_non_images(alice_client, alice, name, data, content_type, error):
     upload = SimpleUploadedFile(name, data, content_type=content_type)
-    response = alice_client.post("/profile/avatar/", {"image": upload})
+    response = post_back(alice_client, "/profile/avatar/", {"image": upload})
     assert response.status_code == 200
     assert field_errors(response, "avatar_form", "image") == [error]
     assert error in response.content.decode()

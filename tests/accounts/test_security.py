@@ -14,6 +14,7 @@ from django.test import Client, override_settings
 from accounts.models import AuditLogEntry, Avatar, Session, User
 from tests.factories import PASSWORD, SiteAdminFactory, UserFactory
 from tests.jsonapi import body
+from tests.portal import post_back
 
 SIGN_IN = "/api/v1/sessions/"
 
@@ -318,13 +319,13 @@ def test_the_portal_address_book_finds_only_active_people_and_shares_the_throttl
 
     owner, inactive = UserFactory(), UserFactory(is_active=False)
     client.force_login(owner, backend="accounts.backends.RosterBackend")
-    refused = client.post("/profile/contacts/add/", {"email": inactive.email})
+    refused = post_back(client, "/profile/contacts/add/", {"email": inactive.email})
     assert refused.status_code == 200 and "No user has this email" in refused.content.decode()
     assert not Contact.objects.filter(owner=owner).exists()
     for n in range(15):  # half the allowance here, half through the API: one budget
         client.post("/profile/contacts/add/", {"email": f"probe{n}@example.org"})
         api.as_user(owner).post("/api/v1/contacts/", body("Contact", {"email": f"api{n}@example.org"}))
-    spent = client.post("/profile/contacts/add/", {"email": "last@example.org"})
+    spent = post_back(client, "/profile/contacts/add/", {"email": "last@example.org"})
     assert "Too many lookups" in spent.content.decode()
     assert api.post("/api/v1/contacts/", body("Contact", {"email": "x@example.org"})).status_code == 429
 

@@ -32,9 +32,12 @@ from portal.management.commands.seed_demo import (
     DEFAULT_PASSWORD,
     DEMO_CONSULTANT_EMAIL,
     DEMO_LEADER_EMAIL,
+    DEMO_MEMBER_EMAIL,
     DEMO_PERSONAL_UTILITIES,
+    DEMO_SPECTATOR_EMAIL,
     DEMO_USER_EMAIL,
     DEMO_USERS,
+    DEMO_UTILITY_ADMIN_EMAIL,
     MEMBER_COUNT,
 )
 
@@ -232,6 +235,33 @@ class TestSeededDemo:
         assert "All seats taken: " in self.output and "Harbor Marina 8/8" in self.output
         assert f"Utility leader {DEMO_LEADER_EMAIL}" in self.output
         assert "leader of Northwind Residential" in self.output
+
+    def test_every_role_has_a_named_person_who_signs_in_with_a_password(self):
+        """SPEC §5: site admin, account admin, consultant, utility admin, leader, member and
+        spectator each have a demo person with a password, and the printed list names them."""
+        people = {
+            "Site admin": (ADMIN_EMAIL, lambda u: u.is_superuser),
+            "Account admin": (DEMO_USER_EMAIL,
+                              lambda u: AccountMembership.objects.filter(user=u, role="admin").exists()),
+            "Consultant": (DEMO_CONSULTANT_EMAIL,
+                           lambda u: AccountMembership.objects.filter(user=u, role="consultant").exists()),
+            "Utility admin": (DEMO_UTILITY_ADMIN_EMAIL,
+                              lambda u: Membership.objects.filter(user=u, role="admin").exists()),
+            "Utility leader": (DEMO_LEADER_EMAIL, lambda u: Membership.objects.filter(user=u, role="leader").exists()),
+            "Member": (DEMO_MEMBER_EMAIL, lambda u: Membership.objects.filter(user=u, role="member").exists()),
+            "Spectator": (DEMO_SPECTATOR_EMAIL,
+                          lambda u: Membership.objects.filter(user=u, role="spectator").exists()),
+        }
+        for label, (email, holds_role) in people.items():
+            person = User.objects.get(email=email)
+            assert person.is_active and person.strategy == "local", label
+            assert person.check_password(DEFAULT_PASSWORD), label
+            assert holds_role(person), label
+            assert any(line.strip().startswith(label) and email in line for line in self.output.splitlines()), label
+        # The member, spectator and utility admin hold nothing else, so the portal shows that role alone.
+        for email in (DEMO_MEMBER_EMAIL, DEMO_SPECTATOR_EMAIL, DEMO_UTILITY_ADMIN_EMAIL):
+            assert not AccountMembership.objects.filter(user__email=email).exists()
+            assert Membership.objects.filter(user__email=email).count() == 1
 
     def test_output_says_how_to_sign_in(self):
         output = self.output

@@ -7,7 +7,8 @@ from decimal import Decimal
 import factory
 from django.utils import timezone
 
-from billing.models import Charge, Merchant, Product, ProductType
+from billing import crypto
+from billing.models import Asset, Charge, Merchant, Product, ProductType
 from billing.periods import period_containing
 from tests.factories import UtilityFactory
 
@@ -70,3 +71,22 @@ class ChargeFactory(factory.django.DjangoModelFactory):
         lambda charge: period_containing(charge.utility.billing_day, charge.charged_at).start)
     billing_period_end = factory.LazyAttribute(
         lambda charge: period_containing(charge.utility.billing_day, charge.charged_at).end)
+
+
+class AssetFactory(factory.django.DjangoModelFactory):
+    """A plain global asset by default; `secret="..."` makes a secret holding that text
+    (encrypted as the services do), `scope=...` with `scope_id=...` another scope."""
+
+    class Meta:
+        model = Asset
+
+    class Params:
+        secret = None
+
+    name = factory.Sequence(lambda n: f"asset-{n}")
+    scope = Asset.Scope.GLOBAL
+    scope_id = None
+    content = factory.LazyAttribute(lambda asset: "" if asset.secret is not None else "plain value")
+    is_secret = factory.LazyAttribute(lambda asset: asset.secret is not None)
+    encrypted_content = factory.LazyAttribute(
+        lambda asset: crypto.encrypt(asset.secret) if asset.secret is not None else "")

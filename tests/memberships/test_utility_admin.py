@@ -780,3 +780,37 @@ def test_account_inline_locks_the_billing_day_for_staff_who_are_not_its_admins(c
     assert response.status_code == 302
     north = Utility.objects.get(pk=world["north"].pk)
     assert (north.name, north.billing_day) == ("North Hills", 1)
+
+
+# --------------------------------------------------------------------------- object permissions (guardian)
+
+
+def test_site_admin_grants_an_object_permission_on_a_utility(admin_client, world):
+    north, person = world["north"], world["people"]["bob"]
+    page = admin_client.get(f"/admin/memberships/utility/{north.pk}/change/").content.decode()
+    assert f"/admin/memberships/utility/{north.pk}/permissions/" in page
+    assert "View on site" in page  # its portal page (Utility.get_absolute_url)
+    assert north.get_absolute_url() == f"/utilities/{north.pk}/"
+    response = admin_client.post(f"/admin/memberships/utility/{north.pk}/permissions/",
+                                 {"user": person.email, "submit_manage_user": "1"})
+    manage = f"/admin/memberships/utility/{north.pk}/permissions/user-manage/{person.pk}/"
+    assert response.status_code == 302 and response["Location"] == manage
+    assert admin_client.post(manage, {"permissions": ["change_utility"]}).status_code == 302
+    person = type(person).objects.get(pk=person.pk)
+    assert person.has_perm("memberships.change_utility", north)
+    assert not person.has_perm("memberships.change_utility", world["south"])
+
+
+def test_utility_object_permissions_are_for_site_admins_only(client, world):
+    staff = UserFactory(is_staff=True)
+    staff.user_permissions.add(*Permission.objects.filter(codename__in=["view_utility", "change_utility"]))
+    client.force_login(staff)
+    north = world["north"]
+    page = client.get(f"/admin/memberships/utility/{north.pk}/change/")
+    assert page.status_code == 200
+    assert f"/admin/memberships/utility/{north.pk}/permissions/" not in page.content.decode()
+    assert client.get(f"/admin/memberships/utility/{north.pk}/permissions/").status_code == 403
+    person = world["people"]["bob"]
+    manage = f"/admin/memberships/utility/{north.pk}/permissions/user-manage/{person.pk}/"
+    assert client.post(manage, {"permissions": ["change_utility"]}).status_code == 403
+    assert not type(person).objects.get(pk=person.pk).has_perm("memberships.change_utility", north)

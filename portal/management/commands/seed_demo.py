@@ -10,6 +10,7 @@ the API does (subscriber seats included) and has an audit history.
 import json
 import os
 import random
+import secrets
 import shlex
 from collections import Counter
 from datetime import UTC, datetime, time
@@ -26,7 +27,7 @@ from accounts import services
 from accounts import services as account_services
 from accounts.models import Account, AccountMembership, AccountRole, Contact, Role, User
 from billing import services as billing_services
-from billing.models import Charge, Merchant, Product, ProductType
+from billing.models import Asset, Charge, Merchant, Product, ProductType
 from billing.periods import period_before, period_containing
 from core.errors import ServiceError
 from memberships import services as membership_services
@@ -51,6 +52,10 @@ DEMO_USERS = [
     ("daniel.okafor@example.com", "Daniel", "Okafor", {}),
     ("ines.duarte@example.org", "Inês", "Duarte", {"strategy": User.Strategy.LDAP}),
     ("elena.petrova@example.net", "Elena", "Petrova", {"is_active": False}),
+    # One person per utility role, with nothing else, for trying the portal as that role.
+    ("yara.nasser@example.com", "Yara", "Nasser", {}),
+    ("nora.lind@example.org", "Nora", "Lind", {}),
+    ("oskar.weber@example.net", "Oskar", "Weber", {}),
 ]
 # The ordinary user the sign-in instructions name.
 DEMO_USER_EMAIL = DEMO_USERS[0][0]
@@ -170,8 +175,11 @@ DEMO_UTILITY_MEMBERS = {
         ("tomas.ortega@example.com", "leader", True),
         ("mei.chen@example.org", "member", True),
         ("ines.duarte@example.org", "spectator", False),
+        ("nora.lind@example.org", "member", True),
+        ("oskar.weber@example.net", "spectator", False),
     ],
     "Northwind Business": [("tomas.ortega@example.com", "admin", False)],
+    "Northwind EV Charging": [("yara.nasser@example.com", "admin", False)],
     "Harbor North Shore": [("elena.petrova@example.net", "member", False)],
     "Harbor Marina": [
         ("lukas.novak@example.org", "leader", True),
@@ -189,12 +197,24 @@ DEMO_UTILITY_MEMBERS = {
 }
 # Named in the sign-in instructions: someone who leads a utility without administering an account.
 DEMO_LEADER_EMAIL = "tomas.ortega@example.com"
+# Named too: a utility admin, a member and a spectator who hold only that role.
+DEMO_UTILITY_ADMIN_EMAIL = "yara.nasser@example.com"
+DEMO_MEMBER_EMAIL = "nora.lind@example.org"
+DEMO_SPECTATOR_EMAIL = "oskar.weber@example.net"
 
 # (email, billing day): demo people with a personal utility in the default account.
 DEMO_PERSONAL_UTILITIES = [("amira.haddad@example.com", 1), ("mei.chen@example.org", 16)]
 
 # The merchant whose service posts the demo's charges: (name, kind, url).
 DEMO_MERCHANT = ("Squonk Data Manager", "DATA_MANAGER", "https://squonk.example.org/")
+# Assets: (name, scope, description, content or None for a generated secret). Utility assets
+# go to the first demo utility; the merchant's service reads them through /secret/.
+DEMO_ASSETS = [
+    ("platform-notice", "global", "Shown by every data manager instance.", "Maintenance on Sundays 06:00-08:00 UTC."),
+    ("object-store-url", "utility", "Where the utility's data manager keeps its files.",
+     "https://objects.example.org/demo/"),
+    ("object-store-key", "utility", "The data manager's access key for the object store.", None),
+]
 # Project-tier flavours, handed out in turn to the demo utilities' project products.
 DEMO_FLAVOURS = ["SILVER", "BRONZE", "GOLD", "EVALUATION"]
 # Storage products: (allowance, limit) in coins per billing period.
@@ -237,7 +257,7 @@ def co_op_roster(index: int, size: int):
 class Command(BaseCommand):
     help = "Fill the database with a demo (idempotent) and print how to sign in."
 
-    SECTIONS = ("users", "roles", "contacts", "accounts", "utilities", "billing")
+    SECTIONS = ("users", "roles", "contacts", "accounts", "utilities", "billing", "assets")
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -420,6 +440,21 @@ class Command(BaseCommand):
                 if not Charge.objects.filter(product=product).exists():
                     self.seed_charges(product, utility, merchant)
 
+    def seed_assets(self):
+        """A global config value, and a utility's plain and secret assets (the secret a random
+        token, never printed), attached to the demo merchant."""
+        merchant = Merchant.objects.get(name=DEMO_MERCHANT[0])
+        utility = self.utilities[DEMO_UTILITIES[0][1]]
+        for name, scope, description, content in DEMO_ASSETS:
+            scope_id = None if scope == Asset.Scope.GLOBAL else utility.pk
+            if Asset.objects.filter(scope=scope, scope_id=scope_id, name=name).exists():
+                continue
+            billing_services.asset_create(
+                actor=self.admin, name=name, scope=scope, target=None if scope_id is None else utility,
+                description=description, content=secrets.token_urlsafe(32) if content is None else content,
+                is_secret=content is None, merchants=[merchant])
+            self.created["assets"] += 1
+
     def seed_charges(self, product, utility, merchant):
         """Two to four charges a period, each period using up to about 80% of the limit."""
         rng = random.Random(product.name)
@@ -526,9 +561,9 @@ class Command(BaseCommand):
         self.stdout.write("\n".join(lines))
 
     @staticmethod
-    def utility_roles_of(email):
+    def utility_roles_of(email, roles=("admin", "leader")):
         rows = (
-            Membership.objects.filter(user__email__iexact=email, role__in=["admin", "leader"])
+            Membership.objects.filter(user__email__iexact=email, role__in=roles)
             .order_by("utility__name")
             .values_list("role", "utility__name")
         )
@@ -560,6 +595,12 @@ class Command(BaseCommand):
             f"  ({self.roles_of(DEMO_CONSULTANT_EMAIL, 'consultant')}: reads its clients' accounts)",
             f"  Utility leader {DEMO_LEADER_EMAIL}  password: {self.password}"
             f"  ({self.utility_roles_of(DEMO_LEADER_EMAIL)})",
+            f"  Utility admin  {DEMO_UTILITY_ADMIN_EMAIL}  password: {self.password}"
+            f"  ({self.utility_roles_of(DEMO_UTILITY_ADMIN_EMAIL, ['admin'])}; no account role)",
+            f"  Member         {DEMO_MEMBER_EMAIL}  password: {self.password}"
+            f"  ({self.utility_roles_of(DEMO_MEMBER_EMAIL, ['member'])}; a subscriber)",
+            f"  Spectator      {DEMO_SPECTATOR_EMAIL}  password: {self.password}"
+            f"  ({self.utility_roles_of(DEMO_SPECTATOR_EMAIL, ['spectator'])})",
             "  (passwords as seeded; a run on an existing database keeps any changed since)",
             "",
             "Get an API token:",

@@ -38,7 +38,7 @@ def drop_trigger(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0010_single_line_names'),
+        ('accounts', '0011_browser_session'),
         ('contenttypes', '0002_remove_content_type_name'),
     ]
 

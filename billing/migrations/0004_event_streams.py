@@ -9,9 +9,9 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('billing', '0002_seed_product_types'),
+        ('billing', '0003_assets'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
-        ('accounts', '0011_auditlogentry_txid'),  # events are read in commit order (core.txid)
+        ('accounts', '0012_auditlogentry_txid'),  # events are read in commit order (core.txid)
     ]
 
     operations = [
