@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.aio import run
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -44,7 +46,7 @@ async def call(app, scope, messages=()):
 def test_lifespan_and_an_ordinary_request():
     from config.asgi import application
 
-    sent = asyncio.run(call(application, {"type": "lifespan"},
+    sent = run(call(application, {"type": "lifespan"},
                             [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]))
     assert [message["type"] for message in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
 
@@ -56,6 +58,6 @@ def test_the_api_answers_through_the_asgi_app():
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
              "path": "/api/v1/version/", "raw_path": b"/api/v1/version/", "query_string": b"", "root_path": "",
              "headers": [(b"host", b"localhost")], "client": ("127.0.0.1", 5000), "server": ("localhost", 80)}
-    sent = asyncio.run(call(application, scope, [{"type": "http.request", "body": b"", "more_body": False}]))
+    sent = run(call(application, scope, [{"type": "http.request", "body": b"", "more_body": False}]))
     assert sent[0]["status"] == 200
     assert b'"type":"Version"' in b"".join(message.get("body", b"") for message in sent[1:])

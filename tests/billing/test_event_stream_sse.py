@@ -21,6 +21,8 @@ import httpx
 import pytest
 from django.db import connection
 
+from tests.aio import run
+
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 MEDIA = "application/vnd.api+json"
@@ -317,7 +319,7 @@ def test_in_process_a_client_gets_live_events_and_leaves_nothing_behind_when_it_
         assert hub.listeners == set()
         await hub.stop()
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def asgi_status(path, query="", headers=()):
@@ -354,7 +356,7 @@ def asgi_status(path, query="", headers=()):
         await hub.stop()
         return sent[0]["status"]
 
-    return asyncio.run(scenario())
+    return run(scenario())
 
 
 def test_who_may_listen_through_the_asgi_app():
