@@ -36,6 +36,7 @@ from accounts.forms import (
 from accounts.models import Avatar, BrowserSession, Contact, Session, normalize_email
 from core.errors import Forbidden
 from core.limits import Limit
+from core.middleware import EXPIRED_FLAG
 from core.net import client_ip
 from core.portal import SERVICE_ERRORS, say, stash_form, unstash_form
 from jsonapi.middleware import jsonapi_error_response
@@ -79,6 +80,11 @@ class LoginView(auth_views.LoginView):
     form_class = LoginForm
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
+
+    def get(self, request, *args, **kwargs):
+        if request.session.pop(EXPIRED_FLAG, False):
+            messages.info(request, "You were signed out after a while without activity; sign in again.")
+        return super().get(request, *args, **kwargs)
 
 
 class LogoutView(auth_views.LogoutView):

@@ -839,7 +839,7 @@ PingViewSchema = _view_extension("jsonapi.views.PingView", lambda: _service_view
 
 # drf-spectacular's views read DEFAULT_SCHEMA_CLASS (this module) when they are imported,
 # so they come after RosterAutoSchema.
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView  # noqa: E402
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView  # noqa: E402
 
 
 class _ErrorDocumentsMixin:
@@ -867,7 +867,10 @@ class SchemaView(_ErrorDocumentsMixin, SpectacularAPIView):
         return super().get(request, *args, **kwargs)
 
 
-class DocsView(_ErrorDocumentsMixin, SpectacularSwaggerView):
-    """Swagger UI over the document, with its assets served by us (drf-spectacular-sidecar)."""
+class DocsView(_ErrorDocumentsMixin, SpectacularSwaggerSplitView):
+    """Swagger UI over the document, with its assets served by us (drf-spectacular-sidecar),
+    and its init script from this same URL with `?script`, not inline (the
+    Content-Security-Policy allows no inline script or style)."""
 
     title = "Roster API"
+    template_name = "jsonapi/swagger_ui.html"

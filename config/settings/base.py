@@ -60,10 +60,12 @@ INSTALLED_APPS = [
     "portal",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "jsonapi.middleware.ApiRequestMiddleware",
     "jsonapi.middleware.ApiBodySizeLimitMiddleware",
@@ -72,11 +74,35 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "core.middleware.BrowserIdleTimeoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "core.audit.AuditlogMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
+
+# Content-Security-Policy on every response (django-csp): pages load scripts, styles, fonts
+# and frames from this server only, no inline script or style anywhere (the portal keeps its
+# CSS and JS in static files; the API docs page loads its init script from itself). Images
+# may also come over https (accounts' `logoUrl`) and as data: URIs. API documents get the
+# same header, which forbids them everything, as they load nothing.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:", "https:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+# Sent in development too (production.py repeats the stricter ones it always had).
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CONTENT_TYPE_NOSNIFF = True
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -213,6 +239,11 @@ check_asset_keys(ROSTER_ASSET_KEYS)
 ROSTER_SESSION_IDLE_TTL = timedelta(seconds=env_int("DJANGO_SESSION_IDLE_TTL", 8 * 3600))
 ROSTER_SESSION_ABSOLUTE_TTL = timedelta(seconds=env_int("DJANGO_SESSION_ABSOLUTE_TTL", 30 * 86400))
 # How often a request may move a session's lastSeenAt (and idle expiry) forward.
+# Signed-in browsers (portal, admin: cookie sessions) end after this long without a request,
+# and after the absolute limit in any case.
+ROSTER_BROWSER_IDLE_TTL = timedelta(seconds=env_int("DJANGO_BROWSER_IDLE_TTL", 2 * 3600))
+ROSTER_BROWSER_ABSOLUTE_TTL = timedelta(seconds=env_int("DJANGO_BROWSER_ABSOLUTE_TTL", 7 * 86400))
+SESSION_COOKIE_AGE = int(ROSTER_BROWSER_ABSOLUTE_TTL.total_seconds())
 ROSTER_SESSION_TOUCH_INTERVAL = timedelta(seconds=env_int("DJANGO_SESSION_TOUCH_INTERVAL", 60))
 ROSTER_SIGNUP_ENABLED = env_bool("DJANGO_SIGNUP_ENABLED", True)
 # Where the links in mails point (verification, invitations): the portal's public address.
