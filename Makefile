@@ -1,6 +1,6 @@
 # Developer entry points. Everything runs from the project's own virtualenv.
 #
-#   make run [PORT=9000]          migrate, seed demo data (once), start the dev server
+#   make run [PORT=9000]          migrate, seed demo data (once), serve with gunicorn + uvicorn (--reload)
 #   make test [PYTEST_ARGS=-q]    run the test suite (SQLite)
 #   make test-postgres            run the test suite against a throwaway PostgreSQL
 #   make lint                     ruff over the tree, Django system checks incl. deployment checks
@@ -11,6 +11,7 @@
 #   make faults                   PostgreSQL stopped mid-load and a worker killed: 503s, recovery, nothing half-applied
 #   make bench [BENCH_ARGS=...]   performance harness: large seed, gunicorn + wrk, figures vs a plain-Django ceiling
 #   make bench-postgres           the same on a throwaway PostgreSQL cluster
+#   make bench-sse                1,000 SSE listeners on one worker: delivery p50/p99, memory per listener
 #   make clean                    remove the virtualenv, the dev database and collected static files
 
 PYTHON ?= python3
@@ -30,7 +31,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 .DELETE_ON_ERROR:
 
 .PHONY: help setup setup-dev run test test-postgres lint clean
-.PHONY: fuzz clients bench bench-postgres bench-driver screenshots soak faults
+.PHONY: fuzz clients bench bench-postgres bench-driver bench-sse screenshots soak faults
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -62,7 +63,9 @@ $(DEV_STAMP): requirements.txt requirements-dev.txt $(RUNTIME_STAMP)
 run: setup
 	$(VENV_PYTHON) manage.py migrate --noinput
 	PORT=$(PORT) $(VENV_PYTHON) manage.py seed_demo --if-empty
-	$(VENV_PYTHON) manage.py runserver 127.0.0.1:$(PORT)
+	@# gunicorn with the root gunicorn.conf.py (ASGI, uvicorn's worker), as in production, so
+	@# Server-Sent Events stream here too (runserver is WSGI); --reload restarts on code changes.
+	$(VENV)/bin/gunicorn -b 127.0.0.1:$(PORT) -w 1 --reload --access-logfile -
 
 test: setup-dev
 	$(VENV_PYTHON) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
@@ -110,6 +113,10 @@ clean:
 # Performance harness: seeds a large database, serves it with gunicorn, drives it with wrk.
 bench: setup bench-driver
 	$(VENV_PYTHON) -m bench.run $(BENCH_ARGS)
+
+# 1,000 Server-Sent Events listeners on one worker: delivery latency and memory per listener.
+bench-sse: setup
+	$(VENV_PYTHON) -m bench.sse $(BENCH_ARGS)
 
 bench-postgres: setup bench-driver
 	VENV=$(VENV) bash scripts/test_postgres.sh -- $(VENV_PYTHON) -m bench.run $(BENCH_ARGS)

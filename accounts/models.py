@@ -20,6 +20,7 @@ from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
 
+from core.txid import TransactionIdField
 from core.validators import single_line
 from core.visibility import VisibleQuerySet
 from core.visibility import ids_branch as _ids
@@ -395,6 +396,9 @@ class AuditLogEntry(AbstractLogEntry):
     """
 
     account_id = models.BigIntegerField(null=True, blank=True, editable=False)
+    # The writing transaction (PostgreSQL), set by the database: event streams read entries
+    # in commit order by it (core.txid explains why an id alone is not enough).
+    txid = TransactionIdField()
 
     objects = AuditLogEntryManager()
 
@@ -405,6 +409,8 @@ class AuditLogEntry(AbstractLogEntry):
             # are read from this index alone, however deep the page and whichever filter.
             models.Index(fields=["account_id", "-timestamp", "-id", "action", "content_type", "actor"],
                          name="auditlog_account_page_idx"),
+            # event streams: entries in commit order, from a cursor (core.txid)
+            models.Index(fields=["txid", "id"], name="auditlog_commit_order_idx"),
         ]
 
 

@@ -54,6 +54,10 @@ CHARGE_BODIES = [_charge("1.0000"), _charge("1.0000"), _charge("-1.0000")]
 
 # {account} is the account with the deepest history; {membership} one of the member's memberships;
 # {busy} the utility with most of the charges; {product} its product near its limit.
+#: gunicorn's arguments per server kind: none for ASGI (gunicorn.conf.py names the app and
+#: uvicorn's worker), the WSGI app with sync workers to compare against
+SERVERS = {"asgi": [], "wsgi": ["config.wsgi", "-k", "sync"]}
+
 ENDPOINTS = [
     Endpoint("memberships, site admin", "GET", "/api/v1/memberships/?page_size=100", "admin",
              "/ceiling/memberships/?page_size=100"),
@@ -80,6 +84,13 @@ ENDPOINTS = [
              "/ceiling/products/?utility={busy}&page_size=100"),
     Endpoint("products, account admin", "GET", "/api/v1/products/?filter[utility]={busy}&page[size]=100",
              "account_admin", "/ceiling/products/?utility={busy}&page_size=100"),
+    # A site admin's event stream (every audit entry): the first page and a page 100 events
+    # before the end of the whole log (issue 14: flat from the first page to the last).
+    Endpoint("events page 1, site admin", "GET", "/api/v1/event-streams/{stream}/events/?page[size]=100", "admin",
+             "/ceiling/event-streams/{stream}/events/?page_size=100"),
+    Endpoint("events deep cursor, site admin", "GET",
+             "/api/v1/event-streams/{stream}/events/?page[size]=100&page[cursor]={deep_cursor}", "admin",
+             "/ceiling/event-streams/{stream}/events/?page_size=100&cursor={deep_cursor}"),
     Endpoint("charge POST, sequential", "POST", "/api/v1/charges/", "admin", "/ceiling/charges/post/",
              bodies=CHARGE_BODIES, connections=1, expect=(201, 409)),
     Endpoint("charge POST, 16 concurrent", "POST", "/api/v1/charges/", "admin", "/ceiling/charges/post/",
@@ -218,6 +229,9 @@ def main(argv=None):
     parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--server", choices=sorted(SERVERS), default="asgi",
+                        help="asgi: what production runs (gunicorn.conf.py: uvicorn workers); wsgi: gunicorn's "
+                             "sync workers over config.wsgi, for comparison")
     parser.add_argument("--driver", choices=["wrk", "python"], default="wrk" if shutil.which("wrk") else "python")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"),
                         help="an EMPTY database to fill (default: a temporary SQLite file)")
@@ -256,7 +270,7 @@ def main(argv=None):
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         server = subprocess.Popen(
-            [str(Path(PYTHON).parent / "gunicorn"), "config.wsgi", "-b", f"127.0.0.1:{port}", "-w",
+            [str(Path(PYTHON).parent / "gunicorn"), *SERVERS[args.server], "-b", f"127.0.0.1:{port}", "-w",
              str(args.workers), "--log-level", "warning"], cwd=ROOT, env=env, start_new_session=True)
         for _ in range(100):
             try:
@@ -270,6 +284,7 @@ def main(argv=None):
         driver = run_wrk if args.driver == "wrk" else run_python
         fill = {"account": seeded["account"], "membership": seeded["membership"], "deep_page": deep_page,
                 "busy": seeded["busy_utility"], "product": seeded["near_product"]}
+        fill.update(_event_stream(base, seeded["tokens"]["admin"]))
         rows = []
         for endpoint in ENDPOINTS:
             if args.only and not any(part in endpoint.name for part in args.only.split(",")):
@@ -305,6 +320,17 @@ def main(argv=None):
             shutil.rmtree(workdir, ignore_errors=True)
 
 
+def _event_stream(base, token):
+    """The site admin's event stream (made on first use) and a cursor 100 events before the end."""
+    status, _, content = request(f"{base}/api/v1/event-streams/", "POST", token, {"data": {"type": "EventStream"}})
+    if status == 201:
+        stream = json.loads(content)["data"]["id"]
+    else:  # a kept database: made by an earlier run
+        stream = json.loads(request(f"{base}/api/v1/event-streams/", "GET", token)[2])["data"][0]["id"]
+    deep = json.loads(request(f"{base}/ceiling/event-streams/{stream}/deep-cursor/?back=100", "GET", token)[2])
+    return {"stream": stream, "deep_cursor": deep["cursor"]}
+
+
 def _fill(document, fill):
     text = json.dumps(document)
     for key in ("membership", "product"):
@@ -314,7 +340,7 @@ def _fill(document, fill):
 
 def print_table(rows, args):
     print(f"\nDriver {args.driver}, {args.connections} connections, {args.duration} s each, "
-          f"gunicorn -w {args.workers}.")
+          f"gunicorn -w {args.workers} ({args.server}).")
     header = f"{'endpoint':34} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'SQL':>4} {'ceiling':>8} {'ratio':>6}"
     print(header)
     print("-" * len(header))

@@ -12,5 +12,7 @@ urlpatterns = [
     path("ceiling/charges/", views.charges),
     path("ceiling/charges/post/", csrf_exempt(views.charge_post)),
     path("ceiling/products/", views.products),
+    path("ceiling/event-streams/<int:pk>/events/", views.events),
+    path("ceiling/event-streams/<int:pk>/deep-cursor/", views.events_deep_cursor),
     *roster_patterns,
 ]

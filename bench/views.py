@@ -126,3 +126,36 @@ def charge_post(request):
             changes={"amount": ["None", str(amount)], "kind": ["None", charge.kind],
                      "product": ["None", str(product.pk)], "billing_period_start": ["None", str(period.start)]})
     return JsonResponse({"data": {field: getattr(charge, field) for field in CHARGE_FIELDS}}, status=201)
+
+
+def events(request, pk):
+    """An event stream's page: the same stream lookup, owner's scope, cursor and rows as
+    `/api/v1/event-streams/{id}/events/`, as `.values()`."""
+    from billing.events.models import EventStream
+    from billing.events.selectors import EVENT_COLUMNS, Position, in_commit_order, scope_for
+
+    user = _user(request)
+    stream = EventStream.objects.for_user(user).select_related("user").filter(pk=pk).first()
+    if stream is None:
+        raise Http404
+    cursor = request.GET.get("cursor")
+    position = Position.decode(cursor) if cursor else None
+    size = min(int(request.GET.get("page_size", 50)), 500)
+    rows = list(in_commit_order(position, scope=scope_for(stream.user)).values(*EVENT_COLUMNS)[:size])
+    last = Position(rows[-1]["txid"] or 0, rows[-1]["id"]).encode() if rows else cursor
+    return JsonResponse({"data": rows, "next": last}, safe=False)
+
+
+def events_deep_cursor(request, pk):
+    """The cursor `back` events before the end of the stream's owner's events (once, to set
+    up the deep-page measurement)."""
+    from billing.events.models import EventStream
+    from billing.events.selectors import Position, in_commit_order, scope_for
+
+    _user(request)
+    stream = EventStream.objects.select_related("user").get(pk=pk)
+    entries = in_commit_order(None, scope=scope_for(stream.user))
+    back = int(request.GET.get("back", 100))
+    total = entries.count()
+    entry = entries.only("id", "txid")[max(0, total - back - 1)]
+    return JsonResponse({"cursor": Position.of(entry).encode(), "before_it": total - back - 1})

@@ -509,3 +509,6 @@ def count_assets_in_deletion_summaries(site=admin.site):
 
 
 count_assets_in_deletion_summaries()
+
+
+from billing.events import admin as event_stream_admin  # noqa: E402,F401 (registers EventStreamAdmin)

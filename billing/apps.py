@@ -10,6 +10,8 @@ class BillingConfig(AppConfig):
 
         from accounts.models import Account, User
         from billing import rules  # noqa: F401 (registers the role rules)
+        from billing.events import rules as event_rules  # noqa: F401
+        from billing.events.models import EventStream
         from billing.models import Asset, Charge, Merchant, Product, ProductType
         from billing.services import delete_scope_assets
         from core.audit import register_audited
@@ -26,3 +28,5 @@ class BillingConfig(AppConfig):
         # Assets name their scope without a foreign key: they go when it goes.
         for model in (Account, Utility, Product, User):
             pre_delete.connect(delete_scope_assets, sender=model, dispatch_uid=f"delete_assets_of_{model.__name__}")
+        # The read token's hash is never logged (an event stream is its owner's, no account's).
+        register_audited(EventStream, exclude_fields=["read_token_hash"])

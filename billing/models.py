@@ -430,3 +430,8 @@ class Asset(models.Model):
         if self.scope == self.Scope.PRODUCT:
             return Product.objects.filter(pk=self.scope_id).values_list("utility__account_id", flat=True).first()
         return None
+
+
+# --------------------------------------------------------------------------- event streams
+
+from billing.events.models import EventStream  # noqa: E402,F401 (a model of this app, kept in its own package)

@@ -77,7 +77,7 @@ export ROSTER_DEMO_PASSWORD="${ROSTER_DEMO_PASSWORD:-roster-demo-2026}"
 
 PORT=$("$PYTHON" scripts/fuzz_setup.py free-port)
 BASE="http://127.0.0.1:$PORT"
-"$VENV/bin/gunicorn" config.wsgi --bind "127.0.0.1:$PORT" --workers 2 --timeout 60 \
+"$VENV/bin/gunicorn" --bind "127.0.0.1:$PORT" --workers 2 --timeout 60 \
     >"$WORK/gunicorn.log" 2>&1 &
 SERVER_PID=$!
 "$PYTHON" scripts/fuzz_setup.py wait "$BASE" 30
@@ -107,12 +107,16 @@ fuzz() {  # fuzz NAME TOKEN [schemathesis filter options...]
         --request-timeout 30 \
         --suppress-health-check all \
         --exclude-tag Schema \
+        --exclude-path-regex '/sse/$' \
         --header "Authorization: Bearer $bearer" \
         "$@"); then
         FAILED+=("$name")
     fi
 }
 
+# /event-streams/{id}/sse/ is left out: a stream the caller may read never ends, so every
+# request that finds one would run into --request-timeout (tests/billing/test_event_stream_sse.py
+# covers it against a live server).
 # Operation names are "METHOD /path"; one regex per filter keeps the selection unambiguous.
 DESTRUCTIVE='^(DELETE |PATCH /api/v1/users/\{id\}/$)'
 SELF_DESTRUCTIVE='^DELETE /api/v1/(sessions/\{id\}|sessions/current|users/me)/$'

@@ -45,7 +45,7 @@ from accounts.models import (
     Role,
     User,
 )
-from billing.models import Asset, Charge, Merchant, Product, ProductType
+from billing.models import Asset, Charge, EventStream, Merchant, Product, ProductType
 from memberships.models import Membership, Utility
 
 ACTIONS = ("list", "retrieve", "create", "partial_update", "destroy")
@@ -57,7 +57,7 @@ EVERYONE_ELSE = "*"
 # The tables a refused write must leave as they were (sessions are touched by signing in).
 WATCHED = (User, User.roles.through, Role, Role.permissions.through, Contact, Avatar, Account,
            Account.account_roles.through, AccountRole, AccountMembership, ActivationCode, Utility, Membership,
-           ProductType, Product, Charge, Merchant, Asset, Asset.merchants.through)
+           ProductType, Product, Charge, Merchant, Asset, Asset.merchants.through, EventStream)
 
 
 def snapshot():

@@ -257,7 +257,7 @@ def template(route):
 
 
 def methods_of(callback):
-    view_class = callback.cls
+    view_class = getattr(callback, "cls", None) or callback.view_class  # DRF views; plain ones (SSE)
     initkwargs = getattr(callback, "initkwargs", None) or {}
     # `schema_methods`: the route serves more, documented on another route (users/me/avatar/)
     allowed = initkwargs.get("schema_methods") or initkwargs.get("http_method_names", view_class.http_method_names)

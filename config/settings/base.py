@@ -357,7 +357,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "PREPROCESSING_HOOKS": ["jsonapi.schema.preprocess_endpoints"],
     # Enums stay inline: drf-spectacular's enum hook would also pull out every JSON:API `type`.
-    "POSTPROCESSING_HOOKS": ["jsonapi.schema.postprocess_schema"],
+    "POSTPROCESSING_HOOKS": ["jsonapi.schema.postprocess_schema", "billing.api.events.document_sse"],
 }
 
 EMAIL_BACKEND = env("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
@@ -370,3 +370,17 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", "INFO")},
     "loggers": {"axes": {"level": "WARNING"}},
 }
+
+# Event streams (SPEC §3): pages of `/events/`, and the live `/sse/` stream: a keep-alive
+# comment every N seconds, and how often a process's listener polls where there is no
+# LISTEN/NOTIFY (SQLite), or re-checks on PostgreSQL in case a notification was missed.
+ROSTER_EVENTS_PAGE_SIZE = 50
+ROSTER_EVENTS_MAX_PAGE_SIZE = 500
+ROSTER_SSE_KEEPALIVE_SECONDS = float(env("DJANGO_SSE_KEEPALIVE_SECONDS", "15"))
+ROSTER_EVENTS_POLL_SECONDS = float(env("DJANGO_EVENTS_POLL_SECONDS", "0.5"))
+ROSTER_EVENTS_NOTIFY_FALLBACK_SECONDS = float(env("DJANGO_EVENTS_NOTIFY_FALLBACK_SECONDS", "5"))
+# How often live listeners' rights are re-checked (sessions expire, roles change, streams end),
+# besides at once when an audit entry says such a thing changed.
+ROSTER_SSE_RECHECK_SECONDS = float(env("DJANGO_SSE_RECHECK_SECONDS", "60"))
+# Events a slow listener may have waiting before it is closed (it resumes with Last-Event-ID).
+ROSTER_SSE_QUEUE_LIMIT = env_int("DJANGO_SSE_QUEUE_LIMIT", 1000)

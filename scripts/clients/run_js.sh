@@ -81,7 +81,7 @@ export DJANGO_SUPERUSER_PASSWORD="$("$PYTHON" -c 'import secrets; print(secrets.
 
 PORT=$("$PYTHON" scripts/fuzz_setup.py free-port)
 BASE="http://127.0.0.1:$PORT"
-"$VENV/bin/gunicorn" config.wsgi --bind "127.0.0.1:$PORT" --workers 2 --timeout 60 \
+"$VENV/bin/gunicorn" --bind "127.0.0.1:$PORT" --workers 2 --timeout 60 \
     >"$WORK/gunicorn.log" 2>&1 &
 SERVER_PID=$!
 "$PYTHON" scripts/fuzz_setup.py wait "$BASE" 30

@@ -1,0 +1,63 @@
+"""The ASGI deployment (SPEC §5): gunicorn.conf.py names the ASGI app and uvicorn's worker,
+uvicorn parses with httptools (no URL length limit of its own: the application answers long
+URLs), and the app speaks the lifespan protocol and serves ordinary requests."""
+
+import asyncio
+import runpy
+from pathlib import Path
+
+import pytest
+
+from tests.aio import run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_gunicorn_conf_names_the_asgi_app_and_uvicorns_worker():
+    conf = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    assert conf["wsgi_app"] == "config.asgi:application"
+    assert conf["worker_class"] == "uvicorn_worker.UvicornWorker"
+
+
+def test_uvicorn_workers_parse_http_with_httptools():
+    from uvicorn.config import Config
+    from uvicorn_worker import UvicornWorker
+
+    config = Config(app="config.asgi:application", **UvicornWorker.CONFIG_KWARGS)
+    config.load()
+    assert config.http_protocol_class.__name__ == "HttpToolsProtocol"
+
+
+async def call(app, scope, messages=()):
+    inbox, sent = list(messages), []
+
+    async def receive():
+        if inbox:
+            return inbox.pop(0)
+        await asyncio.Event().wait()  # the client stays until the response is sent
+
+    async def send(message):
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent
+
+
+def test_lifespan_and_an_ordinary_request():
+    from config.asgi import application
+
+    sent = run(call(application, {"type": "lifespan"},
+                            [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]))
+    assert [message["type"] for message in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+
+@pytest.mark.django_db
+def test_the_api_answers_through_the_asgi_app():
+    from config.asgi import application
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+             "path": "/api/v1/version/", "raw_path": b"/api/v1/version/", "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"localhost")], "client": ("127.0.0.1", 5000), "server": ("localhost", 80)}
+    sent = run(call(application, scope, [{"type": "http.request", "body": b"", "more_body": False}]))
+    assert sent[0]["status"] == 200
+    assert b'"type":"Version"' in b"".join(message.get("body", b"") for message in sent[1:])
