@@ -5,6 +5,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.services.memberships import ensure_addable
+from core.audit import audited_update, snapshot
 from core.errors import Conflict, Forbidden, NotFound, ServiceError
 from memberships.models import Membership, Utility
 
@@ -134,27 +135,45 @@ def membership_create(*, actor, user, utility, is_subscriber: bool, role=Members
     return membership
 
 
-@transaction.atomic
-def membership_update(*, actor, membership: Membership, data: dict) -> Membership:
-    """Leaders change `isSubscriber`; only admins change `role`. Seats hold under concurrency."""
-    utility = _lock_utility(membership.utility_id)
-    membership = Membership.objects.select_related("user", "utility").filter(pk=membership.pk).first()
-    if membership is None:
-        raise NotFound("This membership no longer exists.")
-    if "role" in data and data["role"] != membership.role:
-        if not actor.has_perm("memberships.change_membership_role", membership):
-            raise Forbidden("Only the utility's admins change roles.", field="role")
-        if utility.personal_owner_id == membership.user_id:
-            raise Conflict("The owner of a personal utility stays its admin.", field="role")
-        membership.role = data["role"]
-    if "is_subscriber" in data and data["is_subscriber"] != membership.is_subscriber:
-        if data["is_subscriber"]:
-            _seat_available(utility, excluding=membership.pk)
-        membership.is_subscriber = data["is_subscriber"]
-        membership.is_subscriber_datetime = timezone.now()
-    membership.full_clean(validate_constraints=False)
-    membership.save()
-    return membership
+def lock_memberships(queryset):
+    """`queryset` with each membership's utility and user loaded and both the utility's and the
+    membership's rows locked (FOR UPDATE OF utility, membership: PostgreSQL takes the locks in
+    that order, the utility first, as every other writer of a utility's memberships does)."""
+    return queryset.select_related("user", "utility").select_for_update(of=("utility", "self"))
+
+
+def membership_update(*, actor, membership: Membership, data: dict, locked: bool = False) -> Membership:
+    """Leaders change `isSubscriber`; only admins change `role`. Seats hold under concurrency.
+
+    `locked`: the caller read `membership` through `lock_memberships` in the transaction it
+    has open (the API does, to read the row, the caller's roles on it and its lock at once)."""
+    with transaction.atomic(savepoint=not locked):
+        if not locked:
+            membership = lock_memberships(Membership.objects.filter(pk=membership.pk)).first()
+            if membership is None:
+                raise NotFound("This membership no longer exists.")
+        utility = membership.utility
+        old = snapshot(membership)
+        changed = []
+        if "role" in data and data["role"] != membership.role:
+            if not actor.has_perm("memberships.change_membership_role", membership):
+                raise Forbidden("Only the utility's admins change roles.", field="role")
+            if utility.personal_owner_id == membership.user_id:
+                raise Conflict("The owner of a personal utility stays its admin.", field="role")
+            membership.role = data["role"]
+            changed.append("role")
+        if "is_subscriber" in data and data["is_subscriber"] != membership.is_subscriber:
+            if data["is_subscriber"]:
+                _seat_available(utility, excluding=membership.pk)
+            membership.is_subscriber = data["is_subscriber"]
+            membership.is_subscriber_datetime = timezone.now()
+            changed += ["is_subscriber", "is_subscriber_datetime"]
+        if changed:
+            # Only what changed is validated: the user and utility it points to were just read.
+            membership.full_clean(exclude=[f.name for f in Membership._meta.fields if f.name not in changed],
+                                  validate_constraints=False)
+            audited_update(membership, old, changed)
+        return membership
 
 
 @transaction.atomic

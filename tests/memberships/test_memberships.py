@@ -202,6 +202,33 @@ class TestUpdate:
         assert response.status_code == 409 and response.document["errors"][0]["code"] == "seat_limit_reached"
         assert world.membership_of("member").is_subscriber is False
 
+    # The session; the membership with its utility, account and the caller's roles on it, locked;
+    # the UPDATE; the audit entry; the transaction's savepoint and its release (tests run inside
+    # a transaction). A seat limit adds the count of the seats taken.
+    @pytest.mark.parametrize("caller", ["leader", "utility_admin", "account_admin", "site_admin"])
+    @pytest.mark.parametrize("attributes,seats,bound", [({"isSubscriber": True}, None, 6),
+                                                        ({"isSubscriber": True}, 5, 7)])
+    def test_a_patch_takes_at_most_six_queries(self, api, world, caller, attributes, seats, bound,
+                                               django_assert_max_num_queries):
+        target = world.membership_of("member")
+        Utility.objects.filter(pk=world.utility.pk).update(subscriber_seats=seats)
+        api.as_user(world[caller]).get("/api/v1/users/me/")  # the user's first request is not the point
+        with django_assert_max_num_queries(bound):
+            response = self.patch(api, target, **attributes)
+        assert response.status_code == 200
+        entry = AuditLogEntry.objects.filter(object_pk=str(target.pk)).latest("id")
+        assert entry.actor_id == world[caller].pk and entry.account_id == world.utility.account_id
+        assert entry.changes["is_subscriber"] == [False, True]
+
+    def test_a_role_change_takes_at_most_six_queries(self, api, world, django_assert_max_num_queries):
+        target = world.membership_of("member")
+        api.as_user(world["utility_admin"]).get("/api/v1/users/me/")
+        with django_assert_max_num_queries(6):
+            response = self.patch(api, target, role="leader")
+        assert response.status_code == 200
+        entry = AuditLogEntry.objects.filter(object_pk=str(target.pk)).latest("id")
+        assert entry.changes == {"role": ["member", "leader"]}
+
     def test_user_and_utility_are_fixed(self, api, world):
         target = world.membership_of("member")
         response = api.as_user(world["site_admin"]).patch(f"{URL}{target.pk}/", body(
