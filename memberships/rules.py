@@ -5,7 +5,7 @@ account (not on personal utilities, which live in the default account)."""
 from django.db.models import OuterRef, Subquery
 
 from accounts.models import Account, AccountMembership
-from accounts.rules import account_role, is_account_admin, is_site_admin
+from accounts.rules import account_role_by_id, is_account_admin, is_site_admin
 from core import rules
 from memberships.models import Membership, Utility
 
@@ -17,7 +17,7 @@ def utility_role(user, utility) -> str | None:
     """The user's effective role in a utility: account admins and site admins act as its admins."""
     if user is None or not user.is_authenticated or utility is None:
         return None
-    if is_site_admin(user) or (not utility.is_personal and account_role(user, utility.account) == "admin"):
+    if is_site_admin(user) or (not utility.is_personal and account_role_by_id(user, utility.account_id) == "admin"):
         return UtilityRole.ADMIN
     cache = user.__dict__.setdefault("_utility_role_cache", {})
     if utility.pk not in cache:

@@ -2,6 +2,7 @@
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from accounts.services.memberships import ensure_addable
@@ -48,8 +49,8 @@ def _raise(error):
     return raiser
 
 
-def _save(obj, unique_check) -> None:
-    obj.full_clean(validate_constraints=False)
+def _save(obj, unique_check, exclude=None) -> None:
+    obj.full_clean(exclude=exclude, validate_constraints=False)
     try:
         with transaction.atomic():
             obj.save()
@@ -126,12 +127,20 @@ def personal_utility_delete(*, user) -> None:
 def membership_create(*, actor, user, utility, is_subscriber: bool, role=Membership.Role.SPECTATOR) -> Membership:
     ensure_addable(actor=actor, user=user, permission="memberships.add_membership")
     utility = _lock_utility(utility.pk)
-    if Membership.objects.filter(user=user, utility=utility).exists():
-        raise Conflict("This user is already a member of this utility.", code="duplicate")
-    if is_subscriber:
-        _seat_available(utility)
+    duplicate = Conflict("This user is already a member of this utility.", code="duplicate")
+    if is_subscriber and utility.subscriber_seats is not None:
+        # Whether they are in already and the seats taken, in one count under the utility's lock.
+        counts = Membership.objects.filter(utility_id=utility.pk).aggregate(
+            mine=Count("pk", filter=Q(user_id=user.pk)), taken=Count("pk", filter=Q(is_subscriber=True)))
+        if counts["mine"]:
+            raise duplicate
+        if counts["taken"] >= utility.subscriber_seats:
+            raise Conflict(f"All {utility.subscriber_seats} subscriber seats of this utility are taken.",
+                           code="seat_limit_reached", field="is_subscriber")
+    # Otherwise a second membership of the same person is refused by the unique pair (`_save`).
     membership = Membership(user=user, utility=utility, role=role, is_subscriber=is_subscriber)
-    _save(membership, _raise(Conflict("This user is already a member of this utility.", code="duplicate")))
+    # The user and the utility were just read (the utility locked): no re-check they exist.
+    _save(membership, _raise(duplicate), exclude=["user", "utility"])
     return membership
 
 

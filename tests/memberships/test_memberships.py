@@ -2,6 +2,7 @@ import threading
 from datetime import timedelta
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.db import connections
 from django.utils import timezone
 
@@ -123,6 +124,28 @@ class TestCreate:
         response = api.as_user(world["account_admin"]).post(URL, payload)
         assert response.status_code == 400 and response.document["errors"][0]["code"] == "required"
         assert response.document["errors"][0]["source"]["pointer"] == "/data/attributes/isSubscriber"
+
+    # The session; the utility (404 if unseen) and the caller's account role on it (403); the user
+    # among those the caller may add; the utility locked; the INSERT and its audit entry; two
+    # savepoints and their releases (the service's transaction, the insert's). A seat limit adds
+    # one count (already a member? seats taken?).
+    @pytest.mark.parametrize("seats,bound", [(None, 11), (5, 12)])
+    def test_a_post_takes_at_most_eleven_queries(self, api, world, seats, bound, django_assert_max_num_queries):
+        Utility.objects.filter(pk=world.utility.pk).update(subscriber_seats=seats)
+        ContentType.objects.get_for_model(Membership)  # cached for the process's life outside tests
+        payload = self.payload(world["account_user"], world.utility, isSubscriber=True)
+        api.as_user(world["account_admin"]).get("/api/v1/users/me/")
+        with django_assert_max_num_queries(bound):
+            response = api.post(URL, payload)
+        assert response.status_code == 201
+        entry = AuditLogEntry.objects.filter(object_pk=response.document["data"]["id"]).latest("id")
+        assert entry.actor_id == world["account_admin"].pk and entry.account_id == world.utility.account_id
+
+    def test_a_duplicate_subscriber_is_409_before_the_seats_are_counted(self, api, world):
+        Utility.objects.filter(pk=world.utility.pk).update(subscriber_seats=0)
+        response = api.as_user(world["account_admin"]).post(URL, self.payload(world["member"], world.utility,
+                                                                               isSubscriber=True))
+        assert response.status_code == 409 and response.document["errors"][0]["code"] == "duplicate"
 
     def test_duplicate_is_409(self, api, world):
         response = api.as_user(world["account_admin"]).post(URL, self.payload(world["member"], world.utility))
