@@ -70,7 +70,7 @@ MIDDLEWARE = [
     "core.middleware.BodySizeLimitMiddleware",
     "core.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "core.middleware.CsrfViewMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
     "core.middleware.AuthenticationMiddleware",
     "core.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
