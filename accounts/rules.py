@@ -25,6 +25,11 @@ def account_role(user, account) -> str | None:
     return _account_role(user, None if account is None else account.pk)
 
 
+def account_role_by_id(user, account_id) -> str | None:
+    """`account_role` by the account's id (no need to load the account)."""
+    return _account_role(user, account_id)
+
+
 def _account_role(user, account_id) -> str | None:
     if user is None or not user.is_authenticated or account_id is None:
         return None

@@ -2,6 +2,10 @@
 endpoint and its plain-Django ceiling back to back, and print the figures.
 
     .venv/bin/python -m bench.run [--users 10000 ...] [--duration 10] [--driver wrk|python]
+                                  [--scaling] [--profile [REQUESTS]]
+
+After the table: each worker's resident memory; with --scaling, the hot list's req/s at 1
+worker and at --workers; with --profile, its CPU split (bench.profile).
 
 Adding an endpoint is one line in ENDPOINTS. Figures are printed, never asserted.
 """
@@ -73,9 +77,12 @@ ENDPOINTS = [
              "/ceiling/accounts/{account}/auditlog/?page_size=100"),
     Endpoint("audit log deep page", "GET", "/api/v1/accounts/{account}/auditlog/?page_size=100&page={deep_page}",
              "admin", "/ceiling/accounts/{account}/auditlog/?page_size=100&page={deep_page}"),
+    # Subscribing and unsubscribing in turn: every PATCH changes the row (an UPDATE and an audit
+    # entry), on our side and the ceiling's.
     Endpoint("membership PATCH", "PATCH", "/api/v1/memberships/{membership}/", "member",
              "/ceiling/memberships/{membership}/",
-             body={"data": {"type": "Membership", "id": "{membership}", "attributes": {"isSubscriber": True}}}),
+             bodies=[{"data": {"type": "Membership", "id": "{membership}", "attributes": {"isSubscriber": value}}}
+                     for value in (True, False)]),
     Endpoint("charges, site admin", "GET", "/api/v1/charges/?filter[utility]={busy}&page[size]=100", "admin",
              "/ceiling/charges/?utility={busy}&page_size=100"),
     Endpoint("charges, account admin", "GET", "/api/v1/charges/?filter[utility]={busy}&page[size]=100",
@@ -240,6 +247,11 @@ def main(argv=None):
     parser.add_argument("--keep", metavar="DIR",
                         help="keep the seeded SQLite database in DIR and reuse it on the next run with the same "
                              "DIR (the sizes are those of the run that seeded it)")
+    parser.add_argument("--scaling", action="store_true",
+                        help=f"also measure '{HOT_LIST}' at 1 worker and at --workers (the scaling curve)")
+    parser.add_argument("--profile", type=int, nargs="?", const=200, default=0, metavar="REQUESTS",
+                        help=f"also print the CPU split of '{HOT_LIST}' (framework / our code / database / JSON) "
+                             "from cProfile over REQUESTS in-process requests (default 200)")
     args = parser.parse_args(argv)
     if args.charges is None:
         args.charges = args.audit  # 1,000,000 at full size, scaled down with the rest
@@ -267,20 +279,7 @@ def main(argv=None):
                 seed_file.write_text(json.dumps(seeded))
         deep_entries = (args.audit + 4) // 5
         deep_page = max(1, min(1000, deep_entries // 100))
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        server = subprocess.Popen(
-            [str(Path(PYTHON).parent / "gunicorn"), *SERVERS[args.server], "-b", f"127.0.0.1:{port}", "-w",
-             str(args.workers), "--log-level", "warning"], cwd=ROOT, env=env, start_new_session=True)
-        for _ in range(100):
-            try:
-                if request(f"{base}/api/v1/ping/")[0] == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.2)
-        else:
-            sys.exit("gunicorn did not start")
+        server, base = start_server(env, args.workers, SERVERS[args.server])
         driver = run_wrk if args.driver == "wrk" else run_python
         fill = {"account": seeded["account"], "membership": seeded["membership"], "deep_page": deep_page,
                 "busy": seeded["busy_utility"], "product": seeded["near_product"]}
@@ -312,10 +311,16 @@ def main(argv=None):
                 figures[side] = result
             rows.append((endpoint.name, figures))
         print_table(rows, args)
+        memory = worker_memory(server)
+        print("\nResident memory per worker after the run: "
+              + (", ".join(f"pid {pid} {kib / 1024:.1f} MiB" for pid, kib in memory) or "unknown (no /proc)"))
+        if args.scaling:
+            scaling_curve(env, args, seeded, driver, fill, server, base)
+        if args.profile:
+            profile_split(env, seeded, fill, args.profile)
     finally:
         if server is not None:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
+            stop_server(server)
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
 
@@ -329,6 +334,91 @@ def _event_stream(base, token):
         stream = json.loads(request(f"{base}/api/v1/event-streams/", "GET", token)[2])["data"][0]["id"]
     deep = json.loads(request(f"{base}/ceiling/event-streams/{stream}/deep-cursor/?back=100", "GET", token)[2])
     return {"stream": stream, "deep_cursor": deep["cursor"]}
+
+
+def start_server(env, workers, server_args=()):
+    """gunicorn on a free loopback port, answering; returns the process and its base URL.
+    `server_args`: how gunicorn is told which app and worker (SERVERS); none: gunicorn.conf.py."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [str(Path(PYTHON).parent / "gunicorn"), *server_args, "-b", f"127.0.0.1:{port}", "-w",
+         str(workers), "--log-level", "warning"], cwd=ROOT, env=env, start_new_session=True)
+    for _ in range(100):
+        try:
+            if request(f"{base}/api/v1/ping/")[0] == 200:
+                return server, base
+        except OSError:
+            pass
+        time.sleep(0.2)
+    os.killpg(server.pid, signal.SIGTERM)
+    sys.exit("gunicorn did not start")
+
+
+def stop_server(server):
+    os.killpg(server.pid, signal.SIGTERM)
+    server.wait(timeout=30)
+
+
+def worker_memory(server) -> list[tuple[int, int]]:
+    """(pid, resident set in KiB) of each worker the server process forked (Linux /proc)."""
+    rows = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            if int(stat.rsplit(")", 1)[1].split()[1]) != server.pid:
+                continue
+            rss = next(line for line in (entry / "status").read_text().splitlines() if line.startswith("VmRSS:"))
+        except (OSError, StopIteration, ValueError, IndexError):
+            continue
+        rows.append((int(entry.name), int(rss.split()[1])))
+    return sorted(rows)
+
+
+HOT_LIST = "memberships, member"
+
+
+def scaling_curve(env, args, seeded, driver, fill, server, base):
+    """req/s of the hot list at 1 worker and at `--workers` (the server running now)."""
+    endpoint = next(e for e in ENDPOINTS if e.name == HOT_LIST)
+    token = seeded["tokens"][endpoint.token]
+    curve = []
+    for workers in sorted({1, args.workers}):
+        if workers == args.workers:
+            current, url_base = server, base
+        else:
+            current, url_base = start_server(env, workers, SERVERS[args.server])
+        try:
+            url = url_base + endpoint.path.format(**fill)
+            request(url, endpoint.method, token)
+            result = driver(url, endpoint.method, token, None, args.duration, args.connections, 2)
+            curve.append((workers, result["rps"], result["p50"]))
+        finally:
+            if current is not server:
+                stop_server(current)
+    print(f"\nScaling of '{HOT_LIST}' ({endpoint.path}), {args.connections} connections, {args.duration} s each:")
+    print(f"{'workers':>8} {'req/s':>8} {'p50 ms':>8} {'per worker':>11}")
+    for workers, rps, p50 in curve:
+        print(f"{workers:8d} {rps:8.1f} {p50:8.2f} {rps / workers:11.1f}")
+    if len(curve) == 2 and curve[0][1]:
+        print(f"speed-up {curve[1][1] / curve[0][1]:.2f}× from 1 to {curve[1][0]} workers")
+
+
+def profile_split(env, seeded, fill, requests):
+    """The hot list's CPU split (bench.profile), in a process of its own on the seeded database."""
+    endpoint = next(e for e in ENDPOINTS if e.name == HOT_LIST)
+    result = subprocess.run(
+        [PYTHON, "-m", "bench.profile", "--path", endpoint.path.format(**fill), "--token",
+         seeded["tokens"][endpoint.token], "--requests", str(requests), "--json"],
+        cwd=ROOT, env=env, capture_output=True, text=True)
+    if result.returncode:
+        print(f"\nprofile failed:\n{result.stdout}\n{result.stderr}")
+        return
+    from bench.profile import print_split
+
+    print_split(json.loads(result.stdout.strip().splitlines()[-1]), top=10)
 
 
 def _fill(document, fill):

@@ -55,10 +55,26 @@ def auditlog(request, pk):
 
 
 def membership_patch(request, pk):
+    """The same locked write as the API's PATCH: the visible row read under its lock, the
+    changed columns updated and one audit entry inserted (nothing written when nothing changes)."""
     user = _user(request)
-    membership = Membership.objects.for_user(user).filter(pk=pk)
-    membership.update(is_subscriber=True)
-    return JsonResponse({"data": list(membership.values("id", "is_subscriber", "role"))})
+    value = json.loads(request.body)["data"]["attributes"]["isSubscriber"]
+    with transaction.atomic():
+        membership = (Membership.objects.for_user(user).select_related("utility").select_for_update()
+                      .filter(pk=pk).first())
+        if membership is None:
+            raise Http404
+        if membership.is_subscriber != value:
+            now = timezone.now()
+            Membership.objects.filter(pk=pk).update(is_subscriber=value, is_subscriber_datetime=now)
+            AuditLogEntry.objects.create(
+                content_type=ContentType.objects.get_for_model(Membership), object_pk=str(pk), object_id=pk,
+                object_repr=f"membership {pk}", action=AuditLogEntry.Action.UPDATE, actor=user,
+                remote_addr=request.META.get("REMOTE_ADDR"), account_id=membership.utility.account_id,
+                changes={"is_subscriber": [membership.is_subscriber, value],
+                         "is_subscriber_datetime": [str(membership.is_subscriber_datetime), str(now)]})
+            membership.is_subscriber, membership.is_subscriber_datetime = value, now
+    return JsonResponse({"data": {"id": pk, "is_subscriber": membership.is_subscriber, "role": membership.role}})
 
 
 CHARGE_FIELDS = ["id", "kind", "amount", "description", "additional_data", "charged_at", "billing_period_start",

@@ -255,7 +255,13 @@ class ParentRelatedField(ResourceRelatedField):
         obj = None
         if not isinstance(raw, bool) and is_id_text(str(raw)):
             request = self.context.get("request")
-            obj = self.get_queryset().for_user(getattr(request, "user", None)).filter(pk=int(raw)).first()
+            # The view checks the parent before the body validates (RosterViewSet.initial): the
+            # same lookup for the same caller is answered once per request.
+            found = request.__dict__.setdefault("_parents", {}) if request is not None else {}
+            key = (type(self.parent), self.field_name, int(raw))
+            if key not in found:
+                found[key] = self.get_queryset().for_user(getattr(request, "user", None)).filter(pk=int(raw)).first()
+            obj = found[key]
         if obj is None:
             raise ApiError(f"There is no {expected} {raw} here.", status_code=404)
         return obj

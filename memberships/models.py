@@ -143,5 +143,7 @@ class Membership(models.Model):
         return f"{self.user} in {self.utility} ({self.role})"
 
     def audit_account_id(self):
+        if Membership.utility.is_cached(self) and self.utility.pk == self.utility_id:
+            return self.utility.audit_account_id()  # loaded with the row the service locked
         return utility_audit_account_id(self.utility_id)
 

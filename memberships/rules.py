@@ -2,8 +2,10 @@
 backend (`core.rules`). Account admins act as utility admins on every utility of their
 account (not on personal utilities, which live in the default account)."""
 
-from accounts.models import Account
-from accounts.rules import account_role, is_account_admin, is_site_admin
+from django.db.models import OuterRef, Subquery
+
+from accounts.models import Account, AccountMembership
+from accounts.rules import account_role_by_id, is_account_admin, is_site_admin
 from core import rules
 from memberships.models import Membership, Utility
 
@@ -15,7 +17,7 @@ def utility_role(user, utility) -> str | None:
     """The user's effective role in a utility: account admins and site admins act as its admins."""
     if user is None or not user.is_authenticated or utility is None:
         return None
-    if is_site_admin(user) or (not utility.is_personal and account_role(user, utility.account) == "admin"):
+    if is_site_admin(user) or (not utility.is_personal and account_role_by_id(user, utility.account_id) == "admin"):
         return UtilityRole.ADMIN
     cache = user.__dict__.setdefault("_utility_role_cache", {})
     if utility.pk not in cache:
@@ -23,6 +25,26 @@ def utility_role(user, utility) -> str | None:
             Membership.objects.filter(user_id=user.pk, utility_id=utility.pk).values_list("role", flat=True).first()
         )
     return cache[utility.pk]
+
+
+def with_caller_roles(memberships, user):
+    """Memberships annotated with the user's role in each one's account and in its utility: the
+    facts `utility_role` asks, read in the same query (`remember_caller_roles` hands them over)."""
+    account_role_of = AccountMembership.objects.filter(user_id=user.pk, account_id=OuterRef("utility__account_id"))
+    utility_role_of = Membership.objects.filter(user_id=user.pk, utility_id=OuterRef("utility_id"))
+    return memberships.annotate(
+        _caller_account_role=Subquery(account_role_of.order_by("id").values("role")[:1]),
+        _caller_utility_role=Subquery(utility_role_of.order_by("-id").values("role")[:1]),
+    )
+
+
+def remember_caller_roles(user, membership) -> None:
+    """Put the roles `with_caller_roles` read where `account_role` and `utility_role` look first."""
+    if "_caller_utility_role" not in membership.__dict__ or not user.is_authenticated:
+        return
+    user.__dict__.setdefault("_utility_role_cache", {})[membership.utility_id] = membership._caller_utility_role
+    account_id = membership.utility.account_id
+    user.__dict__.setdefault("_account_role_cache", {})[account_id] = membership._caller_account_role
 
 
 def has_utility_role(user, utility, minimum: str) -> bool:

@@ -2,9 +2,11 @@
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from accounts.services.memberships import ensure_addable
+from core.audit import audited_update, snapshot
 from core.errors import Conflict, Forbidden, NotFound, ServiceError
 from memberships.models import Membership, Utility
 
@@ -47,8 +49,8 @@ def _raise(error):
     return raiser
 
 
-def _save(obj, unique_check) -> None:
-    obj.full_clean(validate_constraints=False)
+def _save(obj, unique_check, exclude=None) -> None:
+    obj.full_clean(exclude=exclude, validate_constraints=False)
     try:
         with transaction.atomic():
             obj.save()
@@ -125,36 +127,62 @@ def personal_utility_delete(*, user) -> None:
 def membership_create(*, actor, user, utility, is_subscriber: bool, role=Membership.Role.SPECTATOR) -> Membership:
     ensure_addable(actor=actor, user=user, permission="memberships.add_membership")
     utility = _lock_utility(utility.pk)
-    if Membership.objects.filter(user=user, utility=utility).exists():
-        raise Conflict("This user is already a member of this utility.", code="duplicate")
-    if is_subscriber:
-        _seat_available(utility)
+    duplicate = Conflict("This user is already a member of this utility.", code="duplicate")
+    if is_subscriber and utility.subscriber_seats is not None:
+        # Whether they are in already and the seats taken, in one count under the utility's lock.
+        counts = Membership.objects.filter(utility_id=utility.pk).aggregate(
+            mine=Count("pk", filter=Q(user_id=user.pk)), taken=Count("pk", filter=Q(is_subscriber=True)))
+        if counts["mine"]:
+            raise duplicate
+        if counts["taken"] >= utility.subscriber_seats:
+            raise Conflict(f"All {utility.subscriber_seats} subscriber seats of this utility are taken.",
+                           code="seat_limit_reached", field="is_subscriber")
+    # Otherwise a second membership of the same person is refused by the unique pair (`_save`).
     membership = Membership(user=user, utility=utility, role=role, is_subscriber=is_subscriber)
-    _save(membership, _raise(Conflict("This user is already a member of this utility.", code="duplicate")))
+    # The user and the utility were just read (the utility locked): no re-check they exist.
+    _save(membership, _raise(duplicate), exclude=["user", "utility"])
     return membership
 
 
-@transaction.atomic
-def membership_update(*, actor, membership: Membership, data: dict) -> Membership:
-    """Leaders change `isSubscriber`; only admins change `role`. Seats hold under concurrency."""
-    utility = _lock_utility(membership.utility_id)
-    membership = Membership.objects.select_related("user", "utility").filter(pk=membership.pk).first()
-    if membership is None:
-        raise NotFound("This membership no longer exists.")
-    if "role" in data and data["role"] != membership.role:
-        if not actor.has_perm("memberships.change_membership_role", membership):
-            raise Forbidden("Only the utility's admins change roles.", field="role")
-        if utility.personal_owner_id == membership.user_id:
-            raise Conflict("The owner of a personal utility stays its admin.", field="role")
-        membership.role = data["role"]
-    if "is_subscriber" in data and data["is_subscriber"] != membership.is_subscriber:
-        if data["is_subscriber"]:
-            _seat_available(utility, excluding=membership.pk)
-        membership.is_subscriber = data["is_subscriber"]
-        membership.is_subscriber_datetime = timezone.now()
-    membership.full_clean(validate_constraints=False)
-    membership.save()
-    return membership
+def lock_memberships(queryset):
+    """`queryset` with each membership's utility and user loaded and both the utility's and the
+    membership's rows locked (FOR UPDATE OF utility, membership: PostgreSQL takes the locks in
+    that order, the utility first, as every other writer of a utility's memberships does)."""
+    return queryset.select_related("user", "utility").select_for_update(of=("utility", "self"))
+
+
+def membership_update(*, actor, membership: Membership, data: dict, locked: bool = False) -> Membership:
+    """Leaders change `isSubscriber`; only admins change `role`. Seats hold under concurrency.
+
+    `locked`: the caller read `membership` through `lock_memberships` in the transaction it
+    has open (the API does, to read the row, the caller's roles on it and its lock at once)."""
+    with transaction.atomic(savepoint=not locked):
+        if not locked:
+            membership = lock_memberships(Membership.objects.filter(pk=membership.pk)).first()
+            if membership is None:
+                raise NotFound("This membership no longer exists.")
+        utility = membership.utility
+        old = snapshot(membership)
+        changed = []
+        if "role" in data and data["role"] != membership.role:
+            if not actor.has_perm("memberships.change_membership_role", membership):
+                raise Forbidden("Only the utility's admins change roles.", field="role")
+            if utility.personal_owner_id == membership.user_id:
+                raise Conflict("The owner of a personal utility stays its admin.", field="role")
+            membership.role = data["role"]
+            changed.append("role")
+        if "is_subscriber" in data and data["is_subscriber"] != membership.is_subscriber:
+            if data["is_subscriber"]:
+                _seat_available(utility, excluding=membership.pk)
+            membership.is_subscriber = data["is_subscriber"]
+            membership.is_subscriber_datetime = timezone.now()
+            changed += ["is_subscriber", "is_subscriber_datetime"]
+        if changed:
+            # Only what changed is validated: the user and utility it points to were just read.
+            membership.full_clean(exclude=[f.name for f in Membership._meta.fields if f.name not in changed],
+                                  validate_constraints=False)
+            audited_update(membership, old, changed)
+        return membership
 
 
 @transaction.atomic

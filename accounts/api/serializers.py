@@ -430,6 +430,14 @@ class AddableUserField(ResourceRelatedField):
             return User.objects.addable_by(request.user, self.add_permission)
         return super().get_queryset()
 
+    def to_internal_value(self, data):
+        user = super().to_internal_value(data)
+        request = self.context.get("request")
+        if getattr(self.parent, "instance", None) is None and request is not None:
+            # Found among those the caller may add: the service's `ensure_addable` asks no more.
+            user._addable_by = (request.user.pk, self.add_permission)
+        return user
+
 
 class AccountMembershipSerializer(ModelSerializer):
     role = serializers.ChoiceField(choices=AccountMembership.Role.choices, required=False)

@@ -33,6 +33,8 @@ def ensure_addable(*, actor, user, permission: str) -> None:
     """Refuse to add someone the actor may not add directly (SPEC §1): answered as if there
     were no such user, so adding is no way to learn who has an account here. Joining oneself
     (creating an account, an activation code) is no add."""
+    if actor is not None and getattr(user, "_addable_by", None) == (actor.pk, permission):
+        return  # read through `addable_by` for this actor in this request (AddableUserField)
     if actor is not None and actor.pk != user.pk and not User.objects.addable_by(
             actor, permission).filter(pk=user.pk).exists():
         raise ServiceError("There is no such user to add; invite them by email instead.", field="user")

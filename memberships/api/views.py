@@ -1,5 +1,6 @@
 """The JSON:API face of utilities and memberships. Views call services."""
 
+from django.db import transaction
 from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -10,6 +11,7 @@ from memberships import services
 from memberships.api.serializers import MembershipSerializer, PersonalUtilitySerializer, UtilitySerializer
 from memberships.filtersets import MembershipFilterSet, UtilityFilterSet
 from memberships.models import Membership, Utility
+from memberships.rules import remember_caller_roles, with_caller_roles
 
 
 class UtilityViewSet(RosterModelViewSet):
@@ -78,8 +80,26 @@ class MembershipViewSet(RosterModelViewSet):
 
     def get_queryset(self):
         queryset = super().get_queryset()
-        # Lists render ids only; a single membership needs its utility and account for the rules.
-        return queryset if self.action == "list" else queryset.select_related("utility__account")
+        if self.action == "list":
+            return queryset  # lists render ids only
+        # A single membership needs its utility and account for the rules.
+        queryset = queryset.select_related("utility__account")
+        if self.action in ("partial_update", "destroy"):
+            # The caller's roles on it ride along (the rules ask them next), so a write reads the
+            # membership, the rules' facts and, for a PATCH, its lock in one query.
+            queryset = with_caller_roles(queryset, self.request.user)
+        if self.action == "partial_update":
+            queryset = services.lock_memberships(queryset)
+        return queryset
+
+    def check_object_permissions(self, request, obj):
+        remember_caller_roles(request.user, obj)
+        super().check_object_permissions(request, obj)
+
+    def update(self, request, *args, **kwargs):
+        # The locked read (get_object) and the write share one transaction.
+        with transaction.atomic():
+            return super().update(request, *args, **kwargs)
 
     parent_field = "utility"
     parent_permission = "memberships.add_membership"
@@ -95,7 +115,8 @@ class MembershipViewSet(RosterModelViewSet):
 
     def perform_update(self, serializer):
         serializer.instance = services.membership_update(
-            actor=self.request.user, membership=serializer.instance, data=dict(serializer.validated_data)
+            actor=self.request.user, membership=serializer.instance, data=dict(serializer.validated_data),
+            locked=True,
         )
 
     def perform_destroy(self, instance):

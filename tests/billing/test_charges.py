@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.db import connections
 from django.utils import timezone
 
@@ -106,6 +107,17 @@ class TestPosting:
         assert api.patch(f"{URL}{charge.pk}/", body("Charge", {"amount": "2"}, id=charge.pk)).status_code == 405
         assert api.delete(f"{URL}{charge.pk}/").status_code == 405
         assert Charge.objects.get().amount == Decimal("1.5")
+
+
+    # The session; the product with its utility, locked; the INSERT; the audit entry; the
+    # service's savepoint and its release (tests run inside a transaction).
+    def test_a_charge_takes_at_most_six_queries(self, api, world, django_assert_max_num_queries):
+        product = ProductFactory(utility=world.utility)
+        ContentType.objects.get_for_model(Charge)  # cached for the process's life outside tests
+        api.as_user(world["charge_adder"]).get("/api/v1/users/me/")
+        with django_assert_max_num_queries(6):
+            response = post(api, product, "2.5")
+        assert response.status_code == 201
 
 
 class TestCoinLimit:

@@ -2,6 +2,7 @@ import threading
 from datetime import timedelta
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.db import connections
 from django.utils import timezone
 
@@ -124,6 +125,28 @@ class TestCreate:
         assert response.status_code == 400 and response.document["errors"][0]["code"] == "required"
         assert response.document["errors"][0]["source"]["pointer"] == "/data/attributes/isSubscriber"
 
+    # The session; the utility (404 if unseen) and the caller's account role on it (403); the user
+    # among those the caller may add; the utility locked; the INSERT and its audit entry; two
+    # savepoints and their releases (the service's transaction, the insert's). A seat limit adds
+    # one count (already a member? seats taken?).
+    @pytest.mark.parametrize("seats,bound", [(None, 11), (5, 12)])
+    def test_a_post_takes_at_most_eleven_queries(self, api, world, seats, bound, django_assert_max_num_queries):
+        Utility.objects.filter(pk=world.utility.pk).update(subscriber_seats=seats)
+        ContentType.objects.get_for_model(Membership)  # cached for the process's life outside tests
+        payload = self.payload(world["account_user"], world.utility, isSubscriber=True)
+        api.as_user(world["account_admin"]).get("/api/v1/users/me/")
+        with django_assert_max_num_queries(bound):
+            response = api.post(URL, payload)
+        assert response.status_code == 201
+        entry = AuditLogEntry.objects.filter(object_pk=response.document["data"]["id"]).latest("id")
+        assert entry.actor_id == world["account_admin"].pk and entry.account_id == world.utility.account_id
+
+    def test_a_duplicate_subscriber_is_409_before_the_seats_are_counted(self, api, world):
+        Utility.objects.filter(pk=world.utility.pk).update(subscriber_seats=0)
+        response = api.as_user(world["account_admin"]).post(URL, self.payload(world["member"], world.utility,
+                                                                               isSubscriber=True))
+        assert response.status_code == 409 and response.document["errors"][0]["code"] == "duplicate"
+
     def test_duplicate_is_409(self, api, world):
         response = api.as_user(world["account_admin"]).post(URL, self.payload(world["member"], world.utility))
         assert response.status_code == 409 and response.document["errors"][0]["code"] == "duplicate"
@@ -201,6 +224,33 @@ class TestUpdate:
         response = self.patch(api.as_user(world["leader"]), world.membership_of("member"), isSubscriber=True)
         assert response.status_code == 409 and response.document["errors"][0]["code"] == "seat_limit_reached"
         assert world.membership_of("member").is_subscriber is False
+
+    # The session; the membership with its utility, account and the caller's roles on it, locked;
+    # the UPDATE; the audit entry; the transaction's savepoint and its release (tests run inside
+    # a transaction). A seat limit adds the count of the seats taken.
+    @pytest.mark.parametrize("caller", ["leader", "utility_admin", "account_admin", "site_admin"])
+    @pytest.mark.parametrize("attributes,seats,bound", [({"isSubscriber": True}, None, 6),
+                                                        ({"isSubscriber": True}, 5, 7)])
+    def test_a_patch_takes_at_most_six_queries(self, api, world, caller, attributes, seats, bound,
+                                               django_assert_max_num_queries):
+        target = world.membership_of("member")
+        Utility.objects.filter(pk=world.utility.pk).update(subscriber_seats=seats)
+        api.as_user(world[caller]).get("/api/v1/users/me/")  # the user's first request is not the point
+        with django_assert_max_num_queries(bound):
+            response = self.patch(api, target, **attributes)
+        assert response.status_code == 200
+        entry = AuditLogEntry.objects.filter(object_pk=str(target.pk)).latest("id")
+        assert entry.actor_id == world[caller].pk and entry.account_id == world.utility.account_id
+        assert entry.changes["is_subscriber"] == [False, True]
+
+    def test_a_role_change_takes_at_most_six_queries(self, api, world, django_assert_max_num_queries):
+        target = world.membership_of("member")
+        api.as_user(world["utility_admin"]).get("/api/v1/users/me/")
+        with django_assert_max_num_queries(6):
+            response = self.patch(api, target, role="leader")
+        assert response.status_code == 200
+        entry = AuditLogEntry.objects.filter(object_pk=str(target.pk)).latest("id")
+        assert entry.changes == {"role": ["member", "leader"]}
 
     def test_user_and_utility_are_fixed(self, api, world):
         target = world.membership_of("member")
