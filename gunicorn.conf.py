@@ -7,7 +7,7 @@ httptools (pinned in requirements.txt; its "auto" choice picks it when installed
 """
 
 wsgi_app = "config.asgi:application"
-worker_class = "uvicorn_worker.UvicornWorker"
+worker_class = "core.workers.RosterUvicornWorker"  # uvicorn's, without a Server banner
 # The client address and scheme are the application's business (core.net: X-Forwarded-For
 # only with DJANGO_USE_X_FORWARDED_FOR, from the trusted proxies): uvicorn must not rewrite
 # them from headers, as it would for connections from 127.0.0.1 by default.

@@ -16,16 +16,19 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_gunicorn_conf_names_the_asgi_app_and_uvicorns_worker():
     conf = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
     assert conf["wsgi_app"] == "config.asgi:application"
-    assert conf["worker_class"] == "uvicorn_worker.UvicornWorker"
+    assert conf["worker_class"] == "core.workers.RosterUvicornWorker"
 
 
-def test_uvicorn_workers_parse_http_with_httptools():
+def test_uvicorn_workers_parse_http_with_httptools_and_send_no_server_banner():
     from uvicorn.config import Config
-    from uvicorn_worker import UvicornWorker
 
-    config = Config(app="config.asgi:application", **UvicornWorker.CONFIG_KWARGS)
+    from core.workers import RosterUvicornWorker
+
+    config = Config(app="config.asgi:application", **RosterUvicornWorker.CONFIG_KWARGS)
     config.load()
     assert config.http_protocol_class.__name__ == "HttpToolsProtocol"
+    assert config.server_header is False
+    assert not any(name.lower() == b"server" for name, _ in config.encoded_headers)
 
 
 async def call(app, scope, messages=()):
