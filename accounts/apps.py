@@ -7,7 +7,13 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from django.contrib.auth.signals import user_logged_in
+
         from accounts import rules  # noqa: F401 (registers the role rules)
+        from core.middleware import BrowserIdleTimeoutMiddleware
+
+        # a browser's idle and absolute limits count from its sign-in
+        user_logged_in.connect(BrowserIdleTimeoutMiddleware.signed_in, dispatch_uid="roster_browser_clock")
         from accounts.api import schema  # noqa: F401  (the OpenAPI document's authentication schemes)
         from accounts.models import (
             Account,

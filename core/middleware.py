@@ -48,6 +48,14 @@ class BrowserIdleTimeoutMiddleware:
     LAST_SEEN = "roster_last_seen"
     SIGNED_IN = "roster_signed_in"
 
+    @classmethod
+    def signed_in(cls, sender, request, user, **kwargs):
+        """`user_logged_in` receiver (connected in accounts.apps): the clocks start with the
+        sign-in's own session write, so the first request after it writes nothing."""
+        session = getattr(request, "session", None)
+        if session is not None:
+            session[cls.SIGNED_IN] = session[cls.LAST_SEEN] = time.time()
+
     def __init__(self, get_response):
         self.get_response = get_response
 
