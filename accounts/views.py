@@ -11,7 +11,7 @@ from django.contrib.auth import logout, update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.auth.views import redirect_to_login
-from django.http import Http404
+from django.http import Http404, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
 from django.urls import reverse, reverse_lazy
@@ -63,7 +63,7 @@ def lockout_response(request, original_response=None, credentials=None):
     passes through unchanged; portal and admin pages get a page saying how long to wait.
     """
     if request.path.startswith("/api/"):
-        if original_response is not None:
+        if isinstance(original_response, HttpResponseBase):  # not the credentials dict of a 2-argument call
             return original_response
         return jsonapi_error_response(429, "too_many_attempts", "Too many failed sign-ins; try again later.")
     context = {

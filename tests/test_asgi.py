@@ -64,3 +64,28 @@ def test_the_api_answers_through_the_asgi_app():
     sent = run(call(application, scope, [{"type": "http.request", "body": b"", "more_body": False}]))
     assert sent[0]["status"] == 200
     assert b'"type":"Version"' in b"".join(message.get("body", b"") for message in sent[1:])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_sign_in_that_reaches_the_lockout_is_no_500_under_asgi():
+    """axes' async path handed our lockout callable the credentials as the response: the
+    failed sign-in that reached the limit was a 500 under ASGI (found by the soak)."""
+    import json
+
+    from config.asgi import application
+    from tests.factories import UserFactory
+
+    user = UserFactory(email="locked@example.org")
+    document = json.dumps({"data": {"type": "Session", "attributes": {
+        "email": user.email, "password": "wrong"}}}).encode()
+    statuses = []
+    for _ in range(6):
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+                 "scheme": "http", "path": "/api/v1/sessions/", "raw_path": b"/api/v1/sessions/",
+                 "query_string": b"", "root_path": "", "client": ("127.0.0.1", 5000), "server": ("localhost", 80),
+                 "headers": [(b"host", b"localhost"), (b"content-type", b"application/vnd.api+json"),
+                             (b"accept", b"application/vnd.api+json"),
+                             (b"content-length", str(len(document)).encode())]}
+        sent = run(call(application, scope, [{"type": "http.request", "body": document, "more_body": False}]))
+        statuses.append(next(m["status"] for m in sent if m["type"] == "http.response.start"))
+    assert statuses == [401] * 5 + [429]

@@ -78,7 +78,7 @@ MIDDLEWARE = [
     "core.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "core.audit.AuditlogMiddleware",
-    "axes.middleware.AxesMiddleware",
+    "accounts.middleware.AxesMiddleware",  # axes' own, on its sync path (see there)
 ]
 
 # Content-Security-Policy on every response (django-csp): pages load scripts, styles, fonts
@@ -126,7 +126,7 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
-        conn_max_age=env_int("DJANGO_CONN_MAX_AGE", 60),
+        conn_max_age=env_int("DJANGO_CONN_MAX_AGE", 0),  # no persistent connections under ASGI (see below)
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -139,7 +139,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 else:
-    # A persistent connection is checked before each request reuses it, so the server
+    # Under ASGI each request's sync code runs in a thread of its own, so connections kept
+    # per thread pile up (PostgreSQL's "too many clients", seen in the soak): the default is
+    # a connection per request (DJANGO_CONN_MAX_AGE=0). With a longer age, a persistent
+    # connection is checked before each request reuses it, so the server
     # recovers by itself once a restarted database is back; an unreachable database is
     # given up on after DJANGO_DB_CONNECT_TIMEOUT seconds (a 503, never a hang).
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
