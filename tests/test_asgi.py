@@ -89,3 +89,13 @@ def test_the_sign_in_that_reaches_the_lockout_is_no_500_under_asgi():
         sent = run(call(application, scope, [{"type": "http.request", "body": document, "more_body": False}]))
         statuses.append(next(m["status"] for m in sent if m["type"] == "http.response.start"))
     assert statuses == [401] * 5 + [429]
+
+
+def test_axes_middleware_is_installed_as_our_sync_subclass(settings):
+    from axes.middleware import AxesMiddleware as AxesOwn
+    from django.utils.module_loading import import_string
+
+    installed = [import_string(path) for path in settings.MIDDLEWARE]
+    axes = [cls for cls in installed if issubclass(cls, AxesOwn)]
+    assert [cls.__module__ for cls in axes] == ["accounts.middleware"]
+    assert axes[0].async_capable is False

@@ -159,7 +159,9 @@ AUTHENTICATION_BACKENDS = [
     "core.rules.GuardianBackend",
 ]
 # guardian looks for its own backend by name; core.rules.GuardianBackend is that backend.
-SILENCED_SYSTEM_CHECKS = ["guardian.W001"]
+# axes.W002 looks for its middleware's exact dotted path; ours is its subclass that keeps to
+# the sync path (accounts/middleware.py), which tests/test_asgi.py checks is in MIDDLEWARE.
+SILENCED_SYSTEM_CHECKS = ["guardian.W001", "axes.W002"]
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
