@@ -214,7 +214,8 @@ async def _sse(request, pk):
         response["Cache-Control"] = "no-cache"
         return response
     listener = Listener(stream_id=outcome["stream"].pk, user_id=outcome["stream"].user_id,
-                        session_id=outcome["session_id"], format=outcome["stream"].format, scope=outcome["scope"])
+                        session_id=outcome["session_id"], cookie_key=outcome["cookie_key"],
+                        format=outcome["stream"].format, scope=outcome["scope"])
     response = StreamingHttpResponse(_frames(listener, resume), content_type=EVENT_STREAM_MEDIA_TYPE)
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # proxies pass each event on at once
@@ -235,23 +236,26 @@ def _authorise(request, pk, read_token):
                   .first())
         if stream is None or not stream.user.is_active:
             return _not_found()  # a wrong token says nothing of whether the stream exists
-        return {"stream": stream, "session_id": None, "scope": selectors.scope_for(stream.user)}
+        return {"stream": stream, "session_id": None, "cookie_key": None, "scope": selectors.scope_for(stream.user)}
     try:
         authenticated = BearerTokenAuthentication().authenticate(request)
     except AuthenticationFailed as exc:
         return jsonapi_error_response(401, "authentication_failed", str(exc.detail),
                                       {"WWW-Authenticate": WWW_AUTHENTICATE})
+    cookie_key = None
     if authenticated is not None:
         user, session = authenticated
     else:
         user, session = request.user, None  # the portal's session cookie
+        cookie_key = request.session.session_key if user.is_authenticated else None
         if not user.is_authenticated:
             return jsonapi_error_response(401, "not_authenticated", "Send a bearer token or the stream's read token "
                                           "as `?token=`.", {"WWW-Authenticate": WWW_AUTHENTICATE})
     stream = EventStream.objects.for_user(user).select_related("user").filter(pk=pk).first()
     if stream is None:
         return _not_found()
-    return {"stream": stream, "session_id": getattr(session, "pk", None), "scope": selectors.scope_for(stream.user)}
+    return {"stream": stream, "session_id": getattr(session, "pk", None), "cookie_key": cookie_key,
+            "scope": selectors.scope_for(stream.user)}
 
 
 async def _frames(listener, resume):

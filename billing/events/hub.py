@@ -14,10 +14,12 @@ connection was down. On SQLite, where there is nothing to listen to, it polls ev
 open (core.txid), it re-reads soon after, since that transaction's end need not NOTIFY.
 
 Rights are re-checked for all listeners at once (a few queries, not one per listener):
-before a batch that changes accounts, account memberships, users, sessions or event
-streams is delivered, and every `ROSTER_SSE_RECHECK_SECONDS`. A listener whose stream was
-deleted, whose owner was deactivated or whose session ended is closed; the others get their
-owner's current scope.
+before a batch that changes accounts, account memberships, users, sessions, signed-in
+browsers or event streams is delivered, and every `ROSTER_SSE_RECHECK_SECONDS`. A listener
+whose stream was deleted, whose owner was deactivated or whose session ended (the bearer
+token revoked or expired; for a listener the portal's cookie authorised, the browser signed
+out, its cookie session ended or expired, or the password changed since) is closed; the
+others get their owner's current scope.
 
 All database work runs on one thread of the hub's own, so a process holds one connection
 for its listeners whatever their number.
@@ -29,9 +31,11 @@ import contextvars
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
+from importlib import import_module
 
 from django.conf import settings
 from django.db import close_old_connections, connection
+from django.utils import timezone
 
 from billing.events import selectors
 from billing.events.models import EventStream
@@ -42,7 +46,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "roster_audit"  # accounts/migrations/0012_auditlogentry_txid.py
 BATCH = 500
 #: object types whose change may change who sees what, or end a listener
-RECHECK_TYPES = frozenset({"Account", "AccountMembership", "User", "Session", "EventStream"})
+RECHECK_TYPES = frozenset({"Account", "AccountMembership", "User", "Session", "BrowserSession", "EventStream"})
 #: the shortest and longest wait before re-reading entries held back by an open transaction
 RETRY_MIN, RETRY_MAX = 0.01, 1.0
 
@@ -50,12 +54,13 @@ RETRY_MIN, RETRY_MAX = 0.01, 1.0
 class Listener:
     """One connected client: what it may see and the frames waiting for it."""
 
-    __slots__ = ("stream_id", "user_id", "session_id", "format", "scope", "queue", "closed")
+    __slots__ = ("stream_id", "user_id", "session_id", "cookie_key", "format", "scope", "queue", "closed")
 
-    def __init__(self, *, stream_id, user_id, session_id, format, scope):
+    def __init__(self, *, stream_id, user_id, session_id, format, scope, cookie_key=None):
         self.stream_id = stream_id
         self.user_id = user_id
-        self.session_id = session_id  # the bearer session that authorised it (None: the read token)
+        self.session_id = session_id  # the bearer session that authorised it (None: cookie or read token)
+        self.cookie_key = cookie_key  # the portal's cookie session that authorised it (None: token)
         self.format = format
         self.scope = scope
         self.queue = asyncio.Queue()
@@ -226,8 +231,8 @@ class Hub:
         listeners = list(self.listeners)
         if not listeners:
             return
-        verdicts = await self.run(_recheck, [(listener.stream_id, listener.user_id, listener.session_id)
-                                             for listener in listeners])
+        verdicts = await self.run(_recheck, [(listener.stream_id, listener.user_id, listener.session_id,
+                                              listener.cookie_key) for listener in listeners])
         for listener, scope in zip(listeners, verdicts, strict=True):
             if scope is None:
                 listener.close()
@@ -280,28 +285,63 @@ def catch_up(position, scope, format):
 
 
 def _recheck(listeners):
-    """For each (stream id, user id, session id): the owner's current scope, or None when the
-    listener must end (stream deleted, owner inactive, session ended). Four queries."""
+    """For each (stream id, user id, session id, cookie key): the owner's current scope, or
+    None when the listener must end (stream deleted, owner inactive, bearer session or cookie
+    session ended). Four queries, and one more when cookies authorised some."""
     from accounts.models import Session, User
     from billing.events.models import EventStream
 
-    streams = set(EventStream.objects.filter(pk__in={stream for stream, _, _ in listeners})
+    streams = set(EventStream.objects.filter(pk__in={stream for stream, *_ in listeners})
                   .values_list("pk", flat=True))
-    users = {user.pk: user for user in User.objects.filter(pk__in={user for _, user, _ in listeners},
-                                                             is_active=True).only("pk", "is_superuser", "is_active")}
-    session_ids = {session for _, _, session in listeners if session is not None}
+    users = {user.pk: user for user in User.objects.filter(pk__in={user for _, user, *_ in listeners},
+                                                             is_active=True)
+             .only("pk", "is_superuser", "is_active", "password")}
+    session_ids = {session for _, _, session, _ in listeners if session is not None}
     live_sessions = {session.pk for session in Session.objects.filter(pk__in=session_ids) if session.is_live}
+    live_cookies = _live_cookie_sessions({(key, user) for _, user, _, key in listeners if key is not None}, users)
     accounts = selectors.audit_account_ids([pk for pk, user in users.items() if not user.is_superuser])
     verdicts = []
-    for stream_id, user_id, session_id in listeners:
+    for stream_id, user_id, session_id, cookie_key in listeners:
         user = users.get(user_id)
-        if stream_id not in streams or user is None or (session_id is not None and session_id not in live_sessions):
+        if (stream_id not in streams or user is None or (session_id is not None and session_id not in live_sessions)
+                or (cookie_key is not None and cookie_key not in live_cookies)):
             verdicts.append(None)
         elif user.is_superuser:
             verdicts.append(selectors.Scope(user_id, True, frozenset()))
         else:
             verdicts.append(selectors.Scope(user_id, False, frozenset(accounts.get(user_id, ()))))
     return verdicts
+
+
+def _live_cookie_sessions(pairs, users) -> set[str]:
+    """The cookie session keys among `pairs` ((key, user id)) that still sign that user in, as
+    Django's own check on the next request would: the session exists, has not expired, names
+    the user and carries the hash of their current password. One query with the database
+    session engines; other engines load each session (they are cache reads)."""
+    from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
+    from django.utils.crypto import constant_time_compare
+
+    if not pairs:
+        return set()
+    engine = import_module(settings.SESSION_ENGINE)
+    keys = {key for key, _ in pairs}
+    if settings.SESSION_ENGINE in ("django.contrib.sessions.backends.db",
+                                   "django.contrib.sessions.backends.cached_db"):
+        from django.contrib.sessions.models import Session as CookieSession
+
+        store = engine.SessionStore()
+        data = {key: store.decode(text) for key, text in CookieSession.objects.filter(
+            session_key__in=keys, expire_date__gt=timezone.now()).values_list("session_key", "session_data")}
+    else:
+        data = {key: engine.SessionStore(session_key=key).load() for key in keys}
+    live = set()
+    for key, user_id in pairs:
+        session, user = data.get(key) or {}, users.get(user_id)
+        if user is None or str(session.get(SESSION_KEY)) != str(user_id):
+            continue
+        if constant_time_compare(session.get(HASH_SESSION_KEY) or "", user.get_session_auth_hash()):
+            live.add(key)
+    return live
 
 
 def _libpq_params():

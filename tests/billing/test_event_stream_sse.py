@@ -386,3 +386,124 @@ def test_who_may_listen_through_the_asgi_app():
     inactive.is_active = False
     inactive.save()
     assert asgi_status(f"/api/v1/event-streams/{stream2.pk}/sse/", f"token={token2}") == 404
+
+
+def _cookie_listener_ends(sign_out):
+    """A listener the portal's cookie authorised, connected to the ASGI app: `sign_out(client)`
+    runs (in a thread, as another request would) and the stream must end by itself."""
+    import asyncio
+
+    from asgiref.sync import sync_to_async
+    from django.test import Client
+
+    from billing.events.hub import hub
+    from billing.events.services import event_stream_create
+    from config.asgi import application
+    from tests.factories import UserFactory
+
+    owner = UserFactory(password=PASSWORD)
+    stream, _token = event_stream_create(actor=owner, user=owner)
+    browser = Client()
+    browser.force_login(owner)
+    cookie = f"sessionid={browser.cookies['sessionid'].value}".encode()
+
+    async def scenario():
+        sent = asyncio.Queue()
+        gone = asyncio.Event()
+
+        async def receive():
+            if not getattr(receive, "started", False):
+                receive.started = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await gone.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message):
+            await sent.put(message)
+
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+                 "scheme": "http", "path": f"/api/v1/event-streams/{stream.pk}/sse/", "raw_path": b"",
+                 "query_string": b"", "root_path": "",
+                 "headers": [(b"host", b"127.0.0.1"), (b"cookie", cookie)], "client": ("127.0.0.1", 5000),
+                 "server": ("127.0.0.1", 80)}
+        request = asyncio.create_task(application(scope, receive, send))
+        start = await asyncio.wait_for(sent.get(), DEADLINE)
+        assert start["status"] == 200, start
+        assert (await asyncio.wait_for(sent.get(), DEADLINE))["body"].startswith(b"retry:")
+        assert len(hub.listeners) == 1
+        await sync_to_async(sign_out)(browser)
+        # The hub re-checks on the signed-out browser's audit entry (or the password change's)
+        # and closes the listener: the response ends without the client leaving.
+        ends_by = time.monotonic() + DEADLINE  # keep-alives arrive meanwhile: a deadline for the whole wait
+        while True:
+            message = await asyncio.wait_for(sent.get(), max(0.01, ends_by - time.monotonic()))
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                break
+        await asyncio.wait_for(request, DEADLINE)
+        assert hub.listeners == set()
+        gone.set()
+        await hub.stop()
+
+    run(scenario())
+
+
+def test_a_cookie_listener_ends_when_its_browser_signs_out():
+    _cookie_listener_ends(lambda browser: browser.post("/logout/"))
+
+
+def test_a_cookie_listener_ends_when_the_browser_is_signed_out_from_elsewhere():
+    def elsewhere(browser):
+        from accounts.models import BrowserSession
+        from accounts.services import browser_session_end
+
+        session = BrowserSession.objects.get(session_key=browser.cookies["sessionid"].value)
+        browser_session_end(actor=session.user, browser=session)
+
+    _cookie_listener_ends(elsewhere)
+
+
+def test_a_cookie_listener_ends_when_the_password_changes():
+    def change_password(browser):
+        from accounts.models import BrowserSession
+
+        user = BrowserSession.objects.get(session_key=browser.cookies["sessionid"].value).user
+        user.set_password("another-Password-43")
+        user.save()
+
+    _cookie_listener_ends(change_password)
+
+
+def test_recheck_keeps_live_listeners_and_ends_the_others():
+    """The hub's re-check, one verdict per listener: bearer token revoked, cookie session
+    ended or outdated by a password change → None; otherwise the owner's scope."""
+    from django.test import Client
+
+    from accounts.models import BrowserSession
+    from billing.events.hub import _recheck
+    from billing.events.services import event_stream_create
+    from tests.factories import UserFactory
+    from tests.jsonapi import token_for
+
+    owner = UserFactory(password=PASSWORD)
+    stream, _token = event_stream_create(actor=owner, user=owner)
+    kept, revoked = Client(), Client()
+    kept.force_login(owner)
+    revoked.force_login(owner)
+    kept_key, revoked_key = (c.cookies["sessionid"].value for c in (kept, revoked))
+    revoked.post("/logout/")
+    token_for(owner)
+    from accounts.models import Session
+
+    bearer = Session.objects.filter(user=owner).latest("pk")
+    listeners = [(stream.pk, owner.pk, None, kept_key), (stream.pk, owner.pk, None, revoked_key),
+                 (stream.pk, owner.pk, bearer.pk, None), (stream.pk, owner.pk, None, "no-such-session-key")]
+    verdicts = _recheck(listeners)
+    assert [v is not None for v in verdicts] == [True, False, True, False]
+    assert not BrowserSession.objects.filter(session_key=revoked_key).exists()
+    bearer.delete()
+    assert _recheck(listeners[2:3]) == [None]
+    other = UserFactory()
+    assert _recheck([(stream.pk, other.pk, None, kept_key)]) == [None]  # someone else's cookie
+    owner.set_password("another-Password-43")
+    owner.save()
+    assert _recheck(listeners[:1]) == [None]
