@@ -272,6 +272,19 @@ class TestSeededDemo:
         assert "Content-Type: application/vnd.api+json" in output
         assert '"type": "Session"' in output
 
+    def test_seed_creates_event_streams_and_prints_how_to_watch_them_once(self):
+        from billing.events.models import EventStream, hash_read_token
+
+        for email in (ADMIN_EMAIL, DEMO_USER_EMAIL):
+            stream = EventStream.objects.get(user__email=email)
+            line = next(line for line in self.output.splitlines()
+                        if f"/api/v1/event-streams/{stream.pk}/sse/?token=" in line)
+            token = line.split("?token=")[1].rstrip("'")
+            assert stream.read_token_hash == hash_read_token(token)  # the printed token reads that stream
+            assert AuditLogEntry.objects.filter(content_type__model="eventstream", object_pk=str(stream.pk),
+                                                action=AuditLogEntry.Action.CREATE).exists()
+        assert "?token=" not in seed()  # a second run has no token to show
+
     def test_running_twice_changes_nothing(self):
         before = counts()
         memberships = set(AccountMembership.objects.values_list("account__name", "user__email", "role"))

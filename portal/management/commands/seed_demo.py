@@ -27,6 +27,8 @@ from accounts import services
 from accounts import services as account_services
 from accounts.models import Account, AccountMembership, AccountRole, Contact, Role, User
 from billing import services as billing_services
+from billing.events.models import EventStream
+from billing.events.services import event_stream_create
 from billing.models import Asset, Charge, Merchant, Product, ProductType
 from billing.periods import period_before, period_containing
 from core.errors import ServiceError
@@ -257,7 +259,7 @@ def co_op_roster(index: int, size: int):
 class Command(BaseCommand):
     help = "Fill the database with a demo (idempotent) and print how to sign in."
 
-    SECTIONS = ("users", "roles", "contacts", "accounts", "utilities", "billing", "assets")
+    SECTIONS = ("users", "roles", "contacts", "accounts", "utilities", "billing", "assets", "events")
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -455,6 +457,19 @@ class Command(BaseCommand):
                 is_secret=content is None, merchants=[merchant])
             self.created["assets"] += 1
 
+    def seed_events(self):
+        """Event streams for the site admin (every change) and the demo account admin (their
+        accounts' changes). A read token is shown once: a stream made by this run is printed
+        with a command that watches it live; one made earlier keeps its token unprinted."""
+        self.new_streams = []
+        for email in (ADMIN_EMAIL, DEMO_USER_EMAIL):
+            user = User.objects.get(email__iexact=email)
+            if EventStream.objects.filter(user=user).exists():
+                continue
+            stream, token = event_stream_create(actor=user, user=user)
+            self.new_streams.append((email, stream, token))
+            self.created["event streams"] += 1
+
     def seed_charges(self, product, utility, merchant):
         """Two to four charges a period, each period using up to about 80% of the limit."""
         rng = random.Random(product.name)
@@ -610,6 +625,11 @@ class Command(BaseCommand):
             "",
             "then send it as: -H 'Authorization: Bearer <token>'",
         ]
+        if self.new_streams:
+            lines += ["", "Watch changes live (Server-Sent Events; each read token is shown this once):"]
+            for email, stream, token in self.new_streams:
+                url = f"{BASE_URL}/api/v1/event-streams/{stream.pk}/sse/?token={token}"
+                lines += [f"  {email}:", f"    curl -N '{url}'"]
         self.stdout.write("\n".join(lines))
 
 
