@@ -147,6 +147,24 @@ else:
     # given up on after DJANGO_DB_CONNECT_TIMEOUT seconds (a 503, never a hang).
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("DJANGO_DB_CONNECT_TIMEOUT", 3)
+    if env_bool("DJANGO_DB_POOL", True) and DATABASES["default"]["CONN_MAX_AGE"] == 0:
+        # A pool of connections per worker process (psycopg_pool, Django's OPTIONS["pool"]):
+        # a request borrows one and gives it back, instead of connecting (a new PostgreSQL
+        # backend process, ~3-10 ms here) every time. The pool checks a connection before
+        # lending it (CONN_HEALTH_CHECKS), so connections a restarted database dropped are
+        # replaced by themselves; while the database is down, a request waits at most
+        # DJANGO_DB_POOL_TIMEOUT seconds for one and then gets the 503 `service_unavailable`.
+        # The pool's own reconnection backs off exponentially (1, 2, 4, 8 s ...), which would
+        # leave a server answering 503 for many seconds after the database is back; so each
+        # reconnection gives up after the same few seconds, and the next request that finds
+        # the pool empty starts a fresh attempt at once.
+        pool_timeout = env_int("DJANGO_DB_POOL_TIMEOUT", 2)
+        DATABASES["default"]["OPTIONS"]["pool"] = {
+            "min_size": env_int("DJANGO_DB_POOL_MIN", 2),
+            "max_size": env_int("DJANGO_DB_POOL_MAX", 8),
+            "timeout": pool_timeout,
+            "reconnect_timeout": pool_timeout,
+        }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

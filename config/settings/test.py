@@ -9,3 +9,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 WHITENOISE_AUTOREFRESH = True
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# The suite's connections are the test runner's (it creates and flushes the test database
+# through them): no pool here. The pool is exercised by scripts/reliability.py (faults, soak),
+# which run the production settings on PostgreSQL.
+DATABASES["default"].get("OPTIONS", {}).pop("pool", None)  # noqa: F405
