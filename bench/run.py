@@ -287,10 +287,10 @@ def run_python(url, method, token, body, duration, connections, threads, bodies=
                 if status >= 400 and status not in expect:
                     errors[0] += 1
 
-    pool = [threading.Thread(target=worker) for _ in range(connections)]
-    for thread in pool:
+    workers = [threading.Thread(target=worker) for _ in range(connections)]
+    for thread in workers:
         thread.start()
-    for thread in pool:
+    for thread in workers:
         thread.join()
     latencies.sort()
     pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else 0.0  # noqa: E731
@@ -445,7 +445,7 @@ def _deep_pages(base, token, account):
         pages[key] = max(1, min(target, rows // 100))
         short = (f"; issue 16's page {target:,} needs {target * 100:,}: the deepest full page instead"
                  if pages[key] < target else "")
-        print(f"Deep page of the {name}: page {pages[key]:,} of 100 ({rows:,} rows{short}).", flush=True)
+        print(f"Deep page of the {name}: page {pages[key]:,}, 100 rows a page ({rows:,} rows{short}).", flush=True)
     return pages
 
 
@@ -631,7 +631,7 @@ WRITES = ("membership PATCH", "membership POST", "charge POST, sequential", "cha
 CALLER_PAIRS = [
     ("memberships, member", "memberships, site admin", "memberships"),
     ("memberships+include, member", "memberships+include, site admin", "memberships+include"),
-    ("charges, account admin", "charges, site admin", "charges (account admin: members do not see the ledger)"),
+    ("charges, account admin", "charges, site admin", "charges (account admin)"),
     ("products, member", "products, site admin", "products"),
 ]
 #: (page 1, the deep page, what is compared)
@@ -658,10 +658,11 @@ def print_targets(rows, fill):
         floor = 0.6 if name in WRITES else 0.5
         ratio = api["rps"] / ceiling["rps"] if ceiling and ceiling["rps"] else 0.0
         print(f"    {name:40} {ratio:6.3f}  {verdict(ratio >= floor, api['errors'] or (ceiling or {}).get('errors'))}")
-    print("  an ordinary caller's list within 20 % of the site admin's (their req/s / the site admin's >= 0.8):")
+    print("  an ordinary member's list within 20 % of the site admin's (their req/s / the site admin's >= 0.8;\n"
+          "  the ledger's ordinary caller is the account admin: members do not see charges):")
     for caller, admin, label in CALLER_PAIRS:
         if rps(caller) is None or not rps(admin):
-            print(f"    {label:40} not measured")
+            print(f"    {label:40}  not measured")
             continue
         ratio = rps(caller) / rps(admin)
         print(f"    {label:40} {ratio:6.3f}  {verdict(ratio >= 0.8)}")
@@ -669,7 +670,7 @@ def print_targets(rows, fill):
     for first, deep, label in DEEP_PAIRS:
         label = label.format(**fill)
         if rps(first) is None or not rps(deep):
-            print(f"    {label:40} not measured")
+            print(f"    {label:40}  not measured")
             continue
         ratio = rps(first) / rps(deep)
         print(f"    {label:40} {ratio:6.3f}  {verdict(ratio <= 1.25)}")
