@@ -2,10 +2,12 @@
 endpoint and its plain-Django ceiling back to back, and print the figures.
 
     .venv/bin/python -m bench.run [--users 10000 ...] [--duration 10] [--driver wrk|python]
-                                  [--scaling] [--profile [REQUESTS]]
+                                  [--scaling] [--profile [REQUESTS]] [--loop MINUTES]
 
-After the table: each worker's resident memory; with --scaling, the hot list's req/s at 1
-worker and at --workers; with --profile, its CPU split (bench.profile).
+After the table: each worker's resident memory and issue 16's targets against this run's
+figures (met / NOT met); with --scaling, the hot list's req/s at 1 worker and at --workers;
+with --profile, its CPU split (bench.profile); with --loop, each worker's resident memory
+sampled over MINUTES of load and its growth.
 
 Adding an endpoint is one line in ENDPOINTS. Figures are printed, never asserted.
 """
@@ -43,6 +45,7 @@ class Endpoint:
     bodies: list | None = None  # sent in turn (per driver thread) instead of `body`
     connections: int | None = None  # instead of --connections
     expect: tuple = ()  # statuses that are answers, not errors, and are counted (e.g. 201, 409)
+    pool: bool = False  # each request a new (user, utility) pair of its side's Pool, for {user} {utility} in `body`
 
 
 def _charge(amount):
@@ -56,8 +59,16 @@ def _charge(amount):
 CHARGE_BODIES = [_charge("1.0000"), _charge("1.0000"), _charge("-1.0000")]
 
 
+# An account admin adds someone to a utility of their account: every request a pair not yet a
+# membership (Pool), so every POST is the same insert (201), on our side and the ceiling's.
+MEMBERSHIP_POST_BODY = {"data": {"type": "Membership", "attributes": {"isSubscriber": False, "role": "member"},
+                                 "relationships": {"user": {"data": {"type": "User", "id": "{user}"}},
+                                                   "utility": {"data": {"type": "Utility", "id": "{utility}"}}}}}
+
+
 # {account} is the account with the deepest history; {membership} one of the member's memberships;
-# {busy} the utility with most of the charges; {product} its product near its limit.
+# {busy} the utility with most of the charges; {product} its product near its limit; {audit_deep_page}
+# and {memberships_deep_page} the deepest full pages (at most 10,000 and 1,000: issue 16's deep pages).
 #: gunicorn's arguments per server kind: none for ASGI (gunicorn.conf.py names the app and
 #: uvicorn's worker), the WSGI app with sync workers to compare against
 SERVERS = {"asgi": [], "wsgi": ["config.wsgi", "-k", "sync"]}
@@ -71,18 +82,24 @@ ENDPOINTS = [
              "admin", "/ceiling/memberships/?page_size=100&include=1"),
     Endpoint("memberships+include, member", "GET", "/api/v1/memberships/?page_size=100&include=user,utility",
              "member", "/ceiling/memberships/?page_size=100&include=1"),
+    Endpoint("memberships deep page, site admin", "GET",
+             "/api/v1/memberships/?page_size=100&page={memberships_deep_page}", "admin",
+             "/ceiling/memberships/?page_size=100&page={memberships_deep_page}"),
     Endpoint("accounts, site admin", "GET", "/api/v1/accounts/?page_size=100", "admin",
              "/ceiling/accounts/?page_size=100"),
     Endpoint("audit log page 1", "GET", "/api/v1/accounts/{account}/auditlog/?page_size=100", "admin",
              "/ceiling/accounts/{account}/auditlog/?page_size=100"),
-    Endpoint("audit log deep page", "GET", "/api/v1/accounts/{account}/auditlog/?page_size=100&page={deep_page}",
-             "admin", "/ceiling/accounts/{account}/auditlog/?page_size=100&page={deep_page}"),
+    Endpoint("audit log deep page", "GET",
+             "/api/v1/accounts/{account}/auditlog/?page_size=100&page={audit_deep_page}", "admin",
+             "/ceiling/accounts/{account}/auditlog/?page_size=100&page={audit_deep_page}"),
     # Subscribing and unsubscribing in turn: every PATCH changes the row (an UPDATE and an audit
     # entry), on our side and the ceiling's.
     Endpoint("membership PATCH", "PATCH", "/api/v1/memberships/{membership}/", "member",
              "/ceiling/memberships/{membership}/",
              bodies=[{"data": {"type": "Membership", "id": "{membership}", "attributes": {"isSubscriber": value}}}
                      for value in (True, False)]),
+    Endpoint("membership POST", "POST", "/api/v1/memberships/", "account_admin", "/ceiling/memberships/post/",
+             body=MEMBERSHIP_POST_BODY, pool=True, expect=(201,)),
     Endpoint("charges, site admin", "GET", "/api/v1/charges/?filter[utility]={busy}&page[size]=100", "admin",
              "/ceiling/charges/?utility={busy}&page_size=100"),
     Endpoint("charges, account admin", "GET", "/api/v1/charges/?filter[utility]={busy}&page[size]=100",
@@ -91,6 +108,10 @@ ENDPOINTS = [
              "/ceiling/products/?utility={busy}&page_size=100"),
     Endpoint("products, account admin", "GET", "/api/v1/products/?filter[utility]={busy}&page[size]=100",
              "account_admin", "/ceiling/products/?utility={busy}&page_size=100"),
+    # The member is a leader of the busy utility: they see its products (not its charges: the
+    # ledger is for the account's admins and consultants and the utility's admins).
+    Endpoint("products, member", "GET", "/api/v1/products/?filter[utility]={busy}&page[size]=100", "member",
+             "/ceiling/products/?utility={busy}&page_size=100"),
     # A site admin's event stream (every audit entry): the first page and a page 100 events
     # before the end of the whole log (issue 14: flat from the first page to the last).
     Endpoint("events page 1, site admin", "GET", "/api/v1/event-streams/{stream}/events/?page[size]=100", "admin",
@@ -134,6 +155,30 @@ def request(url, method="GET", token=None, body=None):
         return error.code, error.headers, error.read()
 
 
+class Pool:
+    """(user, utility) pairs for membership POSTs, each taken once by whichever driver thread
+    asks next: pair i is user i mod U in utility i div U (wrk's script computes the same)."""
+
+    def __init__(self, users, utilities):
+        self.users, self.utilities, self.next = users, utilities, 0
+        self.lock = threading.Lock()
+
+    def __len__(self):
+        return len(self.users) * len(self.utilities)
+
+    def pair(self, index):
+        return self.users[index % len(self.users)], self.utilities[index // len(self.users) % len(self.utilities)]
+
+    def take(self):
+        with self.lock:
+            index, self.next = self.next, self.next + 1
+        return self.pair(index)
+
+    def body(self, template):
+        user, utility = self.take()
+        return json.loads(json.dumps(template).replace("{user}", str(user)).replace("{utility}", str(utility)))
+
+
 # --------------------------------------------------------------------------- drivers
 
 
@@ -146,26 +191,53 @@ function request()
   sent = sent + 1
   return wrk.format(nil, nil, nil, bodies[(sent - 1) %% #bodies + 1])
 end
+"""
+
+# Thread t of n sends pairs start + t, start + t + n, ... of a Pool (the pair: Pool.pair).
+WRK_POOL = """
+users = {%(users)s}
+utilities = {%(utilities)s}
+template = %(template)s
+start, nthreads = %(start)d, %(nthreads)d
+sent, counts, threads, tid = 0, {}, {}, 0
+function setup(thread) thread:set("tid", #threads) table.insert(threads, thread) end
+function request()
+  local i = start + sent * nthreads + tid
+  sent = sent + 1
+  local user = tostring(users[i %% #users + 1])
+  local utility = tostring(utilities[math.floor(i / #users) %% #utilities + 1])
+  local body = template:gsub("{user}", user):gsub("{utility}", utility)
+  return wrk.format(nil, nil, nil, body)
+end
+"""
+
+WRK_COUNT = """
 function response(status, headers, body) counts[status] = (counts[status] or 0) + 1 end
 function done(summary, latency, requests)
   for _, thread in ipairs(threads) do
-    for status, n in pairs(thread:get("counts")) do io.write(string.format("STATUS %%d %%d\\n", status, n)) end
+    for status, n in pairs(thread:get("counts")) do io.write(string.format("STATUS %d %d\\n", status, n)) end
+    io.write(string.format("SENT %d\\n", thread:get("sent")))
   end
 end
 """
 
 
-def run_wrk(url, method, token, body, duration, connections, threads, bodies=None, expect=()):
+def run_wrk(url, method, token, body, duration, connections, threads, bodies=None, expect=(), pool=None):
     script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)  # noqa: SIM115 (wrk reads it by name)
     lines = [f'wrk.method = "{method}"', f'wrk.headers["Accept"] = "{MEDIA_TYPE}"',
              f'wrk.headers["Authorization"] = "Bearer {token}"']
     if body is not None or bodies:
         lines += [f'wrk.headers["Content-Type"] = "{MEDIA_TYPE}"']
-    if bodies:
-        lines += [WRK_BODIES % ", ".join(json.dumps(json.dumps(b)) for b in bodies)]
+    threads = min(threads, connections)
+    if pool is not None:
+        lines += [WRK_POOL % {"users": ", ".join(map(str, pool.users)),
+                              "utilities": ", ".join(map(str, pool.utilities)),
+                              "template": json.dumps(json.dumps(body)), "start": pool.next, "nthreads": threads},
+                  WRK_COUNT]
+    elif bodies:
+        lines += [WRK_BODIES % ", ".join(json.dumps(json.dumps(b)) for b in bodies), WRK_COUNT]
     elif body is not None:
         lines += [f"wrk.body = {json.dumps(json.dumps(body))}"]
-    threads = min(threads, connections)
     script.write("\n".join(lines) + "\n")
     script.close()
     try:
@@ -174,6 +246,8 @@ def run_wrk(url, method, token, body, duration, connections, threads, bodies=Non
                              capture_output=True, text=True, check=True).stdout
     finally:
         os.unlink(script.name)
+    if pool is not None:  # the pairs this run took are taken
+        pool.next += threads * max((int(n) for n in re.findall(r"^SENT (\d+)$", out, re.M)), default=0)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
 
@@ -193,7 +267,7 @@ def run_wrk(url, method, token, body, duration, connections, threads, bodies=Non
     return result
 
 
-def run_python(url, method, token, body, duration, connections, threads, bodies=None, expect=()):
+def run_python(url, method, token, body, duration, connections, threads, bodies=None, expect=(), pool=None):
     """A plain-Python load generator, for machines without wrk (slower: it shares the CPU)."""
     latencies, errors, statuses = [], [0], {}
     lock = threading.Lock()
@@ -203,7 +277,8 @@ def run_python(url, method, token, body, duration, connections, threads, bodies=
         sent = 0
         while time.monotonic() < deadline:
             started = time.perf_counter()
-            status, _, _ = request(url, method, token, bodies[sent % len(bodies)] if bodies else body)
+            status, _, _ = request(url, method, token, pool.body(body) if pool is not None
+                                   else bodies[sent % len(bodies)] if bodies else body)
             sent += 1
             elapsed = (time.perf_counter() - started) * 1000
             with lock:
@@ -212,10 +287,10 @@ def run_python(url, method, token, body, duration, connections, threads, bodies=
                 if status >= 400 and status not in expect:
                     errors[0] += 1
 
-    pool = [threading.Thread(target=worker) for _ in range(connections)]
-    for thread in pool:
+    workers = [threading.Thread(target=worker) for _ in range(connections)]
+    for thread in workers:
         thread.start()
-    for thread in pool:
+    for thread in workers:
         thread.join()
     latencies.sort()
     pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else 0.0  # noqa: E731
@@ -252,6 +327,9 @@ def main(argv=None):
     parser.add_argument("--profile", type=int, nargs="?", const=200, default=0, metavar="REQUESTS",
                         help=f"also print the CPU split of '{HOT_LIST}' (framework / our code / database / JSON) "
                              "from cProfile over REQUESTS in-process requests (default 200)")
+    parser.add_argument("--loop", type=float, default=0, metavar="MINUTES",
+                        help="after the rest, drive the endpoints (all but membership POST) round-robin for "
+                             "MINUTES, sampling each worker's resident memory every 30 s, and print its growth")
     args = parser.parse_args(argv)
     if args.charges is None:
         args.charges = args.audit  # 1,000,000 at full size, scaled down with the rest
@@ -277,17 +355,17 @@ def main(argv=None):
             print(f"Seeded in {seeded['seconds']} s.", flush=True)
             if args.keep:
                 seed_file.write_text(json.dumps(seeded))
-        deep_entries = (args.audit + 4) // 5
-        deep_page = max(1, min(1000, deep_entries // 100))
+        selected = [e for e in ENDPOINTS if not args.only or any(part in e.name for part in args.only.split(","))]
         server, base = start_server(env, args.workers, SERVERS[args.server])
         driver = run_wrk if args.driver == "wrk" else run_python
-        fill = {"account": seeded["account"], "membership": seeded["membership"], "deep_page": deep_page,
+        fill = {"account": seeded["account"], "membership": seeded["membership"],
                 "busy": seeded["busy_utility"], "product": seeded["near_product"]}
         fill.update(_event_stream(base, seeded["tokens"]["admin"]))
+        fill.update(_deep_pages(base, seeded["tokens"]["admin"], seeded["account"]))
+        if any(e.pool for e in selected):
+            fill["pools"] = _post_pools(env, seeded["account"], args.duration)
         rows = []
-        for endpoint in ENDPOINTS:
-            if args.only and not any(part in endpoint.name for part in args.only.split(",")):
-                continue
+        for endpoint in selected:
             token = seeded["tokens"][endpoint.token]
             body = _fill(endpoint.body, fill) if endpoint.body else None
             bodies = [_fill(b, fill) for b in endpoint.bodies] if endpoint.bodies else None
@@ -296,13 +374,30 @@ def main(argv=None):
                 if path is None:
                     continue
                 url = base + path.format(**fill)
+                pool = fill["pools"][side] if endpoint.pool else None
+                if pool is not None:  # each request its own new pair, the warm-ups too
+                    request(url, endpoint.method, token, pool.body(body))
+                    status, headers, _ = request(url, endpoint.method, token, pool.body(body))
+                    if status >= 400:
+                        sys.exit(f"{endpoint.name} ({side}): {url} answered {status}")
+                    result = driver(url, endpoint.method, token, body, args.duration,
+                                    endpoint.connections or args.connections, 2, expect=endpoint.expect, pool=pool)
+                    result["queries"] = headers.get("X-Query-Count", "?")
+                    figures[side] = result
+                    continue
                 if bodies:  # the credit first, so that the charge that follows has room (a 201 to count)
                     request(url, endpoint.method, token, bodies[-1])
                     body = bodies[0]
                 request(url, endpoint.method, token, body)  # warm up (a session may refresh on its first use)
-                if bodies:
-                    request(url, endpoint.method, token, bodies[-1])
-                status, headers, _ = request(url, endpoint.method, token, body)
+                for attempt in range(5):
+                    if bodies:
+                        request(url, endpoint.method, token, bodies[-1])
+                    status, headers, _ = request(url, endpoint.method, token, body)
+                    # An expected refusal (a 409 coin_limit_exceeded): requests the server was still
+                    # serving when the previous run's driver stopped took the room; they end soon.
+                    if status < 400 or status not in endpoint.expect:
+                        break
+                    time.sleep(0.5 * (attempt + 1))
                 if status >= 400:
                     sys.exit(f"{endpoint.name} ({side}): {url} answered {status}")
                 result = driver(url, endpoint.method, token, body, args.duration,
@@ -314,10 +409,13 @@ def main(argv=None):
         memory = worker_memory(server)
         print("\nResident memory per worker after the run: "
               + (", ".join(f"pid {pid} {kib / 1024:.1f} MiB" for pid, kib in memory) or "unknown (no /proc)"))
+        print_targets(rows, fill)
         if args.scaling:
             scaling_curve(env, args, seeded, driver, fill, server, base)
         if args.profile:
             profile_split(env, seeded, fill, args.profile)
+        if args.loop:
+            memory_loop(args, [e for e in selected if not e.pool], seeded, fill, driver, server, base)
     finally:
         if server is not None:
             stop_server(server)
@@ -334,6 +432,38 @@ def _event_stream(base, token):
         stream = json.loads(request(f"{base}/api/v1/event-streams/", "GET", token)[2])["data"][0]["id"]
     deep = json.loads(request(f"{base}/ceiling/event-streams/{stream}/deep-cursor/?back=100", "GET", token)[2])
     return {"stream": stream, "deep_cursor": deep["cursor"]}
+
+
+#: issue 16's deep pages (100 rows a page): the audit log's page 10,000, the memberships' page 1,000
+AUDIT_DEEP_PAGE, MEMBERSHIPS_DEEP_PAGE = 10_000, 1_000
+
+
+def _deep_pages(base, token, account):
+    """The deep pages to measure: issue 16's, or the deepest full page where the data has
+    fewer rows (the busiest account has a fifth of the audit entries: 200,000 at full size,
+    2,000 pages). Printed, with the row counts."""
+    pages = {}
+    for key, name, path, target in (
+            ("audit_deep_page", f"audit log of account {account}", f"/ceiling/accounts/{account}/auditlog/",
+             AUDIT_DEEP_PAGE),
+            ("memberships_deep_page", "memberships (site admin)", "/ceiling/memberships/", MEMBERSHIPS_DEEP_PAGE)):
+        rows = json.loads(request(f"{base}{path}?page_size=1", "GET", token)[2])["count"]
+        pages[key] = max(1, min(target, rows // 100))
+        short = (f"; issue 16's page {target:,} needs {target * 100:,}: the deepest full page instead"
+                 if pages[key] < target else "")
+        print(f"Deep page of the {name}: page {pages[key]:,}, 100 rows a page ({rows:,} rows{short}).", flush=True)
+    return pages
+
+
+def _post_pools(env, account, duration):
+    """A Pool per side for the membership POSTs (`bench_seed --post-pool`), with room for
+    1,000 req/s over the run; past that the pairs come round again (409s: counted as errors)."""
+    made = json.loads(manage(env, "bench_seed", f"--post-pool={1000 * (duration + 1)}",
+                             f"--account={account}").strip().splitlines()[-1])
+    pools = {side: Pool(sides["users"], sides["utilities"]) for side, sides in made.items()}
+    print(f"Membership POST: {len(pools['api'].users):,} people the account admin may add × "
+          f"{len(pools['api'].utilities)} new utilities per side.", flush=True)
+    return pools
 
 
 def start_server(env, workers, server_args=()):
@@ -421,6 +551,62 @@ def profile_split(env, seeded, fill, requests):
     print_split(json.loads(result.stdout.strip().splitlines()[-1]), top=10)
 
 
+def memory_loop(args, endpoints, seeded, fill, driver, server, base):
+    """`--loop MINUTES`: drive `endpoints` (our side) round-robin, --duration seconds each, for
+    MINUTES, sampling each worker's resident set every 30 s; print the samples and each worker's
+    growth from the first sample after the first fifth of the loop (past warm-up and caches
+    filling) to the last. Flat within 10 %: met."""
+    total = args.loop * 60
+    samples, finished = [], threading.Event()
+    started = time.monotonic()
+
+    def sampler():
+        while True:
+            samples.append((time.monotonic() - started, dict(worker_memory(server))))
+            if finished.wait(30):
+                return
+
+    thread = threading.Thread(target=sampler, daemon=True)
+    thread.start()
+    served, errors, turn = {}, {}, 0
+    try:
+        while (left := total - (time.monotonic() - started)) >= 1:
+            endpoint = endpoints[turn % len(endpoints)]
+            turn += 1
+            seconds = int(min(args.duration, left))
+            bodies = [_fill(b, fill) for b in endpoint.bodies] if endpoint.bodies else None
+            result = driver(base + endpoint.path.format(**fill), endpoint.method, seeded["tokens"][endpoint.token],
+                            _fill(endpoint.body, fill) if endpoint.body else None, seconds,
+                            endpoint.connections or args.connections, 2, bodies=bodies, expect=endpoint.expect)
+            served[endpoint.name] = served.get(endpoint.name, 0) + round(result["rps"] * seconds)
+            errors[endpoint.name] = errors.get(endpoint.name, 0) + result["errors"]
+    finally:
+        finished.set()
+        thread.join()
+    elapsed = time.monotonic() - started
+    if elapsed - samples[-1][0] > 5:
+        samples.append((elapsed, dict(worker_memory(server))))
+    pids = sorted({pid for _, rss in samples for pid in rss})
+    print(f"\nMemory over a {args.loop:g}-minute loop: {len(endpoints)} endpoints round-robin, {args.duration} s "
+          f"each, {sum(served.values()):,} requests, {sum(errors.values())} errors"
+          + "".join(f"; {name}: {n} errors" for name, n in errors.items() if n) + ".")
+    print(f"{'time s':>8} " + " ".join(f"{f'pid {pid} MiB':>14}" for pid in pids))
+    for at, rss in samples:
+        print(f"{at:8.0f} " + " ".join(f"{rss[pid] / 1024:14.1f}" if pid in rss else f"{'-':>14}" for pid in pids))
+    first = next((sample for sample in samples if sample[0] >= total / 5), samples[-1])
+    last = samples[-1]
+    growth = {pid: (last[1][pid] - first[1][pid]) / first[1][pid] for pid in pids
+              if pid in first[1] and pid in last[1] and first[1][pid]}
+    if not growth:
+        print("Growth: unknown (no worker sampled twice).")
+        return
+    flat = all(abs(g) <= 0.10 for g in growth.values()) and len(growth) == len(pids)
+    print(f"Growth from {first[0]:.0f} s (after the first fifth) to {last[0]:.0f} s: "
+          + ", ".join(f"pid {pid} {g * 100:+.1f} %" for pid, g in growth.items())
+          + ("" if len(growth) == len(pids) else " (a worker was replaced)")
+          + f" — flat within 10 %: {'met' if flat else 'NOT met'}.")
+
+
 def _fill(document, fill):
     text = json.dumps(document)
     for key in ("membership", "product"):
@@ -444,6 +630,62 @@ def print_table(rows, args):
             if "statuses" in result:
                 counts = ", ".join(f"{n} × {status}" for status, n in sorted(result["statuses"].items()))
                 print(f"    {side}: {counts}")
+
+
+WRITES = ("membership PATCH", "membership POST", "charge POST, sequential", "charge POST, 16 concurrent")
+#: (an ordinary caller's endpoint, the site admin's, what is compared)
+CALLER_PAIRS = [
+    ("memberships, member", "memberships, site admin", "memberships"),
+    ("memberships+include, member", "memberships+include, site admin", "memberships+include"),
+    ("charges, account admin", "charges, site admin", "charges (account admin)"),
+    ("products, member", "products, site admin", "products"),
+]
+#: (page 1, the deep page, what is compared)
+DEEP_PAIRS = [
+    ("audit log page 1", "audit log deep page", "audit log page {audit_deep_page:,}"),
+    ("memberships, site admin", "memberships deep page, site admin", "memberships page {memberships_deep_page:,}"),
+]
+
+
+def print_targets(rows, fill):
+    """Issue 16's targets next to this run's figures. Printed, never asserted."""
+    by_name = dict(rows)
+
+    def verdict(ok, errors=0):
+        return ("met" if ok else "NOT met") + ("  (errors!)" if errors else "")
+
+    def rps(name):
+        return by_name[name]["api"]["rps"] if name in by_name else None
+
+    print("\nTargets (issue 16), this run:")
+    print("  ours / ceiling req/s >= 0.5 (writes >= 0.6):")
+    for name, figures in rows:
+        api, ceiling = figures["api"], figures.get("ceiling")
+        floor = 0.6 if name in WRITES else 0.5
+        ratio = api["rps"] / ceiling["rps"] if ceiling and ceiling["rps"] else 0.0
+        print(f"    {name:40} {ratio:6.3f}  {verdict(ratio >= floor, api['errors'] or (ceiling or {}).get('errors'))}")
+    print("  an ordinary member's list within 20 % of the site admin's (their req/s / the site admin's >= 0.8;\n"
+          "  the ledger's ordinary caller is the account admin: members do not see charges):")
+    for caller, admin, label in CALLER_PAIRS:
+        if rps(caller) is None or not rps(admin):
+            print(f"    {label:40}  not measured")
+            continue
+        ratio = rps(caller) / rps(admin)
+        print(f"    {label:40} {ratio:6.3f}  {verdict(ratio >= 0.8)}")
+    print("  deep pages within 1.25× of page 1 (page 1's req/s / the deep page's, ours, <= 1.25):")
+    for first, deep, label in DEEP_PAIRS:
+        label = label.format(**fill)
+        if rps(first) is None or not rps(deep):
+            print(f"    {label:40}  not measured")
+            continue
+        ratio = rps(first) / rps(deep)
+        print(f"    {label:40} {ratio:6.3f}  {verdict(ratio <= 1.25)}")
+    if "membership PATCH" in by_name:
+        queries = by_name["membership PATCH"]["api"]["queries"]
+        print(f"  membership PATCH statements: {queries} as served (issue: <= 6, pinned in "
+              "tests/memberships/test_memberships.py)")
+    print("  memory per worker: printed above; growth over a run: --loop MINUTES (issue: 10); "
+          "scaling: --scaling; CPU split: --profile")
 
 
 if __name__ == "__main__":

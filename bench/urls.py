@@ -9,6 +9,7 @@ urlpatterns = [
     path("ceiling/accounts/", views.accounts),
     path("ceiling/accounts/<int:pk>/auditlog/", views.auditlog),
     path("ceiling/memberships/<int:pk>/", csrf_exempt(views.membership_patch)),
+    path("ceiling/memberships/post/", csrf_exempt(views.membership_post)),
     path("ceiling/charges/", views.charges),
     path("ceiling/charges/post/", csrf_exempt(views.charge_post)),
     path("ceiling/products/", views.products),

@@ -7,7 +7,7 @@ from decimal import Decimal
 from auditlog.context import disable_auditlog
 from django.contrib.contenttypes.models import ContentType
 from django.core.paginator import Paginator
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.http import Http404, JsonResponse
 from django.utils import timezone
@@ -15,7 +15,7 @@ from django.utils import timezone
 from accounts.models import Account, AuditLogEntry, Session, hash_token
 from billing.models import Charge, Product, coin, coin_sum
 from billing.periods import period_containing
-from memberships.models import Membership
+from memberships.models import Membership, Utility
 
 
 def _user(request):
@@ -75,6 +75,40 @@ def membership_patch(request, pk):
                          "is_subscriber_datetime": [str(membership.is_subscriber_datetime), str(now)]})
             membership.is_subscriber, membership.is_subscriber_datetime = value, now
     return JsonResponse({"data": {"id": pk, "is_subscriber": membership.is_subscriber, "role": membership.role}})
+
+
+def membership_post(request):
+    """A membership the way `membership_create` adds one: the utility's row read (visible to
+    the caller) and locked, the insert (a second one of the same pair: 409), and one audit
+    entry. No seat count: the bench's utilities have no seat limit, so the API counts none."""
+    user = _user(request)
+    data = json.loads(request.body)["data"]
+    relationships, attributes = data["relationships"], data.get("attributes", {})
+    role = attributes.get("role", Membership.Role.SPECTATOR)
+    is_subscriber = attributes["isSubscriber"]
+    with transaction.atomic():
+        utility = (Utility.objects.for_user(user).select_for_update()
+                   .filter(pk=int(relationships["utility"]["data"]["id"])).first())
+        if utility is None:
+            raise Http404
+        try:
+            with transaction.atomic(), disable_auditlog():  # the one audit entry is written below
+                membership = Membership.objects.create(user_id=int(relationships["user"]["data"]["id"]),
+                                                       utility=utility, role=role, is_subscriber=is_subscriber)
+        except IntegrityError:
+            return JsonResponse({"errors": [{"code": "duplicate"}]}, status=409)
+        AuditLogEntry.objects.create(
+            content_type=ContentType.objects.get_for_model(Membership), object_pk=str(membership.pk),
+            object_id=membership.pk, object_repr=f"membership {membership.pk}",
+            action=AuditLogEntry.Action.CREATE, actor=user, remote_addr=request.META.get("REMOTE_ADDR"),
+            account_id=utility.account_id,
+            changes={"id": ["None", str(membership.pk)], "user": ["None", str(membership.user_id)],
+                     "utility": ["None", str(utility.pk)], "role": ["None", role],
+                     "is_subscriber": ["None", str(is_subscriber)],
+                     "is_subscriber_datetime": ["None", str(membership.is_subscriber_datetime)],
+                     "created": ["None", str(membership.created)]})
+    return JsonResponse({"data": {"id": membership.pk, "user_id": membership.user_id, "utility_id": utility.pk,
+                                  "role": role, "is_subscriber": is_subscriber}}, status=201)
 
 
 CHARGE_FIELDS = ["id", "kind", "amount", "description", "additional_data", "charged_at", "billing_period_start",

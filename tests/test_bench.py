@@ -17,7 +17,9 @@ def test_the_benchmark_harness_runs_end_to_end(tmp_path):
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    table = result.stdout.split("ratio", 1)[1]
+    table, targets = result.stdout.split("ratio", 1)[1].split("Targets (issue 16)", 1)
     for endpoint in ENDPOINTS:
         line = next(row for row in table.splitlines() if row.startswith(endpoint.name))
         assert "(errors!)" not in line, line
+        assert float(line[len(endpoint.name):].split()[0]) > 0, line  # it served requests (no speed asserted)
+        assert endpoint.name in targets

@@ -36,10 +36,16 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=2026)
         parser.add_argument("--analyze-only", action="store_true",
                             help="only refresh the planner statistics of an already seeded database")
+        parser.add_argument("--post-pool", type=int, metavar="REQUESTS",
+                            help="only make room for REQUESTS membership POSTs per side in an already seeded "
+                                 "database (see _post_pool) and print it as JSON")
+        parser.add_argument("--account", type=int, help="with --post-pool: the account whose admin POSTs")
 
     def handle(self, *args, **opts):
         if opts["analyze_only"]:
             return self._analyze()
+        if opts["post_pool"] is not None:
+            return self.stdout.write(json.dumps(self._post_pool(opts["account"], opts["post_pool"])))
         if opts["charges"] is None:
             opts["charges"] = opts["audit"]
         rng = random.Random(opts["seed"])
@@ -102,6 +108,26 @@ class Command(BaseCommand):
         guesses badly for `IN (subquery)` next to an equality on the same column."""
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
+
+    @staticmethod
+    def _post_pool(account_id, requests):
+        """Room for `requests` membership POSTs by the account's admin on each side (our API, the
+        ceiling), every one a new (user, utility) pair: the people that admin may add (as the API
+        answers `addable_by`) and, per side, enough new empty utilities of the account that each
+        pair is used once (request i: user i mod U, utility i div U). Each side its own utilities,
+        so the two never collide; made afresh on every run, so a kept database has room too."""
+        admin = AccountMembership.objects.filter(account_id=account_id, role="admin").order_by("pk").first().user
+        users = list(User.objects.addable_by(admin, "memberships.add_membership").order_by("pk")
+                     .values_list("pk", flat=True)[:5000])
+        per_side = -(-requests // len(users))
+        stamp = f"{time.time_ns():x}"
+        with transaction.atomic():
+            made = Utility.objects.bulk_create(
+                [Utility(account_id=account_id, name=f"Bench POST {side} {stamp} {n:04d}", billing_day=1)
+                 for side in ("api", "ceiling") for n in range(per_side)], batch_size=BATCH)
+        ids = [utility.pk for utility in made]
+        return {"api": {"users": users, "utilities": ids[:per_side]},
+                "ceiling": {"users": users, "utilities": ids[per_side:]}}
 
     def _audit(self, rng, total, accounts, users, now):
         """A fifth of the entries belong to the first account, so its history has deep pages."""
