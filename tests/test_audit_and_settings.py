@@ -81,6 +81,35 @@ class TestSettings:
                               DJANGO_ALLOWED_HOSTS="roster.example.org")
         assert result.returncode == 0, result.stdout + result.stderr
 
+    def _database_settings(self, **env):
+        """DATABASES["default"] as the production settings build it from `env` (nothing connects)."""
+        import json
+
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+        environment.update({"DJANGO_SECRET_KEY": "x" * 50, "DJANGO_ASSET_KEYS": Fernet.generate_key().decode(),
+                            "DJANGO_SETTINGS_MODULE": "config.settings.production", **env})
+        code = "import json, django; django.setup(); from django.conf import settings; " \
+               "print(json.dumps(settings.DATABASES['default'], default=str))"
+        result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=environment, capture_output=True,
+                                text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    def test_postgresql_connections_come_from_a_pool_that_gives_up_quickly(self):
+        database = self._database_settings(DATABASE_URL="postgres://roster@db.invalid/roster")
+        assert database["CONN_MAX_AGE"] == 0 and database["CONN_HEALTH_CHECKS"] is True
+        pool = database["OPTIONS"]["pool"]
+        # A request waits at most 2 s for a connection (then 503), and a reconnection attempt
+        # lasts as long, so a server is back within seconds of its database (scripts/reliability.py).
+        assert pool == {"min_size": 2, "max_size": 8, "timeout": 2, "reconnect_timeout": 2}
+        assert database["OPTIONS"]["connect_timeout"] == 3
+        off = self._database_settings(DATABASE_URL="postgres://roster@db.invalid/roster", DJANGO_DB_POOL="false")
+        assert "pool" not in off["OPTIONS"]
+        persistent = self._database_settings(DATABASE_URL="postgres://roster@db.invalid/roster",
+                                             DJANGO_CONN_MAX_AGE="60")
+        assert "pool" not in persistent["OPTIONS"] and persistent["CONN_MAX_AGE"] == 60
+        assert "pool" not in self._database_settings(DATABASE_URL="sqlite:///x.sqlite3")["OPTIONS"]
+
     def test_production_refuses_to_start_without_a_secret(self):
         result = self._manage("check", DJANGO_DEBUG="false", DJANGO_ALLOWED_HOSTS="roster.example.org")
         assert result.returncode != 0 and "DJANGO_SECRET_KEY" in result.stderr
