@@ -2,12 +2,13 @@
 endpoint and its plain-Django ceiling back to back, and print the figures.
 
     .venv/bin/python -m bench.run [--users 10000 ...] [--duration 10] [--driver wrk|python]
-                                  [--scaling] [--profile [REQUESTS]] [--loop MINUTES]
+                                  [--scaling] [--profile [REQUESTS]] [--explain] [--loop MINUTES]
 
 After the table: each worker's resident memory and issue 16's targets against this run's
 figures (met / NOT met); with --scaling, the hot list's req/s at 1 worker and at --workers;
-with --profile, its CPU split (bench.profile); with --loop, each worker's resident memory
-sampled over MINUTES of load and its growth.
+with --profile, its CPU split (bench.profile); with --explain, the database's plan and time for
+every statement of every GET endpoint (bench.explain: EXPLAIN ANALYZE on PostgreSQL); with
+--loop, each worker's resident memory sampled over MINUTES of load and its growth.
 
 Adding an endpoint is one line in ENDPOINTS. Figures are printed, never asserted.
 """
@@ -327,6 +328,9 @@ def main(argv=None):
     parser.add_argument("--profile", type=int, nargs="?", const=200, default=0, metavar="REQUESTS",
                         help=f"also print the CPU split of '{HOT_LIST}' (framework / our code / database / JSON) "
                              "from cProfile over REQUESTS in-process requests (default 200)")
+    parser.add_argument("--explain", action="store_true",
+                        help="also print the plan and the database's time of every statement each GET endpoint "
+                             "issues (EXPLAIN ANALYZE on PostgreSQL, EXPLAIN QUERY PLAN on SQLite)")
     parser.add_argument("--loop", type=float, default=0, metavar="MINUTES",
                         help="after the rest, drive the endpoints (all but membership POST) round-robin for "
                              "MINUTES, sampling each worker's resident memory every 30 s, and print its growth")
@@ -414,6 +418,8 @@ def main(argv=None):
             scaling_curve(env, args, seeded, driver, fill, server, base)
         if args.profile:
             profile_split(env, seeded, fill, args.profile)
+        if args.explain:
+            explain_plans(env, [e for e in selected if e.method == "GET"], seeded, fill)
         if args.loop:
             memory_loop(args, [e for e in selected if not e.pool], seeded, fill, driver, server, base)
     finally:
@@ -549,6 +555,17 @@ def profile_split(env, seeded, fill, requests):
     from bench.profile import print_split
 
     print_split(json.loads(result.stdout.strip().splitlines()[-1]), top=10)
+
+
+def explain_plans(env, endpoints, seeded, fill):
+    """Each GET endpoint's statements with their plans (bench.explain), in a process of its own."""
+    command = [PYTHON, "-m", "bench.explain"]
+    for endpoint in endpoints:
+        command += ["--name", endpoint.name, "--path", endpoint.path.format(**fill),
+                    "--token", seeded["tokens"][endpoint.token]]
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    print("\nQuery plans (bench.explain):" + (result.stdout if not result.returncode else
+                                              f" failed\n{result.stdout}\n{result.stderr}"))
 
 
 def memory_loop(args, endpoints, seeded, fill, driver, server, base):

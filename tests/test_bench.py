@@ -23,3 +23,15 @@ def test_the_benchmark_harness_runs_end_to_end(tmp_path):
         assert "(errors!)" not in line, line
         assert float(line[len(endpoint.name):].split()[0]) > 0, line  # it served requests (no speed asserted)
         assert endpoint.name in targets
+
+
+def test_explain_prints_a_plan_for_every_statement_of_a_request(db, capsys):
+    """`bench.run --explain` (bench.explain): each statement of a GET with its plan."""
+    from bench.explain import explain, print_statements
+    from tests.factories import UserFactory
+    from tests.jsonapi import token_for
+
+    statements = explain("/api/v1/memberships/?page_size=100", token_for(UserFactory()))
+    assert statements and all(statement["plan"] and statement["ms"] is not None for statement in statements)
+    print_statements("memberships", statements)
+    assert f"== memberships: {len(statements)} statements" in capsys.readouterr().out
