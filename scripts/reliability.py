@@ -41,7 +41,13 @@ soak: --duration seconds (600) of mixed load on two servers (two ports, one data
     another session on A ends it on B at once, sign-in failures on both count towards one
     lockout, a throttle counts requests to both (with --redis: the same with the cache in a
     Redis server this script starts), an event written through A reaches the listeners on
-    B and one written through B those on A. Invariants after: coin limits, subscriber seats
+    B and one written through B those on A. Races across the servers (before the load):
+    eight requests at once for one object (logging one token out, revoking one session, keep-
+    alives racing a logout, removing or adding one membership, removing both admins of an
+    account, deleting a utility while charges are posted to it, deleting an account while
+    utilities are created in it): one winner, the others the refusal due to a loser, never a
+    5xx; removed once, audited once; nothing outlives its deleted parent. Invariants after:
+    coin limits, subscriber seats
     (also sampled every second during the load), an admin in every account.
 Both: every write acknowledged with a 2xx is in the database with its audit entry; every
 refused one is absent; a write whose answer never came (a killed worker) is either absent
@@ -277,7 +283,8 @@ def prepare(base):
                                    "utility": {"data": {"type": "Utility", "id": utility}}}}})
         members.append(email)
     return {"admin_email": admin_email, "token": token, "account": account, "utility": utility,
-            "product": product, "members": members, "admin_id": api.must("GET", "/api/v1/users/me/")["data"]["id"]}
+            "product": product, "product_type": storage, "members": members,
+            "admin_id": api.must("GET", "/api/v1/users/me/")["data"]["id"]}
 
 
 def new_user(api, label):
@@ -1069,6 +1076,108 @@ def cross_server_checks(a, b, world):
 
 
 
+def race(calls):
+    """Send the requests at once, one thread each, half to each server; their statuses."""
+    barrier = threading.Barrier(len(calls))
+    statuses = [None] * len(calls)
+
+    def run(index, call):
+        barrier.wait()
+        try:
+            statuses[index] = call()
+        except requests.RequestException as exc:
+            statuses[index] = f"error: {type(exc).__name__}"
+
+    threads = [threading.Thread(target=run, args=pair) for pair in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return statuses
+
+
+def race_checks(a, b, world, n=8):
+    """Requests racing for one object across both servers: each race has one winner, the
+    others get the refusal the loser of that race is due (never a 5xx), and what was ended
+    or removed is audited once. (Each once found a defect: a 500, a deadlock's 503, or two
+    204s and two delete entries for one removal.)"""
+    admin = [Api(server.url, world["token"]) for server in (a, b)]
+    results = []
+
+    def status(api, method, path, document=None):
+        return api.call(method, path, document)[0]
+
+    def check(label, statuses, winners, losers):
+        counts = Counter(statuses)
+        results.append(f"{label} {dict(counts)}")
+        if counts.get(winners[0], 0) != winners[1] or set(counts) - {winners[0], *losers}:
+            fail(f"race '{label}': {dict(counts)}; expected {winners[1]} x {winners[0]}, the others {losers}")
+
+    email, user = new_user(admin[0], "racer")
+    _status, keeper = sign_in(a.url, email)
+    tokens = [sign_in(a.url, email) for _ in range(3)]
+    token, victim = tokens[0][1], tokens[1][1]
+    check("logout of one token on A and B", race([
+        lambda i=i: status(Api((a, b)[i % 2].url, token), "DELETE", "/api/v1/sessions/current/") for i in range(n)]),
+        (204, 1), {401})
+    victim_id = Api(a.url, victim).must("GET", "/api/v1/sessions/current/")["data"]["id"]
+    check("revoking one session from A and B", race([
+        lambda i=i: status(Api((a, b)[i % 2].url, keeper), "DELETE", f"/api/v1/sessions/{victim_id}/")
+        for i in range(n)]), (204, 1), {404})
+    last = tokens[2][1]
+    check("keep-alives racing a logout", race([
+        lambda i=i: status(Api((a, b)[i % 2].url, last), "DELETE" if i == 0 else "PATCH", "/api/v1/sessions/current/")
+        for i in range(n)]), (204, 1), {200, 401})
+
+    account = admin[0].must("POST", "/api/v1/accounts/", {"data": {"type": "Account", "attributes": {
+        "name": f"Race {uuid.uuid4().hex[:6]}"}}})["data"]["id"]
+    utility = admin[0].must("POST", "/api/v1/utilities/", {"data": {"type": "Utility", "attributes": {
+        "name": "Race", "billingDay": 1}, "relationships": relate(account=("Account", account))}})["data"]["id"]
+    membership = add_member(admin[0], utility, user)
+    check("removing one membership from A and B", race([
+        lambda i=i: status(admin[i % 2], "DELETE", f"/api/v1/memberships/{membership}/") for i in range(n)]),
+        (204, 1), {404})
+    check("adding one membership from A and B", race([
+        lambda i=i: status(admin[i % 2], "POST", "/api/v1/memberships/", {"data": {"type": "Membership",
+            "attributes": {"isSubscriber": False}, "relationships": relate(
+                user=("User", user), utility=("Utility", utility))}}) for i in range(n)]), (201, 1), {409})
+    _email, second = new_user(admin[0], "racer2")
+    second_admin = add_account_member(admin[0], account, second, "admin")
+    first_admin = next(m["id"] for m in admin[0].must(
+        "GET", f"/api/v1/account-memberships/?filter[account]={account}")["data"] if m["id"] != second_admin)
+    check("removing both admins of an account at once", race([
+        lambda: status(admin[0], "DELETE", f"/api/v1/account-memberships/{first_admin}/"),
+        lambda: status(admin[1], "DELETE", f"/api/v1/account-memberships/{second_admin}/")]), (204, 1), {409})
+    product_type = world["product_type"]
+    product = admin[0].must("POST", "/api/v1/products/", {"data": {"type": "Product", "attributes": {
+        "name": "Race", "allowance": 0, "limit": 0}, "relationships": relate(
+        utility=("Utility", utility), productType=("ProductType", product_type))}})["data"]["id"]
+    charge = {"data": {"type": "Charge", "attributes": {"kind": "processing", "amount": "1.0000"},
+                       "relationships": relate(product=("Product", product))}}
+    check("deleting a utility while charges are posted to it", race(
+        [lambda: status(admin[0], "DELETE", f"/api/v1/utilities/{utility}/")]
+        + [lambda i=i: status(admin[i % 2], "POST", "/api/v1/charges/", charge) for i in range(1, n)]),
+        (204, 1), {201, 400, 404})
+    check("deleting an account while utilities are created in it", race(
+        [lambda: status(admin[0], "DELETE", f"/api/v1/accounts/{account}/")]
+        + [lambda i=i: status(admin[i % 2], "POST", "/api/v1/utilities/", {"data": {"type": "Utility", "attributes": {
+            "name": f"Late {i}", "billingDay": 1}, "relationships": relate(account=("Account", account))}})
+           for i in range(1, n)]), (204, 1), {201, 400, 404})
+    with psycopg.connect(os.environ["DATABASE_URL"]) as db:
+        left = db.execute("SELECT COUNT(*) FROM memberships_utility WHERE account_id = %s", (int(account),)
+                          ).fetchone()[0]
+        twice = db.execute(
+            "SELECT t.model, e.object_id FROM accounts_auditlogentry e JOIN django_content_type t "
+            "ON t.id = e.content_type_id WHERE e.action = 2 AND ((t.model = 'session' AND e.object_id = %s) "
+            "OR (t.model = 'membership' AND e.object_id = %s)) GROUP BY t.model, e.object_id HAVING COUNT(*) > 1",
+            (int(victim_id), int(membership))).fetchall()
+    if left:
+        fail(f"{left} utilities outlived their deleted account")
+    if twice:
+        fail(f"removed once, audited twice: {twice}")
+    print(f"  races across A and B ({n} requests each): " + "; ".join(results), flush=True)
+
+
 def revoke_check(a, b, world):
     """Revoking another of one's sessions on A ends it on B at once; the revoking one lives."""
     member = world["members"][3]
@@ -1107,6 +1216,7 @@ def soak(args):
               f"{'Redis' if redis else 'PostgreSQL'}", flush=True)
         cross_server_checks(a, b, world)
         revoke_check(a, b, world)
+        race_checks(a, b, world)
 
         fleet = Listeners([a, b], streams).start()
         fleet.wait_subscribed()
