@@ -223,7 +223,16 @@ class Api:
         if token:
             self.http.headers["Authorization"] = f"Bearer {token}"
 
+    #: a pooled connection idle this long is not reused: the server may be closing it at that
+    #: moment (gunicorn's keep-alive, 2 s), which the client would see as a request never
+    #: answered, though the server never read it
+    IDLE = 1.0
+
     def call(self, method, path, document=None, timeout=15):
+        now = time.monotonic()
+        if now - getattr(self, "used", now) > self.IDLE:
+            self.http.close()
+        self.used = now
         response = self.http.request(method, self.base + path, timeout=timeout,
                                      data=json.dumps(document) if document is not None else None)
         try:
@@ -376,6 +385,7 @@ class Load:
             status, body = api.call(method, path, document)
         except requests.RequestException as exc:
             status, body = f"error: {type(exc).__name__}", None
+            fields["detail"] = f"{method} {path}: {exc}"[:300]
         code = (body or {}).get("errors", [{}])[0].get("code") if isinstance(body, dict) and "errors" in body else None
         if fields.get("resource_id") is None and isinstance(body, dict) and isinstance(body.get("data"), dict):
             fields["resource_id"] = body["data"].get("id")
@@ -1255,7 +1265,9 @@ def soak(args):
         print(f"  {len(load.outcomes) / seconds:.0f} requests/s over {seconds:.0f} s: "
               f"{dict(Counter(o.kind for o in load.outcomes))}", flush=True)
         if any(status.startswith("5") or status.startswith("error") for status in statuses):
-            fail("5xx or unanswered requests during the soak")
+            fail("5xx or unanswered requests during the soak: " + "; ".join(
+                f"{o.kind} {o.status} {o.detail or ''}" for o in load.outcomes
+                if str(o.status).startswith(("5", "error")))[:2000])
         judge_memory(samples, args.duration)
         verify_writes(load.outcomes)
         verify_object_writes(load.outcomes, world, since)
