@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError, RestrictedError
 from django.utils import timezone
 
+from accounts.models import Account
 from accounts.rules import is_site_admin
 from billing import crypto
 from billing.models import (
@@ -31,6 +32,7 @@ from billing.models import (
     content_size_ok,
 )
 from billing.periods import period_containing
+from core.db import hold, lock_clause
 from core.errors import Conflict, Forbidden, NotFound, ServiceError
 from jsonapi.query import is_id_text
 from memberships.models import Utility
@@ -121,6 +123,24 @@ def _check_flavour(product_type: ProductType, flavour: str) -> None:
         raise ServiceError(f"{product_type.code} has no flavours.", field="flavour")
 
 
+def _lock_product_holding_parents(product_id) -> Product | None:
+    """The product, locked, with its utility (`product.utility`, no further query); its
+    utility and account held (`FOR KEY SHARE`, core.db.hold). None when it is gone."""
+    fields = Utility._meta.concrete_fields
+    columns = ", ".join(f'u."{field.column}" AS "utility__{field.attname}"' for field in fields)
+    product = next(iter(Product.objects.raw(
+        # Row locks are taken in the order of the locking clauses (core.db.lock_clause): the
+        # account, the utility, then the product, as a deleter of the utility (it, then its
+        # products), so that no two lock in opposite orders.
+        f"SELECT p.*, {columns} FROM {Account._meta.db_table} a JOIN {Utility._meta.db_table} u "
+        f"ON a.id = u.account_id JOIN {Product._meta.db_table} p ON u.id = p.utility_id WHERE p.id = %s"
+        + lock_clause(update=("p",), key_share=("a", "u")), [product_id])), None)
+    if product is not None:
+        product.utility = Utility.from_db(product._state.db, [field.attname for field in fields],
+                                          [getattr(product, f"utility__{field.attname}") for field in fields])
+    return product
+
+
 def _lock_product(product_id, related=("utility",)) -> Product:
     product = Product.objects.select_for_update().select_related(*related).filter(pk=product_id).first()
     if product is None:
@@ -152,6 +172,10 @@ def product_create(*, actor, utility, product_type: ProductType, name: str, flav
     product = Product(utility=utility, product_type=product_type, name=name, flavour=flavour,
                       allowance=allowance, limit=limit)
     _clean(product, exclude=("utility", "product_type"))
+    # Its utility and account held (core.db.hold): deleting either waits for this product.
+    if hold(f"SELECT u.id FROM {Account._meta.db_table} a JOIN {Utility._meta.db_table} u ON a.id = u.account_id "
+            "WHERE u.id = %s", [utility.pk], "a", "u") is None:
+        raise NotFound("This utility no longer exists.")
     product.save()
     return product
 
@@ -239,8 +263,10 @@ def charge_create(*, actor, product: Product, kind: str, amount, description: st
     if not isinstance(additional_data, dict):
         raise ServiceError("`additionalData` is an object.", field="additional_data")
 
-    # The API hands over only the id (LockedLaterField): this is the one read of the product.
-    product = Product.objects.select_for_update().select_related("utility").filter(pk=product.pk).first()
+    # The API hands over only the id (LockedLaterField): this is the one read of the product,
+    # locked (its coin limit), with its utility; the utility and the account are held in the
+    # same query (core.db.hold: deleting either waits for this charge, then deletes it too).
+    product = _lock_product_holding_parents(product.pk)
     if product is None:
         raise ServiceError("There is no such product.", field="product")
     period = period_containing(product.utility.billing_day, charged_at)

@@ -5,17 +5,26 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from accounts.models import Account
 from accounts.services.memberships import ensure_addable
 from core.audit import audited_update, snapshot
+from core.db import hold, lock_clause
 from core.errors import Conflict, Forbidden, NotFound, ServiceError
 from memberships.models import Membership, Utility
 
 # --------------------------------------------------------------------------- utilities
 
 
-def _lock_utility(utility_id) -> Utility:
-    """Serialise seat-counting writes of one utility (a row lock on PostgreSQL)."""
-    utility = Utility.objects.select_for_update().filter(pk=utility_id).first()
+def _lock_utility(utility_id, *, hold_account=False) -> Utility:
+    """Serialise seat-counting writes of one utility (a row lock on PostgreSQL); with
+    `hold_account`, before writing a row under it, its account is held too, in the same
+    query (core.db.hold: deleting the account waits for this transaction)."""
+    if hold_account:
+        utility = next(iter(Utility.objects.raw(  # locks in FROM order: the account, then the utility
+            f"SELECT u.* FROM {Account._meta.db_table} a JOIN {Utility._meta.db_table} u ON a.id = u.account_id "
+            "WHERE u.id = %s" + lock_clause(update=("u",), key_share=("a",)), [utility_id])), None)
+    else:
+        utility = Utility.objects.select_for_update().filter(pk=utility_id).first()
     if utility is None:
         raise NotFound("This utility no longer exists.")
     return utility
@@ -62,6 +71,8 @@ def _save(obj, unique_check, exclude=None) -> None:
 @transaction.atomic
 def utility_create(*, actor, account, name: str, billing_day: int, subscriber_seats=None) -> Utility:
     """Create a utility. No membership is made: the account's admins already act as its admins."""
+    if hold(f"SELECT a.id FROM {Account._meta.db_table} a WHERE a.id = %s", [account.pk], "a") is None:
+        raise NotFound("This account no longer exists.")  # deleted meanwhile (core.db.hold)
     _check_unique_utility_name(account.pk, name)
     utility = Utility(account=account, name=name, billing_day=billing_day, subscriber_seats=subscriber_seats)
     _save(utility, lambda: _check_unique_utility_name(account.pk, name))
@@ -126,7 +137,7 @@ def personal_utility_delete(*, user) -> None:
 @transaction.atomic
 def membership_create(*, actor, user, utility, is_subscriber: bool, role=Membership.Role.SPECTATOR) -> Membership:
     ensure_addable(actor=actor, user=user, permission="memberships.add_membership")
-    utility = _lock_utility(utility.pk)
+    utility = _lock_utility(utility.pk, hold_account=True)
     duplicate = Conflict("This user is already a member of this utility.", code="duplicate")
     if is_subscriber and utility.subscriber_seats is not None:
         # Whether they are in already and the seats taken, in one count under the utility's lock.
@@ -193,4 +204,7 @@ def membership_delete(*, actor, membership: Membership) -> None:
     if membership.role == Membership.Role.ADMIN and not actor.has_perm("memberships.delete_membership", membership):
         raise Forbidden("Only the utility's admins remove an admin.")
     _lock_utility(membership.utility_id)
+    # Gone meanwhile (a concurrent removal won): deleted, and audited, once.
+    if not Membership.objects.select_for_update().filter(pk=membership.pk).exists():
+        raise NotFound("This membership no longer exists.")
     Membership.objects.filter(pk=membership.pk).delete()

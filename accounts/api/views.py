@@ -52,7 +52,7 @@ from accounts.models import (
 )
 from accounts.rules import remember_caller_roles, with_caller_roles
 from core import rules
-from core.errors import Forbidden
+from core.errors import Forbidden, NotFound, Unauthorized
 from jsonapi.errors import ApiError
 from jsonapi.negotiation import MEDIA_TYPE
 from jsonapi.query import is_id_text
@@ -302,7 +302,8 @@ class SessionViewSet(ListModelMixin, RetrieveModelMixin, mixins.DestroyModelMixi
         return Response(self.get_serializer(session).data, status=status.HTTP_201_CREATED)
 
     def perform_destroy(self, instance):
-        services.session_delete(session=instance)
+        if not services.session_delete(session=instance):
+            raise NotFound("This session has ended already.")
 
     def _current(self, request):
         if not isinstance(request.auth, Session):
@@ -316,7 +317,8 @@ class SessionViewSet(ListModelMixin, RetrieveModelMixin, mixins.DestroyModelMixi
         session = self._current(request)
         self.kwargs[self.lookup_field] = str(session.pk)
         if request.method == "DELETE":
-            services.session_delete(session=session)
+            if not services.session_delete(session=session):  # another logout or a revocation came first
+                raise Unauthorized("The token is unknown, expired or revoked.", code="authentication_failed")
             return Response(status=status.HTTP_204_NO_CONTENT)
         if request.method == "PATCH":
             if int(request.META.get("CONTENT_LENGTH") or 0):

@@ -17,7 +17,7 @@ from accounts.models import (
 )
 from accounts.rules import is_site_admin
 from accounts.services.memberships import account_membership_create
-from core.errors import Conflict, Forbidden, ServiceError
+from core.errors import Conflict, Forbidden, NotFound, ServiceError
 
 # --------------------------------------------------------------------------- accounts
 
@@ -92,6 +92,10 @@ def account_delete(*, actor: User, account: Account) -> None:
     """Delete an account and all its data in one transaction; its audit history stays."""
     if account.is_default:
         raise Conflict("The default account holds everyone's personal utilities and cannot be deleted.")
+    # Locked first: writers of rows under it hold it (core.db.hold), so this waits for them
+    # and then deletes what they wrote too, or they wait and find it gone.
+    if not Account.objects.select_for_update().filter(pk=account.pk).exists():
+        raise NotFound("This account no longer exists.")
     account.delete()
 
 

@@ -7,6 +7,7 @@ from importlib import import_module
 
 from django.conf import settings
 from django.contrib.auth import authenticate, user_logged_in
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.backends import find_login_user, ldap_configured, sign_in_allowed
@@ -80,8 +81,13 @@ def _without_cookie_session(request):
             request.session = session
 
 
+@transaction.atomic
 def session_keep_alive(*, session: Session, now: datetime | None = None) -> Session:
-    """Push the idle expiry to now + idle TTL, never past the absolute expiry."""
+    """Push the idle expiry to now + idle TTL, never past the absolute expiry. A session
+    that ended since the request was authenticated (a logout or revocation on any server
+    won the race) is refused like its token would be now: 401."""
+    if not _lock_session(session):
+        raise Unauthorized("The token is unknown, expired or revoked.", code="authentication_failed")
     now = now or timezone.now()
     session.expires_at = min(now + settings.ROSTER_SESSION_IDLE_TTL, session.absolute_expires_at)
     session.last_seen_at = now
@@ -89,9 +95,19 @@ def session_keep_alive(*, session: Session, now: datetime | None = None) -> Sess
     return session
 
 
-def session_delete(*, session: Session) -> None:
-    """Log out: the token stops working at once."""
+@transaction.atomic
+def session_delete(*, session: Session) -> bool:
+    """Log out: the token stops working at once. Whether this call ended it: False when it
+    had ended already (concurrent logouts and revocations end it, and audit it, once)."""
+    if not _lock_session(session):
+        return False
     session.delete()
+    return True
+
+
+def _lock_session(session: Session) -> bool:
+    """Lock the session's row (a row lock on PostgreSQL); whether it still exists."""
+    return Session.objects.select_for_update().filter(pk=session.pk).exists()
 
 
 

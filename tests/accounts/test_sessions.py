@@ -233,6 +233,67 @@ class TestLogout:
         assert ids == {str(s.pk) for s in Session.objects.for_user(user)}
         assert len(ids) == 1
 
+    # Found by the soak's race probe (scripts/reliability.py): a keep-alive racing a logout of
+    # the same token on another server was a 500 (the save found no row), and concurrent
+    # revocations of one session each answered 204 and each wrote a delete entry. A session
+    # ended after the request was authenticated is ended once, and the losers are refused.
+    @staticmethod
+    def _ended_meanwhile(monkeypatch, name):
+        from accounts import services
+
+        real = getattr(services, name)
+
+        def after_someone_else_ended_it(*, session, **kwargs):
+            Session.objects.filter(pk=session.pk).delete()  # the other server's logout, committed
+            return real(session=session, **kwargs)
+
+        monkeypatch.setattr(services, name, after_someone_else_ended_it)
+
+    def test_keep_alive_of_a_session_ended_meanwhile_is_a_401(self, api, user, monkeypatch):
+        api.as_user(user)
+        self._ended_meanwhile(monkeypatch, "session_keep_alive")
+        response = api.patch(f"{URL}current/")
+        assert response.status_code == 401, response.content
+        assert response.document["errors"][0]["code"] == "authentication_failed"
+        assert response["WWW-Authenticate"].startswith("Bearer")
+        assert not Session.objects.exists()
+
+    def test_logout_of_a_session_ended_meanwhile_is_a_401_and_one_audit_entry(self, api, user, monkeypatch):
+        from django.contrib.contenttypes.models import ContentType
+
+        api.as_user(user)
+        session = Session.objects.get(user=user)
+        self._ended_meanwhile(monkeypatch, "session_delete")
+        response = api.delete(f"{URL}current/")
+        assert response.status_code == 401, response.content
+        assert response.document["errors"][0]["code"] == "authentication_failed"
+        deletes = AuditLogEntry.objects.filter(content_type=ContentType.objects.get_for_model(Session),
+                                               object_id=session.pk, action=AuditLogEntry.Action.DELETE)
+        assert deletes.count() == 1  # the winner's (here the stand-in's, a plain delete)
+
+    def test_revoking_a_session_ended_meanwhile_is_a_404(self, api, user, monkeypatch):
+        from tests.jsonapi import token_for
+
+        other = Session.objects.get(key_hash=hash_token(token_for(user)))
+        api.as_user(user)
+        self._ended_meanwhile(monkeypatch, "session_delete")
+        response = api.delete(f"{URL}{other.pk}/")
+        assert response.status_code == 404, response.content
+        assert not Session.objects.filter(pk=other.pk).exists()
+
+    def test_a_session_is_deleted_and_audited_once(self, user):
+        from django.contrib.contenttypes.models import ContentType
+
+        from accounts import services
+        from tests.jsonapi import token_for
+
+        session = Session.objects.get(key_hash=hash_token(token_for(user)))
+        pk, stale = session.pk, Session.objects.get(pk=session.pk)
+        assert services.session_delete(session=session) is True
+        assert services.session_delete(session=stale) is False
+        assert AuditLogEntry.objects.filter(content_type=ContentType.objects.get_for_model(Session),
+                                            object_id=pk, action=AuditLogEntry.Action.DELETE).count() == 1
+
     def test_current_needs_a_bearer_token(self, api, user):
         api.force_authenticate(user)
         assert api.get(f"{URL}current/").status_code == 404
