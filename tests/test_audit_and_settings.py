@@ -101,7 +101,7 @@ class TestSettings:
         pool = database["OPTIONS"]["pool"]
         # A request waits at most 2 s for a connection (then 503), and a reconnection attempt
         # lasts as long, so a server is back within seconds of its database (scripts/reliability.py).
-        assert pool == {"min_size": 2, "max_size": 8, "timeout": 2, "reconnect_timeout": 2}
+        assert pool == {"min_size": 2, "max_size": 16, "timeout": 2, "reconnect_timeout": 2}
         assert database["OPTIONS"]["connect_timeout"] == 3
         off = self._database_settings(DATABASE_URL="postgres://roster@db.invalid/roster", DJANGO_DB_POOL="false")
         assert "pool" not in off["OPTIONS"]

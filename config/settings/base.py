@@ -161,7 +161,7 @@ else:
         pool_timeout = env_int("DJANGO_DB_POOL_TIMEOUT", 2)
         DATABASES["default"]["OPTIONS"]["pool"] = {
             "min_size": env_int("DJANGO_DB_POOL_MIN", 2),
-            "max_size": env_int("DJANGO_DB_POOL_MAX", 8),
+            "max_size": env_int("DJANGO_DB_POOL_MAX", 16),
             "timeout": pool_timeout,
             "reconnect_timeout": pool_timeout,
         }
