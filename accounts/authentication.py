@@ -9,9 +9,22 @@ from rest_framework import authentication, exceptions
 from accounts.backends import held_permission_names, remember_permissions
 from accounts.models import Session, hash_token
 from core.audit import set_audit_actor
-from core.db import aggregates_ids
+from core.db import Prepared, aggregates_ids
 from core.errors import WWW_AUTHENTICATE
 from core.rules import object_grants_exist, remember_object_grants
+
+
+def _sessions_by_key(key_hash):
+    """The session with its user, whether the user holds object grants, and (where the
+    database aggregates) the user's global permissions, so has_perm() costs no query later."""
+    sessions = Session.objects.select_related("user").annotate(_object_grants=object_grants_exist("user_id"))
+    if aggregates_ids(connection):
+        sessions = sessions.annotate(_permissions=held_permission_names(OuterRef("user_id")))
+    return sessions.filter(key_hash=key_hash)
+
+
+# Compiled once per database: compiling its subqueries cost more than running them.
+SESSION_BY_KEY = Prepared(_sessions_by_key)
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
@@ -27,11 +40,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             token = header[1].decode("ascii")
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed("The token is not valid.") from None
-        sessions = Session.objects.select_related("user").annotate(_object_grants=object_grants_exist("user_id"))
-        if aggregates_ids(connection):
-            # The user's global permissions ride along, so has_perm() costs no query later.
-            sessions = sessions.annotate(_permissions=held_permission_names(OuterRef("user_id")))
-        session = sessions.filter(key_hash=hash_token(token)).first()
+        session = SESSION_BY_KEY.first(key_hash=hash_token(token))
         now = timezone.now()
         if session is None or not session.is_live or not session.user.is_active:
             raise exceptions.AuthenticationFailed("The token is unknown, expired or revoked.")
