@@ -384,6 +384,7 @@ def main(argv=None):
                     status, headers, _ = request(url, endpoint.method, token, pool.body(body))
                     if status >= 400:
                         sys.exit(f"{endpoint.name} ({side}): {url} answered {status}")
+                    settle(base)
                     result = driver(url, endpoint.method, token, body, args.duration,
                                     endpoint.connections or args.connections, 2, expect=endpoint.expect, pool=pool)
                     result["queries"] = headers.get("X-Query-Count", "?")
@@ -404,6 +405,7 @@ def main(argv=None):
                     time.sleep(0.5 * (attempt + 1))
                 if status >= 400:
                     sys.exit(f"{endpoint.name} ({side}): {url} answered {status}")
+                settle(base)
                 result = driver(url, endpoint.method, token, body, args.duration,
                                 endpoint.connections or args.connections, 2, bodies=bodies, expect=endpoint.expect)
                 result["queries"] = headers.get("X-Query-Count", "?")
@@ -491,6 +493,25 @@ def start_server(env, workers, server_args=()):
     sys.exit("gunicorn did not start")
 
 
+def settle(base, quiet=0.1, runs=6, limit=180.0):
+    """Wait until the server has finished what the previous measurement left queued: when
+    the driver stops, each of its connections may still have a request in flight, and a
+    slow endpoint's 16 (about 1 s of database work each) keep both workers busy for seconds,
+    which the next measurement would otherwise pay for. Idle: `runs` pings in a row (over
+    new connections, so both workers are asked) answered within `quiet` seconds."""
+    deadline = time.monotonic() + limit
+    fast = 0
+    while fast < runs and time.monotonic() < deadline:
+        started = time.monotonic()
+        try:
+            request(f"{base}/api/v1/ping/")
+            fast = fast + 1 if time.monotonic() - started < quiet else 0
+        except OSError:
+            fast = 0
+        if fast == 0:
+            time.sleep(0.2)
+
+
 def stop_server(server):
     os.killpg(server.pid, signal.SIGTERM)
     server.wait(timeout=30)
@@ -529,6 +550,7 @@ def scaling_curve(env, args, seeded, driver, fill, server, base):
         try:
             url = url_base + endpoint.path.format(**fill)
             request(url, endpoint.method, token)
+            settle(url_base)
             result = driver(url, endpoint.method, token, None, args.duration, args.connections, 2)
             curve.append((workers, result["rps"], result["p50"]))
         finally:
