@@ -74,6 +74,12 @@ MEMBERSHIP_POST_BODY = {"data": {"type": "Membership", "attributes": {"isSubscri
 #: uvicorn's worker), the WSGI app with sync workers to compare against
 SERVERS = {"asgi": [], "wsgi": ["config.wsgi", "-k", "sync"]}
 
+# The ledger's pages sum ~900,000 charges (about 1 s each, on both sides): 16 connections
+# queued ~10 s of work per worker (under ASGI all at once, each in its own thread), so a
+# 10 s run counted only the few requests that happened to end inside it (0.0-1.6 req/s
+# from run to run). One connection per worker keeps each request's time near its own cost.
+LEDGER_CONNECTIONS = 2
+
 ENDPOINTS = [
     Endpoint("memberships, site admin", "GET", "/api/v1/memberships/?page_size=100", "admin",
              "/ceiling/memberships/?page_size=100"),
@@ -102,17 +108,19 @@ ENDPOINTS = [
     Endpoint("membership POST", "POST", "/api/v1/memberships/", "account_admin", "/ceiling/memberships/post/",
              body=MEMBERSHIP_POST_BODY, pool=True, expect=(201,)),
     Endpoint("charges, site admin", "GET", "/api/v1/charges/?filter[utility]={busy}&page[size]=100", "admin",
-             "/ceiling/charges/?utility={busy}&page_size=100"),
+             "/ceiling/charges/?utility={busy}&page_size=100", connections=LEDGER_CONNECTIONS),
     Endpoint("charges, account admin", "GET", "/api/v1/charges/?filter[utility]={busy}&page[size]=100",
-             "account_admin", "/ceiling/charges/?utility={busy}&page_size=100"),
+             "account_admin", "/ceiling/charges/?utility={busy}&page_size=100",
+             connections=LEDGER_CONNECTIONS),
     Endpoint("products, site admin", "GET", "/api/v1/products/?filter[utility]={busy}&page[size]=100", "admin",
-             "/ceiling/products/?utility={busy}&page_size=100"),
+             "/ceiling/products/?utility={busy}&page_size=100", connections=LEDGER_CONNECTIONS),
     Endpoint("products, account admin", "GET", "/api/v1/products/?filter[utility]={busy}&page[size]=100",
-             "account_admin", "/ceiling/products/?utility={busy}&page_size=100"),
+             "account_admin", "/ceiling/products/?utility={busy}&page_size=100",
+             connections=LEDGER_CONNECTIONS),
     # The member is a leader of the busy utility: they see its products (not its charges: the
     # ledger is for the account's admins and consultants and the utility's admins).
     Endpoint("products, member", "GET", "/api/v1/products/?filter[utility]={busy}&page[size]=100", "member",
-             "/ceiling/products/?utility={busy}&page_size=100"),
+             "/ceiling/products/?utility={busy}&page_size=100", connections=LEDGER_CONNECTIONS),
     # A site admin's event stream (every audit entry): the first page and a page 100 events
     # before the end of the whole log (issue 14: flat from the first page to the last).
     Endpoint("events page 1, site admin", "GET", "/api/v1/event-streams/{stream}/events/?page[size]=100", "admin",
