@@ -17,9 +17,12 @@ django.setup(set_prefix=False)
 # thread under ASGI, as it should for files, and says so once per response. Not worth a log line.
 warnings.filterwarnings("ignore", message="StreamingHttpResponse must consume synchronous iterators")
 
+from django.conf import settings  # noqa: E402
+
 from core.asgi import StreamingASGIHandler  # noqa: E402 (after setup: it loads the apps' code)
 
 application = StreamingASGIHandler(
     stream_paths=[r"/api/v1/event-streams/[^/]+/sse/?"],
     on_shutdown=["billing.events.hub.shutdown"],
+    thread_per_request=settings.ASGI_THREAD_PER_REQUEST,
 )
