@@ -99,9 +99,10 @@ class TestSettings:
         database = self._database_settings(DATABASE_URL="postgres://roster@db.invalid/roster")
         assert database["CONN_MAX_AGE"] == 0 and database["CONN_HEALTH_CHECKS"] is True
         pool = database["OPTIONS"]["pool"]
-        # A request waits at most 2 s for a connection (then 503), and a reconnection attempt
-        # lasts as long, so a server is back within seconds of its database (scripts/reliability.py).
-        assert pool == {"min_size": 2, "max_size": 16, "timeout": 2, "reconnect_timeout": 2}
+        # A request waits at most 0.5 s for a connection (then 503; a worker's queued requests
+        # each wait in turn), and a reconnection attempt lasts as long, so a server is back
+        # within a second of its database (scripts/reliability.py).
+        assert pool == {"min_size": 2, "max_size": 16, "timeout": 0.5, "reconnect_timeout": 0.5}
         assert database["OPTIONS"]["connect_timeout"] == 3
         off = self._database_settings(DATABASE_URL="postgres://roster@db.invalid/roster", DJANGO_DB_POOL="false")
         assert "pool" not in off["OPTIONS"]

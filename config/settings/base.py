@@ -29,6 +29,11 @@ def env_int(name, default):
     return int(value) if value not in (None, "") else default
 
 
+def env_float(name, default):
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else default
+
+
 def env_list(name, default=""):
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
@@ -158,7 +163,11 @@ else:
         # leave a server answering 503 for many seconds after the database is back; so each
         # reconnection gives up after the same few seconds, and the next request that finds
         # the pool empty starts a fresh attempt at once.
-        pool_timeout = env_int("DJANGO_DB_POOL_TIMEOUT", 2)
+        # Half a second: a worker serves one request at a time (core.asgi), so a request
+        # never waits for a connection another request holds; only an unreachable database
+        # makes it wait, and the worker's queued requests each wait in turn (2 s made the
+        # second in line answer its 503 after 4 s).
+        pool_timeout = env_float("DJANGO_DB_POOL_TIMEOUT", 0.5)
         DATABASES["default"]["OPTIONS"]["pool"] = {
             "min_size": env_int("DJANGO_DB_POOL_MIN", 2),
             "max_size": env_int("DJANGO_DB_POOL_MAX", 16),
