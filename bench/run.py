@@ -75,9 +75,10 @@ MEMBERSHIP_POST_BODY = {"data": {"type": "Membership", "attributes": {"isSubscri
 SERVERS = {"asgi": [], "wsgi": ["config.wsgi", "-k", "sync"]}
 
 # The ledger's pages sum ~900,000 charges (about 1 s each, on both sides): 16 connections
-# queued ~10 s of work per worker (under ASGI all at once, each in its own thread), so a
-# 10 s run counted only the few requests that happened to end inside it (0.0-1.6 req/s
-# from run to run). One connection per worker keeps each request's time near its own cost.
+# queued ~10 s of work per worker, so a 10 s run counted only the few requests that
+# happened to end inside it (0.0-1.6 req/s from run to run). Two connections keep each
+# request's time near its own cost; where they land (one per worker, or both on one)
+# still halves or doubles a figure, so read the ledger's ratios as coarse.
 LEDGER_CONNECTIONS = 2
 
 ENDPOINTS = [

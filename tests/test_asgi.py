@@ -54,22 +54,19 @@ def test_lifespan_and_an_ordinary_request():
     assert [message["type"] for message in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
 
 
-@pytest.mark.django_db
-def test_the_api_answers_through_the_asgi_app():
-    from config.asgi import application
-
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-             "path": "/api/v1/version/", "raw_path": b"/api/v1/version/", "query_string": b"", "root_path": "",
-             "headers": [(b"host", b"localhost")], "client": ("127.0.0.1", 5000), "server": ("localhost", 80)}
-    sent = run(call(application, scope, [{"type": "http.request", "body": b"", "more_body": False}]))
-    assert sent[0]["status"] == 200
-    assert b'"type":"Version"' in b"".join(message.get("body", b"") for message in sent[1:])
-
-
 VERSION_SCOPE = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
                  "scheme": "http", "path": "/api/v1/version/", "raw_path": b"/api/v1/version/", "query_string": b"",
                  "root_path": "", "headers": [(b"host", b"localhost")], "client": ("127.0.0.1", 5000),
                  "server": ("localhost", 80)}
+
+
+@pytest.mark.django_db
+def test_the_api_answers_through_the_asgi_app():
+    from config.asgi import application
+
+    sent = run(call(application, dict(VERSION_SCOPE), [{"type": "http.request", "body": b"", "more_body": False}]))
+    assert sent[0]["status"] == 200
+    assert b'"type":"Version"' in b"".join(message.get("body", b"") for message in sent[1:])
 
 
 def threads_of_concurrent_requests(application, n=4):

@@ -243,15 +243,15 @@ except InvalidOperation as exc:
 if not ROSTER_DEFAULT_STORAGE_COST.is_finite() or ROSTER_DEFAULT_STORAGE_COST < 0:
     raise ImproperlyConfigured("DJANGO_DEFAULT_STORAGE_COST must be a decimal number of coins ≥ 0.")
 
-# Assets (SPEC §3): a secret's content is encrypted at rest with Fernet keys, comma-separated
-# in DJANGO_ASSET_KEYS; the first encrypts, every one decrypts (add a new key in front, then
-# `manage.py rotate_asset_keys`, then drop the old one). Without it, development and tests
-# derive a key from SECRET_KEY (billing.crypto); production refuses to start.
 # Under ASGI, ordinary requests' sync work runs on one thread per worker process, one
 # request at a time (core.asgi says why: a thread per request served 35 % fewer requests).
 # True restores Django's default, a thread per request.
 ASGI_THREAD_PER_REQUEST = env_bool("DJANGO_ASGI_THREAD_PER_REQUEST", False)
 
+# Assets (SPEC §3): a secret's content is encrypted at rest with Fernet keys, comma-separated
+# in DJANGO_ASSET_KEYS; the first encrypts, every one decrypts (add a new key in front, then
+# `manage.py rotate_asset_keys`, then drop the old one). Without it, development and tests
+# derive a key from SECRET_KEY (billing.crypto); production refuses to start.
 ROSTER_ASSET_KEYS = env_list("DJANGO_ASSET_KEYS", "")
 ROSTER_ASSET_KEYS_REQUIRED = False
 
